@@ -1,0 +1,657 @@
+/*
+ * config.c - loads and checks the YAML configuration (see config.h).
+ *
+ * The file is read with libyaml's document API so every node keeps its line
+ * and column; each section is checked against a list of known keys, so a typo
+ * is reported with the nearest known key instead of being silently ignored.
+ * Defaults live in config_defaults(); nothing else in the hub invents them.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+struct config_parser {
+    const char *name;
+    yaml_document_t *document;
+    char *errstr;
+    size_t errstr_size;
+};
+
+static int config_fail(struct config_parser *parser, const yaml_node_t *node, const char *fmt,
+                       ...) __attribute__((format(printf, 3, 4)));
+
+static int config_fail(struct config_parser *parser, const yaml_node_t *node, const char *fmt,
+                       ...)
+{
+    char message[768];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(message, sizeof message, fmt, args);
+    va_end(args);
+    if (node)
+        snprintf(parser->errstr, parser->errstr_size, "%s:%zu:%zu: %s", parser->name,
+                 node->start_mark.line + 1, node->start_mark.column + 1, message);
+    else
+        snprintf(parser->errstr, parser->errstr_size, "%s: %s", parser->name, message);
+    return -1;
+}
+
+/* Levenshtein distance, for "did you mean" hints on misspelt keys. */
+static size_t config_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return SIZE_MAX;
+    size_t row[64];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t above = row[j];
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t best = diagonal + cost;
+            if (above + 1 < best)
+                best = above + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diagonal = above;
+        }
+    }
+    return row[lb];
+}
+
+static const char *config_scalar(const yaml_node_t *node)
+{
+    return node && node->type == YAML_SCALAR_NODE ? (const char *)node->data.scalar.value : NULL;
+}
+
+static const char *config_node_kind(const yaml_node_t *node)
+{
+    switch (node->type) {
+    case YAML_SCALAR_NODE:
+        return "a single value";
+    case YAML_SEQUENCE_NODE:
+        return "a list";
+    case YAML_MAPPING_NODE:
+        return "a mapping";
+    default:
+        return "nothing";
+    }
+}
+
+static int config_expect(struct config_parser *parser, const yaml_node_t *node,
+                         yaml_node_type_t type, const char *where)
+{
+    static const char *const kinds[] = {"", "a single value", "a list", "a mapping"};
+    if (node->type == type)
+        return 0;
+    return config_fail(parser, node, "%s must be %s, found %s", where, kinds[type],
+                       config_node_kind(node));
+}
+
+/* Checks that every key of mapping is one of known (NULL-terminated). */
+static int config_check_keys(struct config_parser *parser, const yaml_node_t *mapping,
+                             const char *const *known, const char *where)
+{
+    for (yaml_node_pair_t *pair = mapping->data.mapping.pairs.start;
+         pair < mapping->data.mapping.pairs.top; pair++) {
+        yaml_node_t *key = yaml_document_get_node(parser->document, pair->key);
+        const char *text = config_scalar(key);
+        if (!text)
+            return config_fail(parser, key, "keys in %s must be plain words", where);
+        const char *nearest = NULL;
+        size_t nearest_distance = SIZE_MAX;
+        int found = 0;
+        for (const char *const *k = known; *k; k++) {
+            if (strcmp(*k, text) == 0) {
+                found = 1;
+                break;
+            }
+            size_t d = config_distance(*k, text);
+            if (d < nearest_distance) {
+                nearest_distance = d;
+                nearest = *k;
+            }
+        }
+        if (found)
+            continue;
+        char list[512] = "";
+        size_t used = 0;
+        for (const char *const *k = known; *k && used < sizeof list; k++) {
+            int n = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", *k);
+            if (n < 0)
+                break;
+            used += (size_t)n;
+        }
+        if (nearest && nearest_distance <= 3)
+            return config_fail(parser, key, "unknown key '%s' in %s; did you mean '%s'?", text,
+                               where, nearest);
+        return config_fail(parser, key, "unknown key '%s' in %s (known keys: %s)", text, where,
+                           list);
+    }
+    return 0;
+}
+
+static yaml_node_t *config_get(struct config_parser *parser, const yaml_node_t *mapping,
+                               const char *name)
+{
+    for (yaml_node_pair_t *pair = mapping->data.mapping.pairs.start;
+         pair < mapping->data.mapping.pairs.top; pair++) {
+        yaml_node_t *key = yaml_document_get_node(parser->document, pair->key);
+        const char *text = config_scalar(key);
+        if (text && strcmp(text, name) == 0)
+            return yaml_document_get_node(parser->document, pair->value);
+    }
+    return NULL;
+}
+
+/* A string value: *out is replaced (freed first) by a copy. Missing keeps *out. */
+static int config_string(struct config_parser *parser, const yaml_node_t *mapping,
+                         const char *name, const char *where, int required, char **out)
+{
+    yaml_node_t *node = config_get(parser, mapping, name);
+    if (!node) {
+        if (required)
+            return config_fail(parser, mapping, "%s needs '%s'", where, name);
+        return 0;
+    }
+    char label[160];
+    snprintf(label, sizeof label, "%s.%s", where, name);
+    if (config_expect(parser, node, YAML_SCALAR_NODE, label) != 0)
+        return -1;
+    const char *text = config_scalar(node);
+    if (required && text[0] == '\0')
+        return config_fail(parser, node, "%s must not be empty", label);
+    char *copy = strdup(text);
+    if (!copy)
+        return config_fail(parser, node, "out of memory");
+    free(*out);
+    *out = copy;
+    return 0;
+}
+
+static int config_integer(struct config_parser *parser, const yaml_node_t *mapping,
+                          const char *name, const char *where, long long min, long long max,
+                          long long *out)
+{
+    yaml_node_t *node = config_get(parser, mapping, name);
+    if (!node)
+        return 0;
+    char label[160];
+    snprintf(label, sizeof label, "%s.%s", where, name);
+    if (config_expect(parser, node, YAML_SCALAR_NODE, label) != 0)
+        return -1;
+    const char *text = config_scalar(node);
+    char *end = NULL;
+    errno = 0;
+    long long value = strtoll(text, &end, 10);
+    if (text[0] == '\0' || *end != '\0' || errno == ERANGE)
+        return config_fail(parser, node, "%s must be a whole number, found '%s'", label, text);
+    if (value < min || value > max)
+        return config_fail(parser, node, "%s must be between %lld and %lld, found %lld", label,
+                           min, max, value);
+    *out = value;
+    return 0;
+}
+
+static int config_int(struct config_parser *parser, const yaml_node_t *mapping, const char *name,
+                      const char *where, int min, int max, int *out)
+{
+    long long value = *out;
+    if (config_integer(parser, mapping, name, where, min, max, &value) != 0)
+        return -1;
+    *out = (int)value;
+    return 0;
+}
+
+/* A mapping of plain key: value pairs (librdkafka properties, connector options). */
+static int config_options(struct config_parser *parser, const yaml_node_t *mapping,
+                          const char *name, const char *where, struct config_option **options,
+                          size_t *count)
+{
+    yaml_node_t *node = config_get(parser, mapping, name);
+    if (!node)
+        return 0;
+    char label[160];
+    snprintf(label, sizeof label, "%s.%s", where, name);
+    if (node->type == YAML_SCALAR_NODE && config_scalar(node)[0] == '\0')
+        return 0; /* "properties:" with nothing after it */
+    if (config_expect(parser, node, YAML_MAPPING_NODE, label) != 0)
+        return -1;
+    size_t n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
+    *options = calloc(n ? n : 1, sizeof **options);
+    if (!*options)
+        return config_fail(parser, node, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_pair_t *pair = &node->data.mapping.pairs.start[i];
+        yaml_node_t *key = yaml_document_get_node(parser->document, pair->key);
+        yaml_node_t *value = yaml_document_get_node(parser->document, pair->value);
+        if (!config_scalar(key))
+            return config_fail(parser, key, "keys in %s must be plain words", label);
+        if (!config_scalar(value))
+            return config_fail(parser, value, "%s.%s must be a single value, found %s", label,
+                               config_scalar(key), config_node_kind(value));
+        (*options)[i].key = strdup(config_scalar(key));
+        (*options)[i].value = strdup(config_scalar(value));
+        (*options)[i].line = (int)key->start_mark.line + 1;
+        *count = i + 1;
+        if (!(*options)[i].key || !(*options)[i].value)
+            return config_fail(parser, node, "out of memory");
+    }
+    return 0;
+}
+
+static int config_defaults(struct config *config)
+{
+    config->schema_registry.mode = strdup("embedded");
+    config->schema_registry.schemas_dir = strdup("../schemas");
+    config->schema_registry.listen = strdup("127.0.0.1:8081");
+    config->ingest.listen = strdup("127.0.0.1:8080");
+    config->ingest.max_body_bytes = 65536;
+    config->ingest.produce_timeout_ms = 10000;
+    config->dispatch.group_prefix = strdup("placehub.dispatch");
+    config->dispatch.retry_backoff_ms = 200;
+    config->dispatch.retry_backoff_max_ms = 10000;
+    if (!config->schema_registry.mode || !config->schema_registry.schemas_dir ||
+        !config->schema_registry.listen || !config->ingest.listen ||
+        !config->dispatch.group_prefix)
+        return -1;
+    return 0;
+}
+
+static int config_parse_kafka(struct config_parser *parser, struct config *config,
+                              const yaml_node_t *node)
+{
+    static const char *const known[] = {"bootstrap_servers", "properties", NULL};
+    if (config_expect(parser, node, YAML_MAPPING_NODE, "kafka") != 0 ||
+        config_check_keys(parser, node, known, "kafka") != 0 ||
+        config_string(parser, node, "bootstrap_servers", "kafka", 1,
+                      &config->kafka.bootstrap_servers) != 0 ||
+        config_options(parser, node, "properties", "kafka", &config->kafka.properties,
+                       &config->kafka.property_count) != 0)
+        return -1;
+    return 0;
+}
+
+static int config_parse_registry(struct config_parser *parser, struct config *config,
+                                 const yaml_node_t *node)
+{
+    static const char *const known[] = {"mode", "schemas_dir", "listen", "url", NULL};
+    const char *where = "schema_registry";
+    if (config_expect(parser, node, YAML_MAPPING_NODE, where) != 0 ||
+        config_check_keys(parser, node, known, where) != 0 ||
+        config_string(parser, node, "mode", where, 1, &config->schema_registry.mode) != 0 ||
+        config_string(parser, node, "schemas_dir", where, 0,
+                      &config->schema_registry.schemas_dir) != 0 ||
+        config_string(parser, node, "listen", where, 0, &config->schema_registry.listen) != 0 ||
+        config_string(parser, node, "url", where, 0, &config->schema_registry.url) != 0)
+        return -1;
+    const char *mode = config->schema_registry.mode;
+    if (strcmp(mode, "embedded") != 0 && strcmp(mode, "external") != 0)
+        return config_fail(parser, config_get(parser, node, "mode"),
+                           "schema_registry.mode must be 'embedded' or 'external', found '%s'",
+                           mode);
+    if (strcmp(mode, "external") == 0 && !config->schema_registry.url)
+        return config_fail(parser, node,
+                           "schema_registry.mode is 'external' but no url is given "
+                           "(add url: \"http://host:8081\")");
+    return 0;
+}
+
+static int config_parse_ingest(struct config_parser *parser, struct config *config,
+                               const yaml_node_t *node)
+{
+    static const char *const known[] = {"listen", "max_body_bytes", "produce_timeout_ms", NULL};
+    if (config_expect(parser, node, YAML_MAPPING_NODE, "ingest") != 0 ||
+        config_check_keys(parser, node, known, "ingest") != 0 ||
+        config_string(parser, node, "listen", "ingest", 0, &config->ingest.listen) != 0 ||
+        config_integer(parser, node, "max_body_bytes", "ingest", 256, 64LL * 1024 * 1024,
+                       &config->ingest.max_body_bytes) != 0 ||
+        config_int(parser, node, "produce_timeout_ms", "ingest", 100, 300000,
+                   &config->ingest.produce_timeout_ms) != 0)
+        return -1;
+    return 0;
+}
+
+static int config_parse_dispatch(struct config_parser *parser, struct config *config,
+                                 const yaml_node_t *node)
+{
+    static const char *const known[] = {"group_prefix", "retry_backoff_ms", "retry_backoff_max_ms",
+                                        NULL};
+    if (config_expect(parser, node, YAML_MAPPING_NODE, "dispatch") != 0 ||
+        config_check_keys(parser, node, known, "dispatch") != 0 ||
+        config_string(parser, node, "group_prefix", "dispatch", 0,
+                      &config->dispatch.group_prefix) != 0 ||
+        config_int(parser, node, "retry_backoff_ms", "dispatch", 1, 600000,
+                   &config->dispatch.retry_backoff_ms) != 0 ||
+        config_int(parser, node, "retry_backoff_max_ms", "dispatch", 1, 3600000,
+                   &config->dispatch.retry_backoff_max_ms) != 0)
+        return -1;
+    if (config->dispatch.retry_backoff_max_ms < config->dispatch.retry_backoff_ms)
+        return config_fail(parser, node,
+                           "dispatch.retry_backoff_max_ms must not be below retry_backoff_ms");
+    return 0;
+}
+
+/* Kafka's own rule for topic names: [a-zA-Z0-9._-]{1,249}. */
+static int config_topic_name_valid(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > 249)
+        return 0;
+    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+           len;
+}
+
+static int config_parse_topics(struct config_parser *parser, struct config *config,
+                               const yaml_node_t *node)
+{
+    static const char *const known[] = {"name", "partitions", "replication_factor",
+                                        "retention_ms", NULL};
+    if (config_expect(parser, node, YAML_SEQUENCE_NODE, "topics") != 0)
+        return -1;
+    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    if (n == 0)
+        return config_fail(parser, node, "topics must declare at least one topic");
+    config->topics = calloc(n, sizeof *config->topics);
+    if (!config->topics)
+        return config_fail(parser, node, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_document_get_node(parser->document, node->data.sequence.items.start[i]);
+        struct config_topic *topic = &config->topics[i];
+        config->topic_count = i + 1;
+        char where[64];
+        snprintf(where, sizeof where, "topics[%zu]", i);
+        topic->partitions = 6;
+        topic->replication_factor = 1;
+        topic->retention_ms = -1;
+        if (config_expect(parser, item, YAML_MAPPING_NODE, where) != 0 ||
+            config_check_keys(parser, item, known, where) != 0 ||
+            config_string(parser, item, "name", where, 1, &topic->name) != 0 ||
+            config_int(parser, item, "partitions", where, 1, 10000, &topic->partitions) != 0 ||
+            config_int(parser, item, "replication_factor", where, 1, 32,
+                       &topic->replication_factor) != 0 ||
+            config_integer(parser, item, "retention_ms", where, -1, LLONG_MAX,
+                           &topic->retention_ms) != 0)
+            return -1;
+        if (!config_topic_name_valid(topic->name))
+            return config_fail(parser, config_get(parser, item, "name"),
+                               "topic name '%s' is not valid for Kafka (letters, digits, '.', "
+                               "'_', '-'; at most 249)",
+                               topic->name);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(config->topics[j].name, topic->name) == 0)
+                return config_fail(parser, item, "topic '%s' is declared twice", topic->name);
+        if (topic->retention_ms == 0)
+            return config_fail(parser, config_get(parser, item, "retention_ms"),
+                               "%s.retention_ms 0 would delete events at once; use -1 to keep "
+                               "them forever (audit replay needs them)",
+                               where);
+    }
+    return 0;
+}
+
+static int config_partner_id_valid(const char *id)
+{
+    size_t len = strlen(id);
+    return len > 0 && len <= 64 &&
+           strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-_") == len;
+}
+
+static int config_parse_partners(struct config_parser *parser, struct config *config,
+                                 const yaml_node_t *node)
+{
+    static const char *const known[] = {"id", "name", "connector", "topics", "options", NULL};
+    if (config_expect(parser, node, YAML_SEQUENCE_NODE, "partners") != 0)
+        return -1;
+    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    config->partners = calloc(n ? n : 1, sizeof *config->partners);
+    if (!config->partners)
+        return config_fail(parser, node, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_document_get_node(parser->document, node->data.sequence.items.start[i]);
+        struct config_partner *partner = &config->partners[i];
+        config->partner_count = i + 1;
+        partner->line = (int)item->start_mark.line + 1;
+        char where[64];
+        snprintf(where, sizeof where, "partners[%zu]", i);
+        if (config_expect(parser, item, YAML_MAPPING_NODE, where) != 0 ||
+            config_check_keys(parser, item, known, where) != 0 ||
+            config_string(parser, item, "id", where, 1, &partner->id) != 0 ||
+            config_string(parser, item, "name", where, 0, &partner->name) != 0 ||
+            config_string(parser, item, "connector", where, 1, &partner->connector) != 0 ||
+            config_options(parser, item, "options", where, &partner->options,
+                           &partner->option_count) != 0)
+            return -1;
+        if (!config_partner_id_valid(partner->id))
+            return config_fail(parser, config_get(parser, item, "id"),
+                               "partner id '%s' must be 1-64 lower-case letters, digits, '-' "
+                               "or '_' (it names the partner's consumer group)",
+                               partner->id);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(config->partners[j].id, partner->id) == 0)
+                return config_fail(parser, item, "partner id '%s' is used twice", partner->id);
+        yaml_node_t *topics = config_get(parser, item, "topics");
+        if (!topics)
+            return config_fail(parser, item, "%s needs 'topics' (the event topics it receives)",
+                               where);
+        char label[96];
+        snprintf(label, sizeof label, "%s.topics", where);
+        if (config_expect(parser, topics, YAML_SEQUENCE_NODE, label) != 0)
+            return -1;
+        size_t t = (size_t)(topics->data.sequence.items.top - topics->data.sequence.items.start);
+        if (t == 0)
+            return config_fail(parser, topics, "%s is empty: name at least one topic", label);
+        partner->topics = calloc(t, sizeof *partner->topics);
+        if (!partner->topics)
+            return config_fail(parser, topics, "out of memory");
+        for (size_t k = 0; k < t; k++) {
+            yaml_node_t *entry =
+                yaml_document_get_node(parser->document, topics->data.sequence.items.start[k]);
+            const char *name = config_scalar(entry);
+            if (!name)
+                return config_fail(parser, entry, "%s entries must be topic names", label);
+            if (!config_topic_find(config, name))
+                return config_fail(parser, entry,
+                                   "%s names topic '%s', which is not declared under topics",
+                                   label, name);
+            partner->topics[k] = strdup(name);
+            partner->topic_count = k + 1;
+            if (!partner->topics[k])
+                return config_fail(parser, entry, "out of memory");
+        }
+    }
+    return 0;
+}
+
+static int config_parse_document(struct config_parser *parser, struct config *config)
+{
+    static const char *const known[] = {"kafka", "schema_registry", "topics", "ingest",
+                                        "dispatch", "partners", NULL};
+    yaml_node_t *root = yaml_document_get_root_node(parser->document);
+    if (!root)
+        return config_fail(parser, NULL, "the file is empty; start from config/placehub.yaml");
+    if (config_expect(parser, root, YAML_MAPPING_NODE, "the top level") != 0 ||
+        config_check_keys(parser, root, known, "the top level") != 0)
+        return -1;
+    yaml_node_t *node;
+    if (!(node = config_get(parser, root, "kafka")))
+        return config_fail(parser, root, "a 'kafka' section with bootstrap_servers is required");
+    if (config_parse_kafka(parser, config, node) != 0)
+        return -1;
+    if ((node = config_get(parser, root, "schema_registry")) &&
+        config_parse_registry(parser, config, node) != 0)
+        return -1;
+    if (!(node = config_get(parser, root, "topics")))
+        return config_fail(parser, root, "a 'topics' list is required (the event topics)");
+    if (config_parse_topics(parser, config, node) != 0)
+        return -1;
+    if ((node = config_get(parser, root, "ingest")) && config_parse_ingest(parser, config, node) != 0)
+        return -1;
+    if ((node = config_get(parser, root, "dispatch")) &&
+        config_parse_dispatch(parser, config, node) != 0)
+        return -1;
+    /* Partners last: their topics must refer to declared topics. */
+    if ((node = config_get(parser, root, "partners")) &&
+        config_parse_partners(parser, config, node) != 0)
+        return -1;
+    return 0;
+}
+
+int config_load_string(const char *name, const char *text, size_t len, struct config **out,
+                       char *errstr, size_t errstr_size)
+{
+    struct config_parser parser = {name, NULL, errstr, errstr_size};
+    yaml_parser_t yaml;
+    yaml_document_t document;
+    int rc = -1, have_document = 0;
+    struct config *config = calloc(1, sizeof *config);
+    *out = NULL;
+    if (!config || config_defaults(config) != 0 || !(config->path = strdup(name))) {
+        snprintf(errstr, errstr_size, "%s: out of memory", name);
+        config_destroy(config);
+        return -1;
+    }
+    if (!yaml_parser_initialize(&yaml)) {
+        snprintf(errstr, errstr_size, "%s: cannot initialise the YAML parser", name);
+        config_destroy(config);
+        return -1;
+    }
+    yaml_parser_set_input_string(&yaml, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&yaml, &document)) {
+        snprintf(errstr, errstr_size, "%s:%zu:%zu: not valid YAML: %s%s%s", name,
+                 yaml.problem_mark.line + 1, yaml.problem_mark.column + 1,
+                 yaml.problem ? yaml.problem : "syntax error", yaml.context ? " " : "",
+                 yaml.context ? yaml.context : "");
+        goto out;
+    }
+    have_document = 1;
+    parser.document = &document;
+    if (config_parse_document(&parser, config) != 0)
+        goto out;
+    *out = config;
+    config = NULL;
+    rc = 0;
+out:
+    if (have_document)
+        yaml_document_delete(&document);
+    yaml_parser_delete(&yaml);
+    config_destroy(config);
+    return rc;
+}
+
+int config_load(const char *path, struct config **config, char *errstr, size_t errstr_size)
+{
+    *config = NULL;
+    FILE *file = fopen(path, "rb");
+    if (!file) {
+        snprintf(errstr, errstr_size, "%s: cannot open: %s (pass the file with -c PATH; "
+                 "config/placehub.yaml is the example)", path, strerror(errno));
+        return -1;
+    }
+    /* Configuration files are small; refuse anything absurd rather than read it all. */
+    enum { CONFIG_MAX_BYTES = 4 * 1024 * 1024 };
+    char *text = malloc(CONFIG_MAX_BYTES + 1);
+    size_t len = text ? fread(text, 1, CONFIG_MAX_BYTES + 1, file) : 0;
+    int read_error = ferror(file);
+    fclose(file);
+    if (!text || read_error) {
+        free(text);
+        snprintf(errstr, errstr_size, "%s: cannot read the file", path);
+        return -1;
+    }
+    if (len > CONFIG_MAX_BYTES) {
+        free(text);
+        snprintf(errstr, errstr_size, "%s: larger than %d bytes; is this the right file?", path,
+                 CONFIG_MAX_BYTES);
+        return -1;
+    }
+    int rc = config_load_string(path, text, len, config, errstr, errstr_size);
+    free(text);
+    return rc;
+}
+
+static void config_options_free(struct config_option *options, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        free(options[i].key);
+        free(options[i].value);
+    }
+    free(options);
+}
+
+void config_destroy(struct config *config)
+{
+    if (!config)
+        return;
+    free(config->path);
+    free(config->kafka.bootstrap_servers);
+    config_options_free(config->kafka.properties, config->kafka.property_count);
+    free(config->schema_registry.mode);
+    free(config->schema_registry.schemas_dir);
+    free(config->schema_registry.listen);
+    free(config->schema_registry.url);
+    free(config->ingest.listen);
+    free(config->dispatch.group_prefix);
+    for (size_t i = 0; i < config->topic_count; i++)
+        free(config->topics[i].name);
+    free(config->topics);
+    for (size_t i = 0; i < config->partner_count; i++) {
+        struct config_partner *partner = &config->partners[i];
+        free(partner->id);
+        free(partner->name);
+        free(partner->connector);
+        for (size_t k = 0; k < partner->topic_count; k++)
+            free(partner->topics[k]);
+        free(partner->topics);
+        config_options_free(partner->options, partner->option_count);
+    }
+    free(config->partners);
+    free(config);
+}
+
+const struct config_topic *config_topic_find(const struct config *config, const char *name)
+{
+    for (size_t i = 0; i < config->topic_count; i++)
+        if (config->topics[i].name && strcmp(config->topics[i].name, name) == 0)
+            return &config->topics[i];
+    return NULL;
+}
+
+const struct config_partner *config_partner_find(const struct config *config, const char *id)
+{
+    for (size_t i = 0; i < config->partner_count; i++)
+        if (config->partners[i].id && strcmp(config->partners[i].id, id) == 0)
+            return &config->partners[i];
+    return NULL;
+}
+
+const char *config_partner_option(const struct config_partner *partner, const char *key)
+{
+    for (size_t i = 0; i < partner->option_count; i++)
+        if (strcmp(partner->options[i].key, key) == 0)
+            return partner->options[i].value;
+    return NULL;
+}
+
+int config_resolve_path(const struct config *config, const char *path, char *out,
+                        size_t out_size)
+{
+    int n;
+    const char *slash = strrchr(config->path, '/');
+    if (path[0] == '/' || !slash)
+        n = snprintf(out, out_size, "%s", path);
+    else
+        n = snprintf(out, out_size, "%.*s/%s", (int)(slash - config->path), config->path, path);
+    return n < 0 || (size_t)n >= out_size ? -1 : 0;
+}

@@ -1,0 +1,92 @@
+/*
+ * config.h - placehub's configuration, read from one YAML file
+ * (config/placehub.yaml is the annotated example).
+ *
+ * config_load checks everything at start-up: unknown keys, wrong types,
+ * out-of-range numbers and dangling references are refused with
+ * "file:line:column: what is wrong (hint)". After a successful load every
+ * string is owned by the struct config and lives until config_destroy.
+ */
+#ifndef PLACEHUB_CONFIG_H
+#define PLACEHUB_CONFIG_H
+
+#include <stddef.h>
+
+struct config_option {
+    char *key;
+    char *value;
+    int line;
+};
+
+struct config_topic {
+    char *name;
+    int partitions;
+    int replication_factor;
+    long long retention_ms; /* -1: keep forever */
+};
+
+struct config_partner {
+    char *id;
+    char *name;
+    char *connector;
+    char **topics;
+    size_t topic_count;
+    struct config_option *options; /* connector-specific, values as text */
+    size_t option_count;
+    int line;
+};
+
+struct config {
+    char *path;
+    struct {
+        char *bootstrap_servers;
+        struct config_option *properties;
+        size_t property_count;
+    } kafka;
+    struct {
+        char *mode;        /* "embedded" or "external" */
+        char *schemas_dir; /* absolute, or relative to the config file's folder */
+        char *listen;
+        char *url;         /* external mode only */
+    } schema_registry;
+    struct {
+        char *listen;
+        long long max_body_bytes;
+        int produce_timeout_ms;
+    } ingest;
+    struct {
+        char *group_prefix;
+        int retry_backoff_ms;
+        int retry_backoff_max_ms;
+    } dispatch;
+    struct config_topic *topics;
+    size_t topic_count;
+    struct config_partner *partners;
+    size_t partner_count;
+};
+
+/* Reads and checks path. Returns 0 and a new config in *config (caller frees
+ * with config_destroy), or -1 with "path:line:column: message" in errstr. */
+int config_load(const char *path, struct config **config, char *errstr, size_t errstr_size);
+
+/* Same, from a string in memory; name is used in messages (for tests and fuzzing). */
+int config_load_string(const char *name, const char *text, size_t len, struct config **config,
+                       char *errstr, size_t errstr_size);
+
+void config_destroy(struct config *config);
+
+/* Declared topic by name, or NULL. Borrowed. */
+const struct config_topic *config_topic_find(const struct config *config, const char *name);
+
+/* Partner by id, or NULL. Borrowed. */
+const struct config_partner *config_partner_find(const struct config *config, const char *id);
+
+/* A partner's connector option, or NULL when absent. Borrowed. */
+const char *config_partner_option(const struct config_partner *partner, const char *key);
+
+/* Resolves a path from the config (e.g. schemas_dir) against the config
+ * file's folder into out. Returns 0, or -1 when out is too small. */
+int config_resolve_path(const struct config *config, const char *path, char *out,
+                        size_t out_size);
+
+#endif

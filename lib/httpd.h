@@ -1,0 +1,79 @@
+/*
+ * httpd.h - a small HTTP/1.1 server on libmicrohttpd for placehub's services
+ * (ingest, the embedded schema registry, the simulated partner).
+ *
+ * A handler is called once per request, with the whole body already read, on
+ * a thread of its own (thread per connection), so it may block, e.g. until
+ * Kafka acknowledged a write. Bodies larger than the configured limit are
+ * answered 413 by httpd itself; the handler never sees them.
+ */
+#ifndef PLACEHUB_HTTPD_H
+#define PLACEHUB_HTTPD_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+struct httpd;
+
+struct httpd_request {
+    const char *method;   /* "GET", "POST", ... */
+    const char *path;     /* URL path, without the query string */
+    const char *body;     /* NUL-terminated; "" when there is none */
+    size_t body_len;
+    void *connection;     /* opaque, for httpd_request_header/_query */
+};
+
+struct httpd_response {
+    int status;
+    char *body;           /* malloc'd; httpd frees it after sending */
+    size_t body_len;
+    char content_type[64];
+    /* up to 8 extra headers, "Name: value" pairs filled by httpd_response_header */
+    char *headers[8][2];
+    int header_count;
+};
+
+/* Called for each request. Fill *response (status defaults to 500 and an empty
+ * body if left untouched). */
+typedef void httpd_handler_fn(void *context, const struct httpd_request *request,
+                              struct httpd_response *response);
+
+/* Starts a server on listen ("host:port"; port 0 picks a free one).
+ * max_body_bytes bounds every request body. Returns NULL and fills errstr on
+ * failure (address in use, bad address). context is borrowed. */
+struct httpd *httpd_new(const char *listen, size_t max_body_bytes, httpd_handler_fn *handler,
+                        void *context, char *errstr, size_t errstr_size);
+
+/* Stops accepting, waits for running handlers, frees. NULL is ignored. */
+void httpd_destroy(struct httpd *httpd);
+
+/* The port actually bound (useful with port 0). */
+int httpd_port(const struct httpd *httpd);
+
+/* A request header (case-insensitive name) or query argument; NULL when
+ * absent. The string is borrowed, valid during the handler call. */
+const char *httpd_request_header(const struct httpd_request *request, const char *name);
+const char *httpd_request_query(const struct httpd_request *request, const char *name);
+
+/* Sets status and a JSON body (compact). Takes ownership of json (decref'd). */
+void httpd_response_json(struct httpd_response *response, int status, json_t *json);
+
+/* Sets status and a JSON error body {"error": {"code": code, "message": ...,
+ * "field": field}}; field may be NULL and is then omitted. */
+void httpd_response_error(struct httpd_response *response, int status, const char *code,
+                          const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* Sets status and a body copied from text with the given content type. */
+void httpd_response_text(struct httpd_response *response, int status,
+                         const char *content_type, const char *text, size_t len);
+
+/* Adds a response header (both strings copied). At most 8; extra are ignored. */
+void httpd_response_header(struct httpd_response *response, const char *name,
+                           const char *value);
+
+/* Parses "host:port" into its parts. Returns 0 or -1 with errstr. */
+int httpd_parse_listen(const char *listen, char *host, size_t host_size, int *port,
+                       char *errstr, size_t errstr_size);
+
+#endif

@@ -1,0 +1,123 @@
+/*
+ * kafka.c - librdkafka configuration and topic creation (see kafka.h).
+ */
+#include "kafka.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static void kafka_log(const rd_kafka_t *kafka, int level, const char *facility, const char *buf)
+{
+    (void)kafka;
+    /* syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug */
+    enum log_level ours = level <= 3 ? LOG_ERROR : level == 4 ? LOG_WARNING
+                          : level <= 6                        ? LOG_INFO
+                                                              : LOG_DEBUG;
+    log_write(ours, "librdkafka %s: %s", facility, buf);
+}
+
+int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+                   size_t errstr_size)
+{
+    char message[512];
+    if (rd_kafka_conf_set(conf, name, value, message, sizeof message) != RD_KAFKA_CONF_OK) {
+        snprintf(errstr, errstr_size, "kafka property %s: %s", name, message);
+        return -1;
+    }
+    return 0;
+}
+
+rd_kafka_conf_t *kafka_conf_new(const struct config *config, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (kafka_conf_set(conf, "bootstrap.servers", config->kafka.bootstrap_servers, errstr,
+                       errstr_size) != 0)
+        goto fail;
+    for (size_t i = 0; i < config->kafka.property_count; i++) {
+        const struct config_option *option = &config->kafka.properties[i];
+        char message[512];
+        if (kafka_conf_set(conf, option->key, option->value, message, sizeof message) != 0) {
+            snprintf(errstr, errstr_size, "%s:%d: %s", config->path, option->line, message);
+            goto fail;
+        }
+    }
+    rd_kafka_conf_set_log_cb(conf, kafka_log);
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+int kafka_topics_ensure(rd_kafka_t *kafka, const struct config *config, int timeout_ms,
+                        char *errstr, size_t errstr_size)
+{
+    size_t count = config->topic_count;
+    rd_kafka_NewTopic_t **topics = calloc(count ? count : 1, sizeof *topics);
+    rd_kafka_queue_t *queue = rd_kafka_queue_new(kafka);
+    rd_kafka_AdminOptions_t *options =
+        rd_kafka_AdminOptions_new(kafka, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_event_t *event = NULL;
+    char message[512];
+    int rc = -1;
+    size_t made = 0;
+
+    if (!topics) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    rd_kafka_AdminOptions_set_operation_timeout(options, timeout_ms, message, sizeof message);
+    rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, message, sizeof message);
+    for (; made < count; made++) {
+        const struct config_topic *topic = &config->topics[made];
+        char retention[32];
+        topics[made] = rd_kafka_NewTopic_new(topic->name, topic->partitions,
+                                             topic->replication_factor, message, sizeof message);
+        if (!topics[made]) {
+            snprintf(errstr, errstr_size, "topic %s: %s", topic->name, message);
+            goto out;
+        }
+        snprintf(retention, sizeof retention, "%lld", topic->retention_ms);
+        rd_kafka_NewTopic_set_config(topics[made], "retention.ms", retention);
+    }
+    rd_kafka_CreateTopics(kafka, topics, count, options, queue);
+    event = rd_kafka_queue_poll(queue, timeout_ms + 2000);
+    if (!event) {
+        snprintf(errstr, errstr_size,
+                 "no answer from Kafka at %s within %d ms while creating topics (is the broker "
+                 "running? `scripts/kafka.sh start`)",
+                 config->kafka.bootstrap_servers, timeout_ms);
+        goto out;
+    }
+    if (rd_kafka_event_error(event)) {
+        snprintf(errstr, errstr_size, "creating topics: %s", rd_kafka_event_error_string(event));
+        goto out;
+    }
+    const rd_kafka_CreateTopics_result_t *result = rd_kafka_event_CreateTopics_result(event);
+    size_t result_count = 0;
+    const rd_kafka_topic_result_t **results = rd_kafka_CreateTopics_result_topics(result,
+                                                                                 &result_count);
+    for (size_t i = 0; i < result_count; i++) {
+        rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]);
+        const char *name = rd_kafka_topic_result_name(results[i]);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            log_info("topic created topic=%s", name);
+        } else if (err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            snprintf(errstr, errstr_size, "cannot create topic %s: %s", name,
+                     rd_kafka_topic_result_error_string(results[i]));
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    if (event)
+        rd_kafka_event_destroy(event);
+    for (size_t i = 0; i < made; i++)
+        rd_kafka_NewTopic_destroy(topics[i]);
+    free(topics);
+    rd_kafka_AdminOptions_destroy(options);
+    rd_kafka_queue_destroy(queue);
+    return rc;
+}

@@ -1,0 +1,31 @@
+/*
+ * kafka.h - librdkafka set-up shared by the services: configuration from
+ * the config file, librdkafka's own logs routed through log.h, and topic
+ * creation (the broker's auto-creation is off: topics, their partitions and
+ * retention are declared in the config).
+ */
+#ifndef PLACEHUB_KAFKA_H
+#define PLACEHUB_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include "config.h"
+
+/* A new librdkafka configuration with bootstrap.servers, the config's extra
+ * properties, and placehub's log callback. Caller owns it (passes it to
+ * rd_kafka_new, which takes it over). NULL with errstr naming the property
+ * at fault. */
+rd_kafka_conf_t *kafka_conf_new(const struct config *config, char *errstr, size_t errstr_size);
+
+/* Sets one property; returns 0 or -1 with errstr. */
+int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+                   size_t errstr_size);
+
+/* Creates every topic the config declares that does not exist yet, with its
+ * partition count, replication factor and retention. Existing topics are
+ * left as they are (a partition count that differs is logged). Returns 0 or
+ * -1 with errstr. */
+int kafka_topics_ensure(rd_kafka_t *kafka, const struct config *config, int timeout_ms,
+                        char *errstr, size_t errstr_size);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * service.h - what every placehub program's main() shares: options, loading
+ * the configuration (fatal, with file and line, only at start-up), and
+ * waiting for SIGINT/SIGTERM.
+ */
+#ifndef PLACEHUB_SERVICE_H
+#define PLACEHUB_SERVICE_H
+
+#include "config.h"
+
+struct service_options {
+    const char *config_path; /* -c/--config; default config/placehub.yaml */
+    int check_config;        /* --check-config: load, report, exit */
+};
+
+/* Parses -c/--config, --check-config, -h/--help. help is the text printed for
+ * --help (usage, what the program does, examples). Exits 0 after --help and
+ * 2 on a bad option. */
+void service_parse_options(int argc, char **argv, const char *help,
+                           struct service_options *options);
+
+/* Loads the configuration or exits 1 with the file, line and what to fix.
+ * With --check-config, prints "configuration OK" and exits 0. */
+struct config *service_load_config(const char *program, const struct service_options *options);
+
+/* Blocks SIGINT and SIGTERM in the calling thread (call before starting any
+ * thread, so they all inherit the mask), and later waits for one. */
+void service_block_signals(void);
+int service_wait_for_signal(void);
+
+#endif

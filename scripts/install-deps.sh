@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs every system package placehub needs to build, test and run on a
+# fresh Debian 12 (bookworm) machine. Idempotent: packages already present are
+# skipped, so the README commands can call it every time.
+#
+# Usage: scripts/install-deps.sh [--check]
+#   --check   only report what is missing; exit 1 if anything is.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential clang pkg-config make
+  # libraries the C code links against
+  librdkafka-dev libavro-dev libcurl4-openssl-dev libjansson-dev libyaml-dev
+  libmicrohttpd-dev uuid-dev libssl-dev
+  # unit tests, sanitizers, fuzzing
+  libcmocka-dev libclang-rt-14-dev valgrind
+  # the real Kafka broker is a Java program fetched through Maven
+  openjdk-17-jre-headless maven
+  # integration tests are driven from Python
+  python3 python3-venv python3-pip
+  curl ca-certificates
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+
+# Java and Maven may come from outside Debian (SDKMAN, Temurin): accept them.
+filtered=()
+for pkg in "${missing[@]}"; do
+  case "$pkg" in
+    openjdk-17-jre-headless) command -v java >/dev/null 2>&1 && continue ;;
+    maven) command -v mvn >/dev/null 2>&1 && continue ;;
+    python3|python3-venv|python3-pip) command -v python3 >/dev/null 2>&1 && python3 -m venv --help >/dev/null 2>&1 && continue ;;
+  esac
+  filtered+=("$pkg")
+done
+missing=("${filtered[@]}")
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
+fi
+
+if [ "${1:-}" = "--check" ]; then
+  echo "missing packages: ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+# The package lists of a fresh machine are empty or stale: refresh once.
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

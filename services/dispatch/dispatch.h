@@ -1,0 +1,30 @@
+/*
+ * dispatch.h - placehub-dispatch: for each partner, a consumer group
+ * ("<group_prefix>.<partner id>") over the partner's topics; each event is
+ * decoded, turned into plain JSON and handed to the partner's connector.
+ *
+ * IMPORTANT: an event's offset is stored only after the connector reported
+ * it delivered (enable.auto.offset.store=false). Until then the event is
+ * retried with backoff, and a restart starts again from it, so a crash or a
+ * partner outage never loses an event; at worst the partner sees it twice,
+ * with the same event id.
+ */
+#ifndef PLACEHUB_DISPATCH_H
+#define PLACEHUB_DISPATCH_H
+
+#include <stddef.h>
+#include "config.h"
+#include "registry.h"
+
+struct dispatch;
+
+/* Creates the connector instances and one consumer thread per partner.
+ * config and registry are borrowed and must outlive the dispatch. Returns 0
+ * or -1 with errstr (a bad connector option, an unknown connector). */
+int dispatch_new(const struct config *config, struct registry *registry,
+                 struct dispatch **dispatch, char *errstr, size_t errstr_size);
+
+/* Stops the consumers (stored offsets are committed on close), frees. */
+void dispatch_destroy(struct dispatch *dispatch);
+
+#endif
