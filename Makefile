@@ -63,6 +63,8 @@ $(LIBPLACEHUB): $(LIB_OBJS)
 # placehub-<name>. (A function, because a literal % in a pattern rule's
 # prerequisites would be taken for the stem.)
 service_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/$(1)/*.c))
+# Keep the services' object files between builds.
+.SECONDARY:
 .SECONDEXPANSION:
 $(BUILD)/bin/placehub-%: $$(call service_objs,$$*) $(LIBPLACEHUB)
 	@mkdir -p $(dir $@)

@@ -54,6 +54,8 @@
  * rather than read an endless stream. */
 #define HTTPD_DISCARD_MIN_BYTES ((size_t)1024 * 1024)
 
+#define HTTPD_PREALLOCATE_MAX_BYTES ((size_t)1024 * 1024)
+
 #define HTTPD_HEADER_MAX 8
 
 struct httpd {
@@ -116,7 +118,8 @@ static enum MHD_Result httpd_send(struct MHD_Connection *connection,
     unsigned int status = (unsigned int)response->status;
 
     if (response->status < 100 || response->status > 999) {
-        log_error("httpd: handler set invalid status %d, answering 500", response->status);
+        log_error("httpd: handler set invalid status %d, answering 500",
+                  response->status);
         status = MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
     /* MHD frees the body with free() once it has been sent. */
@@ -200,8 +203,8 @@ static bool httpd_exchange_append(struct httpd_exchange *exchange, const char *d
 }
 
 static enum MHD_Result httpd_call_handler(struct httpd *httpd,
-                                          struct MHD_Connection *connection, const char *url,
-                                          const char *method,
+                                          struct MHD_Connection *connection,
+                                          const char *url, const char *method,
                                           struct httpd_exchange *exchange)
 {
     struct httpd_request request = {
@@ -249,14 +252,20 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *connection
                 return httpd_send_too_large(httpd, connection);
             }
             if (content_length > 0) {
-                /* One allocation for the whole body in the usual case. */
-                exchange->body = malloc((size_t)content_length + 1);
+                /* One allocation for the whole body in the usual case, but
+                 * not more than HTTPD_PREALLOCATE_MAX_BYTES on the word of a
+                 * header alone: a client announcing a large body and sending
+                 * nothing must not reserve max_body_bytes per connection. */
+                size_t capacity = content_length < HTTPD_PREALLOCATE_MAX_BYTES
+                                      ? (size_t)content_length + 1
+                                      : HTTPD_PREALLOCATE_MAX_BYTES + 1;
+                exchange->body = malloc(capacity);
                 if (!exchange->body) {
                     log_error("httpd: out of memory for a %" PRIu64 "-byte body",
                               content_length);
                     return MHD_NO;
                 }
-                exchange->body_capacity = (size_t)content_length + 1;
+                exchange->body_capacity = capacity;
             }
         }
         return MHD_YES;
@@ -271,8 +280,8 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *connection
                                        ? httpd->max_body_bytes
                                        : HTTPD_DISCARD_MIN_BYTES;
             if (exchange->discarded > discard_limit) {
-                log_warning("httpd: closing connection sending an oversized body "
-                            "(over %zu bytes)",
+                log_warning("httpd: closing connection sending an oversized body (over "
+                            "%zu bytes)",
                             httpd->max_body_bytes);
                 return MHD_NO;
             }
@@ -310,9 +319,9 @@ static void httpd_completed(void *cls, struct MHD_Connection *connection, void *
 }
 
 /* MHD's messages: client errors (resets, malformed requests) and start-up
- * failures. They never contain bodies. */
-__attribute__((format(printf, 2, 0))) static void httpd_log_mhd(void *cls, const char *fmt,
-                                                                va_list args)
+ * failures. They never contain bodies; a few name the URL path. */
+__attribute__((format(printf, 2, 0))) static void
+httpd_log_mhd(void *cls, const char *fmt, va_list args)
 {
     struct httpd *httpd = cls;
     char message[512];
@@ -335,34 +344,36 @@ int httpd_parse_listen(const char *listen, char *host, size_t host_size, int *po
                        char *errstr, size_t errstr_size)
 {
     if (!listen || !*listen) {
-        snprintf(errstr, errstr_size, "empty listen address; write HOST:PORT, e.g. "
-                                      "127.0.0.1:9101");
+        snprintf(errstr, errstr_size,
+                 "empty listen address; write HOST:PORT, e.g. 127.0.0.1:9101");
         return -1;
     }
     if (listen[0] == '[') {
-        snprintf(errstr, errstr_size, "listen address '%s': IPv6 is not supported; use an "
-                                      "IPv4 address such as 127.0.0.1:9101",
+        snprintf(errstr, errstr_size,
+                 "listen address '%s': IPv6 is not supported; use an IPv4 address such "
+                 "as 127.0.0.1:9101",
                  listen);
         return -1;
     }
     const char *colon = strrchr(listen, ':');
     if (!colon) {
-        snprintf(errstr, errstr_size, "listen address '%s' has no port; write HOST:PORT, "
-                                      "e.g. 127.0.0.1:9101",
+        snprintf(errstr, errstr_size,
+                 "listen address '%s' has no port; write HOST:PORT, e.g. 127.0.0.1:9101",
                  listen);
         return -1;
     }
     size_t host_len = (size_t)(colon - listen);
     if (host_len == 0) {
-        snprintf(errstr, errstr_size, "listen address '%s' has no host; write "
-                                      "127.0.0.1%s (this machine) or 0.0.0.0%s (all "
-                                      "interfaces)",
+        snprintf(errstr, errstr_size,
+                 "listen address '%s' has no host; write 127.0.0.1%s (this machine) or "
+                 "0.0.0.0%s (all interfaces)",
                  listen, colon, colon);
         return -1;
     }
     if (memchr(listen, ':', host_len)) {
-        snprintf(errstr, errstr_size, "listen address '%s': IPv6 is not supported; use an "
-                                      "IPv4 address such as 127.0.0.1:9101",
+        snprintf(errstr, errstr_size,
+                 "listen address '%s': IPv6 is not supported; use an IPv4 address such "
+                 "as 127.0.0.1:9101",
                  listen);
         return -1;
     }
@@ -371,22 +382,18 @@ int httpd_parse_listen(const char *listen, char *host, size_t host_size, int *po
         return -1;
     }
     const char *digits = colon + 1;
-    if (*digits == '\0' || strlen(digits) > 5 || strspn(digits, "0123456789") != strlen(digits)) {
-        snprintf(errstr, errstr_size, "listen address '%s': port must be a number from 0 "
-                                      "to 65535 (0 picks a free port)",
-                 listen);
-        return -1;
-    }
-    long value = strtol(digits, NULL, 10);
-    if (value > 65535) {
-        snprintf(errstr, errstr_size, "listen address '%s': port must be a number from 0 "
-                                      "to 65535 (0 picks a free port)",
+    size_t digit_count = strlen(digits);
+    if (digit_count == 0 || digit_count > 5 ||
+        strspn(digits, "0123456789") != digit_count || strtol(digits, NULL, 10) > 65535) {
+        snprintf(errstr, errstr_size,
+                 "listen address '%s': port must be a number from 0 to 65535 (0 picks a "
+                 "free port)",
                  listen);
         return -1;
     }
     memcpy(host, listen, host_len);
     host[host_len] = '\0';
-    *port = (int)value;
+    *port = (int)strtol(digits, NULL, 10);
     return 0;
 }
 
@@ -407,8 +414,9 @@ static int httpd_resolve(const char *host, int port, struct sockaddr_in *address
     hints.ai_socktype = SOCK_STREAM;
     int rc = getaddrinfo(host, NULL, &hints, &found);
     if (rc != 0 || !found) {
-        snprintf(errstr, errstr_size, "cannot resolve listen host '%s' to an IPv4 address: %s",
-                 host, rc != 0 ? gai_strerror(rc) : "no address");
+        snprintf(errstr, errstr_size,
+                 "cannot resolve listen host '%s' to an IPv4 address: %s", host,
+                 rc != 0 ? gai_strerror(rc) : "no address");
         if (found)
             freeaddrinfo(found);
         return -1;
@@ -419,8 +427,9 @@ static int httpd_resolve(const char *host, int port, struct sockaddr_in *address
     return 0;
 }
 
-struct httpd *httpd_new(const char *listen, size_t max_body_bytes, httpd_handler_fn *handler,
-                        void *context, char *errstr, size_t errstr_size)
+struct httpd *httpd_new(const char *listen, size_t max_body_bytes,
+                        httpd_handler_fn *handler, void *context, char *errstr,
+                        size_t errstr_size)
 {
     struct httpd *httpd = NULL;
     char host[256];
@@ -453,6 +462,7 @@ struct httpd *httpd_new(const char *listen, size_t max_body_bytes, httpd_handler
                          MHD_USE_AUTO | MHD_USE_ERROR_LOG;
     /* The logger comes first so that MHD reports errors in the options after
      * it through log.h rather than on raw stderr. */
+    // clang-format off: one option and its value per line
     httpd->daemon = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, &httpd_access, httpd,
         MHD_OPTION_EXTERNAL_LOGGER, &httpd_log_mhd, (void *)httpd,
@@ -462,6 +472,7 @@ struct httpd *httpd_new(const char *listen, size_t max_body_bytes, httpd_handler
         MHD_OPTION_LISTEN_BACKLOG_SIZE, HTTPD_LISTEN_BACKLOG,
         MHD_OPTION_NOTIFY_COMPLETED, &httpd_completed, (void *)NULL,
         MHD_OPTION_END);
+    // clang-format on
 
     pthread_mutex_lock(&httpd->start_lock);
     httpd->starting = false;
@@ -469,7 +480,8 @@ struct httpd *httpd_new(const char *listen, size_t max_body_bytes, httpd_handler
 
     if (!httpd->daemon) {
         snprintf(errstr, errstr_size, "cannot listen on %s: %s", listen,
-                 httpd->start_error[0] ? httpd->start_error : "libmicrohttpd failed to start");
+                 httpd->start_error[0] ? httpd->start_error
+                                       : "libmicrohttpd failed to start");
         goto fail;
     }
     const union MHD_DaemonInfo *info =
@@ -523,8 +535,8 @@ static void httpd_response_set_content_type(struct httpd_response *response,
 
 void httpd_response_json(struct httpd_response *response, int status, json_t *json)
 {
-    static const char fallback[] =
-        "{\"error\":{\"code\":\"internal\",\"message\":\"could not encode the response\"}}";
+    static const char fallback[] = "{\"error\":{\"code\":\"internal\",\"message\":"
+                                   "\"could not encode the response\"}}";
     char *text = json ? json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     json_decref(json);
 

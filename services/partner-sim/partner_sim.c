@@ -183,7 +183,8 @@ static int partner_sim_step_parse(json_t *json, struct partner_sim_step *step,
     {
         *field = key;
         if (strcmp(key, "status") == 0) {
-            if (!json_is_integer(value) || json_integer_value(value) < PARTNER_SIM_STATUS_MIN ||
+            if (!json_is_integer(value) ||
+                json_integer_value(value) < PARTNER_SIM_STATUS_MIN ||
                 json_integer_value(value) > PARTNER_SIM_STATUS_MAX) {
                 snprintf(errstr, errstr_size, "status must be an integer from %d to %d",
                          PARTNER_SIM_STATUS_MIN, PARTNER_SIM_STATUS_MAX);
@@ -202,8 +203,9 @@ static int partner_sim_step_parse(json_t *json, struct partner_sim_step *step,
             if (json_is_null(value))
                 continue;
             if (!json_is_integer(value) || json_integer_value(value) < 1) {
-                snprintf(errstr, errstr_size, "times must be an integer of at least 1, or "
-                                              "omitted for \"until changed\"");
+                snprintf(errstr, errstr_size,
+                         "times must be an integer of at least 1, or "
+                         "omitted for \"until changed\"");
                 goto fail;
             }
             step->times = (long long)json_integer_value(value);
@@ -231,8 +233,9 @@ static int partner_sim_step_parse(json_t *json, struct partner_sim_step *step,
             const char *name;
             json_t *header;
             if (!json_is_object(value)) {
-                snprintf(errstr, errstr_size, "headers must be an object of strings, e.g. "
-                                              "{\"Retry-After\": \"2\"}");
+                snprintf(errstr, errstr_size,
+                         "headers must be an object of strings, e.g. "
+                         "{\"Retry-After\": \"2\"}");
                 goto fail;
             }
             json_object_foreach(value, name, header)
@@ -248,7 +251,8 @@ static int partner_sim_step_parse(json_t *json, struct partner_sim_step *step,
                     continue;
                 }
                 if (step->header_count >= PARTNER_SIM_HEADER_MAX) {
-                    snprintf(errstr, errstr_size, "at most %d headers besides Content-Type",
+                    snprintf(errstr, errstr_size,
+                             "at most %d headers besides Content-Type",
                              PARTNER_SIM_HEADER_MAX);
                     goto fail;
                 }
@@ -265,8 +269,9 @@ static int partner_sim_step_parse(json_t *json, struct partner_sim_step *step,
                 step->header_count++;
             }
         } else {
-            snprintf(errstr, errstr_size, "unknown member '%s'; a step has status, "
-                                          "delay_ms, body, headers and times",
+            snprintf(errstr, errstr_size,
+                     "unknown member '%s'; a step has status, "
+                     "delay_ms, body, headers and times",
                      key);
             goto fail;
         }
@@ -299,12 +304,13 @@ static json_t *partner_sim_step_to_json(const struct partner_sim_step *step)
     json_t *headers = json_object();
     json_object_set_new(headers, "Content-Type", json_string(step->content_type));
     for (int i = 0; i < step->header_count; i++)
-        json_object_set_new(headers, step->headers[i][0], json_string(step->headers[i][1]));
-    return json_pack("{s:i,s:i,s:s%,s:o,s:o,s:o}", "status", step->status, "delay_ms",
-                     (int)step->delay_ms, "body", step->body, step->body_len, "headers",
-                     headers, "times", step->times < 0 ? json_null() : json_integer(step->times),
-                     "remaining",
-                     step->remaining < 0 ? json_null() : json_integer(step->remaining));
+        json_object_set_new(headers, step->headers[i][0],
+                            json_string(step->headers[i][1]));
+    return json_pack(
+        "{s:i,s:i,s:s%,s:o,s:o,s:o}", "status", step->status, "delay_ms",
+        (int)step->delay_ms, "body", step->body, step->body_len, "headers", headers,
+        "times", step->times < 0 ? json_null() : json_integer(step->times), "remaining",
+        step->remaining < 0 ? json_null() : json_integer(step->remaining));
 }
 
 /* Parses a step or an array of steps into a new array. Returns 0 or -1 with
@@ -346,8 +352,9 @@ fail:
 
 /* Appends steps (moved; the array itself is freed) to the queue, or replaces
  * the queue with them. Returns 0 or -1 (out of memory, steps freed). */
-static int partner_sim_steps_install(struct partner_sim *sim, struct partner_sim_step *steps,
-                                     size_t count, bool replace)
+static int partner_sim_steps_install(struct partner_sim *sim,
+                                     struct partner_sim_step *steps, size_t count,
+                                     bool replace)
 {
     int rc = -1;
     pthread_mutex_lock(&sim->behaviour_lock);
@@ -413,8 +420,8 @@ static json_t *partner_sim_behaviour_to_json(struct partner_sim *sim)
     for (size_t i = 0; i < sim->step_count; i++)
         json_array_append_new(steps, partner_sim_step_to_json(&sim->steps[i]));
     pthread_mutex_unlock(&sim->behaviour_lock);
-    return json_pack("{s:o,s:{s:i,s:s}}", "steps", steps, "default", "status", 200, "body",
-                     partner_sim_default_body);
+    return json_pack("{s:o,s:{s:i,s:s}}", "steps", steps, "default", "status", 200,
+                     "body", partner_sim_default_body);
 }
 
 /* Sleeps delay_ms, or less if the simulator is stopping. */
@@ -430,7 +437,8 @@ static void partner_sim_delay(struct partner_sim *sim, long delay_ms)
     }
     pthread_mutex_lock(&sim->stop_lock);
     while (!sim->stopping) {
-        if (pthread_cond_timedwait(&sim->stop_cond, &sim->stop_lock, &deadline) == ETIMEDOUT)
+        if (pthread_cond_timedwait(&sim->stop_cond, &sim->stop_lock, &deadline) ==
+            ETIMEDOUT)
             break;
     }
     pthread_mutex_unlock(&sim->stop_lock);
@@ -474,8 +482,8 @@ static enum MHD_Result partner_sim_collect_header(void *cls, enum MHD_ValueKind 
     return MHD_YES;
 }
 
-static void partner_sim_collect_append(struct partner_sim_collect *collect, const char *data,
-                                       size_t len)
+static void partner_sim_collect_append(struct partner_sim_collect *collect,
+                                       const char *data, size_t len)
 {
     if (collect->failed)
         return;
@@ -496,12 +504,14 @@ static void partner_sim_collect_append(struct partner_sim_collect *collect, cons
     collect->text[collect->len] = '\0';
 }
 
-static void partner_sim_collect_encoded(struct partner_sim_collect *collect, const char *text)
+static void partner_sim_collect_encoded(struct partner_sim_collect *collect,
+                                        const char *text)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+            (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
+            *p == '~') {
             partner_sim_collect_append(collect, (const char *)p, 1);
         } else {
             char escaped[3] = {'%', hex[*p >> 4], hex[*p & 15]};
@@ -532,9 +542,9 @@ static enum MHD_Result partner_sim_collect_argument(void *cls, enum MHD_ValueKin
 /* Builds the record of request (answered status) as JSON text without its
  * opening brace. Returns a record the caller stores or frees, NULL when out of
  * memory. */
-static struct partner_sim_record *partner_sim_record_new(const struct httpd_request *request,
-                                                         const struct timespec *received,
-                                                         int status)
+static struct partner_sim_record *
+partner_sim_record_new(const struct httpd_request *request,
+                       const struct timespec *received, int status)
 {
     struct partner_sim_record *record = NULL;
     char *text = NULL;
@@ -579,7 +589,8 @@ static struct partner_sim_record *partner_sim_record_new(const struct httpd_requ
         free(encoded);
     }
     if (request->body_len > 0) {
-        json_t *parsed = json_loadb(request->body, request->body_len, JSON_DECODE_ANY, NULL);
+        json_t *parsed =
+            json_loadb(request->body, request->body_len, JSON_DECODE_ANY, NULL);
         if (parsed)
             json_object_set_new(json, "json", parsed);
     }
@@ -666,8 +677,8 @@ static void partner_sim_store_clear_locked(struct partner_sim *sim)
 
 /* {"count":N,"dropped":D,"requests":[...]}: the records with seq > since, at
  * most limit of them, oldest first. Returns malloc'd text or NULL. */
-static char *partner_sim_store_list(struct partner_sim *sim, uint64_t since, uint64_t limit,
-                                    size_t *out_len)
+static char *partner_sim_store_list(struct partner_sim *sim, uint64_t since,
+                                    uint64_t limit, size_t *out_len)
 {
     char *text = NULL;
     pthread_mutex_lock(&sim->store_lock);
@@ -677,8 +688,9 @@ static char *partner_sim_store_list(struct partner_sim *sim, uint64_t since, uin
     uint64_t first_seq = sim->next_seq - sim->record_count;
     size_t start = 0;
     if (since >= first_seq)
-        start = since - first_seq + 1 > sim->record_count ? sim->record_count
-                                                          : (size_t)(since - first_seq + 1);
+        start = since - first_seq + 1 > sim->record_count
+                    ? sim->record_count
+                    : (size_t)(since - first_seq + 1);
     size_t count = sim->record_count - start;
     if (count > limit)
         count = (size_t)limit;
@@ -692,7 +704,8 @@ static char *partner_sim_store_list(struct partner_sim *sim, uint64_t since, uin
     text = malloc(size);
     if (!text)
         goto out;
-    int n = snprintf(text, size, "{\"count\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"requests\":[",
+    int n = snprintf(text, size,
+                     "{\"count\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"requests\":[",
                      recorded, sim->dropped);
     size_t len = n > 0 ? (size_t)n : 0;
     for (size_t i = 0; i < count; i++) {
@@ -721,13 +734,14 @@ static json_t *partner_sim_stats_to_json(struct partner_sim *sim)
             continue;
         char key[8];
         snprintf(key, sizeof key, "%d", status);
-        json_object_set_new(by_status, key, json_integer((json_int_t)sim->by_status[status]));
+        json_object_set_new(by_status, key,
+                            json_integer((json_int_t)sim->by_status[status]));
     }
-    json_t *stats = json_pack("{s:s,s:I,s:I,s:I,s:I,s:o}", "name", sim->options->name,
-                              "recorded", (json_int_t)(sim->next_seq - 1), "held",
-                              (json_int_t)sim->record_count, "dropped",
-                              (json_int_t)sim->dropped, "max_records",
-                              (json_int_t)sim->options->max_records, "by_status", by_status);
+    json_t *stats =
+        json_pack("{s:s,s:I,s:I,s:I,s:I,s:o}", "name", sim->options->name, "recorded",
+                  (json_int_t)(sim->next_seq - 1), "held", (json_int_t)sim->record_count,
+                  "dropped", (json_int_t)sim->dropped, "max_records",
+                  (json_int_t)sim->options->max_records, "by_status", by_status);
     pthread_mutex_unlock(&sim->store_lock);
     return stats;
 }
@@ -742,20 +756,21 @@ static void partner_sim_handle_partner(struct partner_sim *sim,
     clock_gettime(CLOCK_REALTIME, &received);
 
     long delay_ms = partner_sim_behaviour_take(sim, response);
-    struct partner_sim_record *record = partner_sim_record_new(request, &received,
-                                                               response->status);
+    struct partner_sim_record *record =
+        partner_sim_record_new(request, &received, response->status);
     if (!record)
         log_error("out of memory recording a request; counted as dropped");
     partner_sim_store(sim, record, response->status);
     /* Only with PLACEHUB_LOG_LEVEL=debug; no path or body, they may carry
      * personal data even in tests. */
-    log_debug("request method=%s status=%d delay_ms=%ld", request->method, response->status,
-              delay_ms);
+    log_debug("request method=%s status=%d delay_ms=%ld", request->method,
+              response->status, delay_ms);
     if (delay_ms > 0)
         partner_sim_delay(sim, delay_ms);
 }
 
-static void partner_sim_method_not_allowed(struct httpd_response *response, const char *allow)
+static void partner_sim_method_not_allowed(struct httpd_response *response,
+                                           const char *allow)
 {
     httpd_response_error(response, 405, "method_not_allowed", NULL, "use %s", allow);
     httpd_response_header(response, "Allow", allow);
@@ -802,7 +817,8 @@ static void partner_sim_handle_behaviour(struct partner_sim *sim,
         goto out;
     }
     if (partner_sim_steps_install(sim, steps, count, replace) != 0) {
-        httpd_response_error(response, 500, "out_of_memory", NULL, "cannot store the steps");
+        httpd_response_error(response, 500, "out_of_memory", NULL,
+                             "cannot store the steps");
         goto out;
     }
     httpd_response_json(response, 200, partner_sim_behaviour_to_json(sim));
@@ -842,7 +858,8 @@ static void partner_sim_handle_requests(struct partner_sim *sim,
     size_t len = 0;
     char *list = partner_sim_store_list(sim, since, limit, &len);
     if (!list) {
-        httpd_response_error(response, 500, "out_of_memory", NULL, "cannot list requests");
+        httpd_response_error(response, 500, "out_of_memory", NULL,
+                             "cannot list requests");
         return;
     }
     /* Handed over as is: the list can be large, copying it again is waste. */
@@ -884,8 +901,8 @@ static void partner_sim_handle(void *context, const struct httpd_request *reques
 
 /* --- life cycle --------------------------------------------------------- */
 
-struct partner_sim *partner_sim_new(const struct partner_sim_options *options, char *errstr,
-                                    size_t errstr_size)
+struct partner_sim *partner_sim_new(const struct partner_sim_options *options,
+                                    char *errstr, size_t errstr_size)
 {
     if (options->max_records < 1) {
         snprintf(errstr, errstr_size, "max records must be at least 1");
@@ -909,8 +926,8 @@ struct partner_sim *partner_sim_new(const struct partner_sim_options *options, c
     pthread_cond_init(&sim->stop_cond, &attributes);
     pthread_condattr_destroy(&attributes);
 
-    sim->httpd = httpd_new(options->listen, options->max_body_bytes, &partner_sim_handle, sim,
-                           errstr, errstr_size);
+    sim->httpd = httpd_new(options->listen, options->max_body_bytes, &partner_sim_handle,
+                           sim, errstr, errstr_size);
     if (!sim->httpd) {
         partner_sim_destroy(sim);
         return NULL;
@@ -1005,15 +1022,15 @@ int partner_sim_run(const struct partner_sim_options *options)
         goto out;
     }
     int port = partner_sim_port(sim);
-    if (options->port_file &&
-        partner_sim_write_port_file(options->port_file, port, errstr, sizeof errstr) != 0) {
+    if (options->port_file && partner_sim_write_port_file(options->port_file, port,
+                                                          errstr, sizeof errstr) != 0) {
         log_error("%s", errstr);
         goto out;
     }
     printf("%d\n", port);
     fflush(stdout);
-    log_info("listening on %s (port %d) max_body=%zu max_records=%zu", options->listen, port,
-             options->max_body_bytes, options->max_records);
+    log_info("listening on %s (port %d) max_body=%zu max_records=%zu", options->listen,
+             port, options->max_body_bytes, options->max_records);
 
     int signal_number = 0;
     while (sigwait(&signals, &signal_number) != 0)

@@ -25,14 +25,15 @@ struct partner_sim;
 /* Starts listening. Returns NULL and fills errstr on failure (address in use,
  * bad address). options and its strings are borrowed for the lifetime of the
  * simulator. */
-struct partner_sim *partner_sim_new(const struct partner_sim_options *options, char *errstr,
-                                    size_t errstr_size);
+struct partner_sim *partner_sim_new(const struct partner_sim_options *options,
+                                    char *errstr, size_t errstr_size);
 
 /* The port actually bound. */
 int partner_sim_port(const struct partner_sim *sim);
 
-/* Wakes requests sleeping in a simulated delay (they are then answered at
- * once), stops the server and frees. NULL is ignored. */
+/* Cuts short requests sleeping in a simulated delay, stops the server and
+ * frees. A request cut short may or may not get its answer out before the
+ * server closes its connection. NULL is ignored. */
 void partner_sim_destroy(struct partner_sim *sim);
 
 /* The whole program after option parsing: blocks SIGINT and SIGTERM, starts

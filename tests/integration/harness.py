@@ -1,0 +1,295 @@
+"""Test harness: a real Kafka broker and placehub's own programs on loopback.
+
+Everything runs on ports picked here and in a temporary folder, so tests are
+hermetic and may run beside a developer's own stack. Nothing is left running:
+every process started is stopped by the fixture that started it.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+import requests
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.path.join(REPO, os.environ.get("BUILD", "build"), "bin")
+DATA = os.path.join(REPO, "tests", "data")
+TOPICS = ["admission", "discharge", "referral", "employment-support"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(condition, timeout, message, interval=0.05):
+    """Polls condition() until it returns a true value; fails with message."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s: {message}")
+        time.sleep(interval)
+
+
+class Broker:
+    """A real single-node KRaft broker started with scripts/kafka.sh."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.controller_port = free_port()
+        self.data_dir = tempfile.mkdtemp(prefix="placehub-kafka-")
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.start_seconds = None
+
+    def _env(self):
+        env = dict(os.environ)
+        env.update(KAFKA_PORT=str(self.port), KAFKA_CONTROLLER_PORT=str(self.controller_port),
+                   KAFKA_DATA_DIR=self.data_dir)
+        return env
+
+    def start(self):
+        began = time.monotonic()
+        result = subprocess.run([os.path.join(REPO, "scripts", "kafka.sh"), "start"],
+                                env=self._env(), capture_output=True, text=True, timeout=180)
+        if result.returncode != 0:
+            raise RuntimeError(f"kafka did not start:\n{result.stdout}\n{result.stderr}")
+        self.start_seconds = time.monotonic() - began
+        return self
+
+    def stop(self):
+        subprocess.run([os.path.join(REPO, "scripts", "kafka.sh"), "stop"], env=self._env(),
+                       capture_output=True, text=True, timeout=120)
+
+    def destroy(self):
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def end_offsets(self, topics=TOPICS):
+        """Sum of high watermarks per topic (events written so far)."""
+        from confluent_kafka import Consumer, TopicPartition
+        consumer = Consumer({"bootstrap.servers": self.bootstrap,
+                             "group.id": "placehub-test-watermarks",
+                             "enable.auto.commit": False})
+        try:
+            totals = {}
+            metadata = consumer.list_topics(timeout=10)
+            for topic in topics:
+                if topic not in metadata.topics:
+                    totals[topic] = 0
+                    continue
+                total = 0
+                for partition in metadata.topics[topic].partitions:
+                    total += self._high_watermark(consumer, topic, partition)
+                totals[topic] = total
+            return totals
+        finally:
+            consumer.close()
+
+    @staticmethod
+    def _high_watermark(consumer, topic, partition):
+        from confluent_kafka import KafkaException, TopicPartition
+        # A topic created a moment ago may not have elected its leaders yet.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                      timeout=10)[1]
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def committed(self, group, topics=TOPICS):
+        """Committed offsets of a consumer group, summed per topic."""
+        from confluent_kafka import Consumer, TopicPartition
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": group,
+                             "enable.auto.commit": False})
+        try:
+            metadata = consumer.list_topics(timeout=10)
+            wanted = [TopicPartition(t, p) for t in topics if t in metadata.topics
+                      for p in metadata.topics[t].partitions]
+            totals = {t: 0 for t in topics}
+            for tp in consumer.committed(wanted, timeout=10):
+                if tp.offset >= 0:
+                    totals[tp.topic] += tp.offset
+            return totals
+        finally:
+            consumer.close()
+
+
+class Process:
+    """One of placehub's programs, with its output captured to a file."""
+
+    def __init__(self, name, args, workdir):
+        self.name = name
+        self.log_path = os.path.join(workdir, f"{name}.log")
+        self.log = open(self.log_path, "wb")
+        self.popen = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                      cwd=REPO)
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def output(self):
+        self.log.flush()
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self.log.close()
+        return self.popen.returncode
+
+
+class Partner:
+    """A simulated partner API (placehub-partner-sim)."""
+
+    def __init__(self, name, workdir):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = Process(f"partner-{name}",
+                               [os.path.join(BIN, "placehub-partner-sim"), "--listen",
+                                f"127.0.0.1:{self.port}", "--name", name], workdir)
+
+    def ready(self):
+        try:
+            return requests.get(self.url + "/_sim/healthz", timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    def requests(self):
+        answer = requests.get(self.url + "/_sim/requests", timeout=30)
+        answer.raise_for_status()
+        return answer.json()["requests"]
+
+    def count(self):
+        answer = requests.get(self.url + "/_sim/requests?limit=0", timeout=10)
+        return answer.json()["count"]
+
+    def behave(self, **behaviour):
+        answer = requests.put(self.url + "/_sim/behaviour", json=behaviour, timeout=10)
+        answer.raise_for_status()
+
+    def delivered_events(self):
+        """Event bodies the partner answered 2xx to, in arrival order."""
+        return [r["json"] for r in self.requests()
+                if 200 <= r.get("status", 200) < 300 and "json" in r]
+
+
+def write_config(path, broker, ingest_port, registry_port, partners, group_prefix,
+                 produce_timeout_ms=10000, max_body_bytes=65536):
+    partner_lines = []
+    for partner_id, (partner, topics) in partners.items():
+        partner_lines.append(f"""  - id: {partner_id}
+    name: "{partner_id} (simulated)"
+    connector: webhook
+    topics: [{", ".join(topics)}]
+    options:
+      url: "{partner.url}/placehub/events"
+      timeout_ms: 5000
+""")
+    topics = "".join(f"""  - name: {t}
+    partitions: 3
+    replication_factor: 1
+    retention_ms: -1
+""" for t in TOPICS)
+    with open(path, "w") as f:
+        f.write(f"""kafka:
+  bootstrap_servers: "{broker.bootstrap}"
+schema_registry:
+  mode: embedded
+  schemas_dir: "{os.path.join(REPO, 'schemas')}"
+  listen: "127.0.0.1:{registry_port}"
+topics:
+{topics}ingest:
+  listen: "127.0.0.1:{ingest_port}"
+  max_body_bytes: {max_body_bytes}
+  produce_timeout_ms: {produce_timeout_ms}
+dispatch:
+  group_prefix: "{group_prefix}"
+  retry_backoff_ms: 50
+  retry_backoff_max_ms: 1000
+partners:
+{"".join(partner_lines)}""")
+
+
+class Hub:
+    """placehub's services on one broker: registry, ingest, dispatch, and
+    simulated partners. partners maps a partner id to the topics it gets."""
+
+    def __init__(self, broker, partners, produce_timeout_ms=10000, max_body_bytes=65536,
+                 start_dispatch=True):
+        self.broker = broker
+        self.workdir = tempfile.mkdtemp(prefix="placehub-hub-")
+        self.group_prefix = "test-" + uuid.uuid4().hex[:8]
+        self.partners = {pid: Partner(pid, self.workdir) for pid in partners}
+        self.ingest_port = free_port()
+        self.registry_port = free_port()
+        self.ingest_url = f"http://127.0.0.1:{self.ingest_port}"
+        self.registry_url = f"http://127.0.0.1:{self.registry_port}"
+        self.config_path = os.path.join(self.workdir, "placehub.yaml")
+        write_config(self.config_path, broker, self.ingest_port, self.registry_port,
+                     {pid: (self.partners[pid], topics) for pid, topics in partners.items()},
+                     self.group_prefix, produce_timeout_ms, max_body_bytes)
+        self.processes = [p.process for p in self.partners.values()]
+        self.registry = self._start("registry")
+        self.ingest = self._start("ingest")
+        self.dispatch = self._start("dispatch") if start_dispatch else None
+        for partner in self.partners.values():
+            wait_until(partner.ready, 20, f"partner simulator on {partner.url}")
+        wait_until(lambda: self._healthy(self.ingest, self.ingest_url), 60,
+                   "placehub-ingest to answer /healthz")
+        wait_until(lambda: self._healthy(self.registry, self.registry_url), 20,
+                   "placehub-registry to answer /healthz")
+
+    def _start(self, program):
+        process = Process(program, [os.path.join(BIN, f"placehub-{program}"), "-c",
+                                    self.config_path], self.workdir)
+        self.processes.append(process)
+        return process
+
+    def start_dispatch(self):
+        self.dispatch = self._start("dispatch")
+        return self.dispatch
+
+    @staticmethod
+    def _healthy(process, url):
+        if not process.alive():
+            raise AssertionError(f"{process.name} exited:\n{process.output()}")
+        try:
+            return requests.get(url + "/healthz", timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    def post(self, event_type, body, headers=None, **kwargs):
+        sent_headers = {"Content-Type": "application/json"}
+        sent_headers.update(headers or {})
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        return requests.post(f"{self.ingest_url}/v1/events/{event_type}", data=data,
+                             headers=sent_headers, timeout=60, **kwargs)
+
+    def group(self, partner_id):
+        return f"{self.group_prefix}.{partner_id}"
+
+    def logs(self):
+        return {p.name: p.output() for p in self.processes}
+
+    def stop(self):
+        for process in reversed(self.processes):
+            process.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
