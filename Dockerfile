@@ -1,0 +1,74 @@
+# One image for all four placehub programs; the command picks the program:
+#   docker run --rm placehub:local placehub-ingest --help
+#   docker run --rm placehub:local placehub-dispatch -c /opt/placehub/config/placehub.docker.yaml
+# docker-compose.yml builds it and runs every service from it
+# (docs/deployment.md). tests/integration/test_compose.py checks this file
+# against docker-compose.yml.
+
+ARG DEBIAN_IMAGE=debian:bookworm-slim
+
+# --- build: the -dev packages of scripts/install-deps.sh, then `make` ----------
+FROM ${DEBIAN_IMAGE} AS build
+
+# Only what `make` (the `all` target) needs: no clang, cmocka, valgrind, Java or
+# Python, which are for tests and the dev broker.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      build-essential pkg-config make \
+      librdkafka-dev libavro-dev libcurl4-openssl-dev libjansson-dev libyaml-dev \
+      libmicrohttpd-dev uuid-dev libssl-dev \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /src
+# .dockerignore lets only the sources through (no build/, .git, .cache, secrets).
+COPY Makefile ./
+COPY include/ include/
+COPY lib/ lib/
+COPY connectors/ connectors/
+COPY services/ services/
+RUN make -j"$(nproc)" all
+
+# --- runtime: the shared libraries only ------------------------------------
+FROM ${DEBIAN_IMAGE} AS runtime
+
+# Runtime packages of the -dev packages above (Debian 12 names):
+#   librdkafka-dev -> librdkafka1        libavro-dev -> libavro23
+#   libcurl4-openssl-dev -> libcurl4     libjansson-dev -> libjansson4
+#   libyaml-dev -> libyaml-0-2           libmicrohttpd-dev -> libmicrohttpd12
+#   uuid-dev -> libuuid1                 libssl-dev -> libssl3 (libcrypto.so.3)
+# ca-certificates: TLS to partners and to a TLS Kafka or registry.
+# curl: the HTTP healthchecks in docker-compose.yml (libcurl4 is needed anyway).
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      librdkafka1 libavro23 libcurl4 libjansson4 libyaml-0-2 libmicrohttpd12 \
+      libuuid1 libssl3 ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/*
+
+# A fixed, unprivileged uid/gid, so mounted files and Kubernetes
+# runAsNonRoot work without a name lookup.
+RUN groupadd --system --gid 10001 placehub \
+ && useradd --system --uid 10001 --gid placehub --no-create-home \
+      --home-dir /nonexistent --shell /usr/sbin/nologin placehub
+
+# Root-owned and read-only for the service user: the programs write nothing.
+# schemas/ sits next to config/ because the config's schemas_dir ("../schemas")
+# is resolved against the config file's folder.
+COPY --from=build /src/build/bin/ /opt/placehub/bin/
+COPY schemas/ /opt/placehub/schemas/
+COPY config/ /opt/placehub/config/
+
+# Fail the image build, not the first start, if a library is missing.
+RUN set -e; for program in /opt/placehub/bin/placehub-*; do \
+      if ldd "$program" | grep -q 'not found'; then ldd "$program"; exit 1; fi; \
+    done
+
+ENV PATH=/opt/placehub/bin:$PATH \
+    PLACEHUB_LOG_LEVEL=info
+WORKDIR /opt/placehub
+USER 10001:10001
+
+# Documentation only; what is published is up to docker-compose.yml.
+# 8080 ingest, 8081 embedded registry, 9101/9102 simulated partners.
+EXPOSE 8080 8081 9101 9102
+
+CMD ["placehub-ingest", "-c", "/opt/placehub/config/placehub.docker.yaml"]

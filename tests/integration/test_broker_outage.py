@@ -1,0 +1,45 @@
+"""Ingest acknowledges only what the broker acknowledged: with the broker
+stopped, a POST is answered 503 (carrying the event id to retry with) within
+the produce timeout; once the broker is back, the same event is accepted and
+delivered. Runs on its own broker, since it stops it."""
+import random
+import time
+import uuid
+
+import events
+from harness import wait_until
+
+
+def test_503_while_kafka_is_down_then_accepted(make_hub, broker):
+    hub = make_hub({"housing": ["admission"]}, produce_timeout_ms=3000)
+    rng = random.Random(17)
+    first = hub.post("admission", events.admission(rng))
+    assert first.status_code == 202, first.text
+
+    broker.stop()
+    event = events.admission(rng)
+    event["event_id"] = str(uuid.uuid4())
+    began = time.monotonic()
+    refused = hub.post("admission", event)
+    waited = time.monotonic() - began
+    assert refused.status_code == 503, refused.text
+    body = refused.json()
+    assert body["error"]["code"] == "kafka_unavailable"
+    assert body["event_id"] == event["event_id"], "the 503 names the event id to retry with"
+    assert refused.headers.get("Retry-After") == "1"
+    assert waited < 15, f"answered within the produce timeout, took {waited:.1f} s"
+
+    broker.start()
+    # The sender retries with the same event id until the broker is back.
+    def retried():
+        answer = hub.post("admission", event)
+        return answer if answer.status_code == 202 else None
+    accepted = wait_until(retried, 90, "ingest to accept again once Kafka is back", 0.5)
+    assert accepted.json()["event_id"] == event["event_id"]
+
+    partner = hub.partners["housing"]
+    wait_until(lambda: event["event_id"] in {e["event_id"] for e in partner.delivered_events()},
+               90, "the retried event to reach the partner")
+    received = [e for e in partner.delivered_events() if e["event_id"] == event["event_id"]]
+    for field, value in event.items():
+        assert received[0][field] == value, field

@@ -1,0 +1,98 @@
+"""The embedded registry speaks the Confluent Schema Registry REST API well
+enough that a standard client (confluent-kafka's AvroDeserializer, written by
+no one here) decodes placehub's topics through it."""
+import json
+import os
+import random
+import uuid
+
+import pytest
+import requests
+from confluent_kafka import DeserializingConsumer
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import StringDeserializer
+
+import events
+from harness import REPO, TOPICS, Hub, wait_until
+
+CATALOGUE = json.load(open(os.path.join(REPO, "schemas", "catalogue.json")))["schemas"]
+
+
+@pytest.fixture(scope="module")
+def hub(broker):
+    hub = Hub(broker, {"housing": ["admission"]}, start_dispatch=False)
+    yield hub
+    hub.stop()
+
+
+def test_rest_paths_serve_the_catalogue(hub):
+    url = hub.registry_url
+    subjects = requests.get(url + "/subjects").json()
+    assert sorted(subjects) == sorted(f"{t}-value" for t in TOPICS)
+    for entry in CATALOGUE:
+        text = open(os.path.join(REPO, "schemas", entry["file"])).read()
+        by_id = requests.get(f"{url}/schemas/ids/{entry['id']}")
+        assert by_id.status_code == 200
+        assert json.loads(by_id.json()["schema"]) == json.loads(text)
+        version = requests.get(f"{url}/subjects/{entry['subject']}/versions/{entry['version']}")
+        assert version.json()["id"] == entry["id"]
+        latest = requests.get(f"{url}/subjects/{entry['subject']}/versions/latest").json()
+        assert latest["subject"] == entry["subject"]
+        lookup = requests.post(f"{url}/subjects/{entry['subject']}", json={"schema": text})
+        assert lookup.status_code == 200 and lookup.json()["id"] == entry["id"]
+        # "Registering" what is already there is idempotent and changes nothing.
+        again = requests.post(f"{url}/subjects/{entry['subject']}/versions", json={"schema": text})
+        assert again.status_code == 200 and again.json() == {"id": entry["id"]}
+
+
+def test_registry_is_read_only_and_errors_are_confluent_shaped(hub):
+    url = hub.registry_url
+    new_schema = json.dumps({"type": "record", "name": "Other", "fields": []})
+    refused = requests.post(f"{url}/subjects/admission-value/versions",
+                            json={"schema": new_schema})
+    assert refused.status_code == 422 and refused.json()["error_code"] == 42205
+    assert requests.get(f"{url}/schemas/ids/999").json()["error_code"] == 40403
+    assert requests.get(f"{url}/subjects/nope-value/versions").json()["error_code"] == 40401
+    assert requests.get(f"{url}/subjects/admission-value/versions/9").json()["error_code"] == 40402
+
+
+def test_confluent_deserializer_decodes_every_topic(hub, broker):
+    rng = random.Random(23)
+    sent = {}
+    for event_type in TOPICS:
+        event = events.make(event_type, rng)
+        answer = hub.post(event_type, event)
+        assert answer.status_code == 202, answer.text
+        sent[answer.json()["event_id"]] = (event_type, event)
+
+    client = SchemaRegistryClient({"url": hub.registry_url})
+    consumer = DeserializingConsumer({
+        "bootstrap.servers": broker.bootstrap,
+        "group.id": "test-standard-tooling",
+        "auto.offset.reset": "earliest",
+        "key.deserializer": StringDeserializer("utf_8"),
+        "value.deserializer": AvroDeserializer(client),
+    })
+    consumer.subscribe(TOPICS)
+    decoded = {}
+    try:
+        def poll():
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                # fastavro honours the uuid logical type: event_id is a uuid.UUID.
+                decoded[str(message.value()["event_id"])] = (message.topic(), message.value())
+            return set(sent) <= set(decoded)
+        wait_until(poll, 60, "the standard deserializer to read the four events", 0)
+    finally:
+        consumer.close()
+
+    for event_id, (event_type, event) in sent.items():
+        topic, value = decoded[event_id]
+        assert topic == event_type
+        assert value["person"]["nhs_number"] == event["person"]["nhs_number"]
+        assert value["event_type"] == event["event_type"]
+        # Logical types come through as such: uuid a UUID, timestamp-millis a datetime.
+        assert isinstance(value["event_id"], uuid.UUID)
+        assert value["occurred_at"].isoformat(timespec="milliseconds").replace(
+            "+00:00", "Z") == event["occurred_at"]
