@@ -102,11 +102,17 @@ kafka-start:
 kafka-stop:
 	@scripts/kafka.sh stop
 
+# One style, checked in CI. Debian 12's clang-format (14) is the reference:
+# other versions may lay out a few lines differently.
+CLANG_FORMAT ?= $(shell command -v clang-format-14 || command -v clang-format)
+FORMAT_SRCS = $(LIB_SRCS) $(CONNECTOR_SRCS) $(wildcard services/*/*.c services/*/*.h \
+              include/placehub/*.h lib/*.h tests/unit/*.c tests/unit/*.h)
+
 format:
-	clang-format -i $(LIB_SRCS) $(CONNECTOR_SRCS) $(wildcard services/*/*.c include/placehub/*.h lib/*.h tests/unit/*.c)
+	$(CLANG_FORMAT) -i $(FORMAT_SRCS)
 
 format-check:
-	clang-format --dry-run --Werror $(LIB_SRCS) $(CONNECTOR_SRCS) $(wildcard services/*/*.c include/placehub/*.h lib/*.h tests/unit/*.c)
+	$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_SRCS)
 
 clean:
 	rm -rf $(BUILD)

@@ -31,8 +31,7 @@ static char *catalogue_read_file(const char *path, size_t *len, char *errstr, si
     return text;
 }
 
-int catalogue_load(const char *directory, struct catalogue **out, char *errstr,
-                   size_t errstr_size)
+int catalogue_load(const char *directory, struct catalogue **out, char *errstr, size_t errstr_size)
 {
     char path[1024];
     json_error_t json_error;
@@ -95,8 +94,7 @@ int catalogue_load(const char *directory, struct catalogue **out, char *errstr,
         for (size_t j = 0; j < i; j++) {
             const struct catalogue_entry *other = &catalogue->entries[j];
             if (other->id == entry->id) {
-                snprintf(errstr, errstr_size, "%s: schemas[%zu] reuses id %d", path, i,
-                         entry->id);
+                snprintf(errstr, errstr_size, "%s: schemas[%zu] reuses id %d", path, i, entry->id);
                 goto fail;
             }
         }

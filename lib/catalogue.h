@@ -15,7 +15,7 @@ struct catalogue_entry {
     char *subject; /* "<topic>-value" (Confluent TopicNameStrategy) */
     char *topic;   /* subject without "-value" */
     int version;
-    char *file;    /* path as written in catalogue.json, relative to the folder */
+    char *file; /* path as written in catalogue.json, relative to the folder */
     struct codec_schema *schema;
 };
 

@@ -180,7 +180,7 @@ static int codec_compile_type(struct codec_compiler *compiler, const json_t *typ
             return codec_compile_fail(compiler, path, "a %s needs a name", kind);
         const char *own_namespace = json_string_value(json_object_get(type, "namespace"));
         if (own_namespace)
-            namespace = own_namespace;
+        namespace = own_namespace;
         struct codec_node *node =
             codec_node_add(schema, strcmp(kind, "record") == 0 ? CODEC_RECORD : CODEC_ENUM);
         char *full = codec_full_name(name, namespace);
@@ -271,8 +271,10 @@ static int codec_compile_type(struct codec_compiler *compiler, const json_t *typ
         else if (strcmp(logical, "date") == 0 && node->kind == CODEC_INT)
             node->logical = CODEC_DATE;
         else
-            return codec_compile_fail(compiler, path, "logical type '%s' on this type is not "
-                                      "supported", logical);
+            return codec_compile_fail(compiler, path,
+                                      "logical type '%s' on this type is not "
+                                      "supported",
+                                      logical);
     }
     *out = node;
     return 0;
@@ -414,8 +416,7 @@ static int codec_date_prefix(const char **text, int64_t *days)
 {
     int year, month, day;
     if (codec_digits(text, 4, &year) != 0 || *(*text)++ != '-' ||
-        codec_digits(text, 2, &month) != 0 || *(*text)++ != '-' ||
-        codec_digits(text, 2, &day) != 0)
+        codec_digits(text, 2, &month) != 0 || *(*text)++ != '-' || codec_digits(text, 2, &day) != 0)
         return -1;
     if (year < 1 || month < 1 || month > 12 || day < 1 || day > codec_days_in_month(year, month))
         return -1;
@@ -664,9 +665,16 @@ static int codec_encode_node(const struct codec_node *node, const json_t *json, 
         if (!json_is_string(json))
             return codec_error_set(error, path, "must be a string, found %s",
                                    codec_json_kind(json));
-        if (node->logical == CODEC_UUID && !codec_uuid_valid(json_string_value(json)))
-            return codec_error_set(error, path,
-                                   "is not a UUID; expected 8-4-4-4-12 hexadecimal digits");
+        if (node->logical == CODEC_UUID) {
+            if (!codec_uuid_valid(json_string_value(json)))
+                return codec_error_set(error, path,
+                                       "is not a UUID; expected 8-4-4-4-12 hexadecimal digits");
+            /* Receivers deduplicate on ids compared as text: one spelling only. */
+            char lower[37];
+            for (int i = 0; i < 37; i++)
+                lower[i] = (char)tolower((unsigned char)json_string_value(json)[i]);
+            return avro_value_set_string_len(value, lower, sizeof lower);
+        }
         /* avro-c's length includes the terminating NUL. */
         return avro_value_set_string_len(value, json_string_value(json),
                                          json_string_length(json) + 1);
@@ -698,8 +706,8 @@ static int codec_encode_node(const struct codec_node *node, const json_t *json, 
             if (avro_value_append(value, &item, NULL) != 0)
                 return codec_error_set(error, path, "cannot append: %s", avro_strerror());
             size_t saved = codec_path_push(path, "[%zu]", i);
-            int rc = codec_encode_slot(&node->items, json_array_get(json, i), raw, &item, path,
-                                       error);
+            int rc =
+                codec_encode_slot(&node->items, json_array_get(json, i), raw, &item, path, error);
             codec_path_pop(path, saved);
             if (rc != 0)
                 return -1;
@@ -715,7 +723,8 @@ static int codec_encode_node(const struct codec_node *node, const json_t *json, 
          * dropped silently and its default sent on. */
         const char *key;
         const json_t *ignored;
-        json_object_foreach((json_t *)json, key, ignored) {
+        json_object_foreach((json_t *)json, key, ignored)
+        {
             size_t i;
             for (i = 0; i < node->field_count; i++)
                 if (strcmp(node->fields[i].name, key) == 0)
@@ -738,8 +747,7 @@ static int codec_encode_node(const struct codec_node *node, const json_t *json, 
             else if (given)
                 rc = codec_encode_slot(&field->slot, given, raw, &child, path, error);
             else if (field->default_value)
-                rc = codec_encode_slot(&field->slot, field->default_value, 1, &child, path,
-                                       error);
+                rc = codec_encode_slot(&field->slot, field->default_value, 1, &child, path, error);
             else
                 rc = codec_error_set(error, path, "is required");
             codec_path_pop(path, saved);
@@ -813,6 +821,166 @@ out:
 }
 
 /* ---- decoding ---------------------------------------------------------- */
+
+/* IMPORTANT: avro-c (1.11) trusts the lengths it reads. A string length of
+ * a gigabyte in a four-byte message makes it allocate a gigabyte, and when
+ * the read then fails it leaks that buffer (read_string). Messages come from
+ * Kafka, i.e. from outside, so codec_decode first walks the bytes with the
+ * schema: every length, count, union branch and enum index is checked
+ * against the bytes left and the schema before avro-c allocates anything.
+ * The walk also gives the exact size of the record, so trailing bytes are
+ * found without assuming the writer used the shortest encoding. */
+
+struct codec_scan {
+    const unsigned char *data;
+    size_t len, pos;
+};
+
+static int codec_scan_long(struct codec_scan *scan, int64_t *value)
+{
+    uint64_t raw = 0;
+    for (int shift = 0; shift < 70; shift += 7) {
+        if (scan->pos >= scan->len)
+            return -1;
+        unsigned char byte = scan->data[scan->pos++];
+        raw |= (uint64_t)(byte & 0x7f) << shift;
+        if (!(byte & 0x80)) {
+            *value = (int64_t)(raw >> 1) ^ -(int64_t)(raw & 1);
+            return 0;
+        }
+    }
+    return -1; /* longer than the 10 bytes a long can take */
+}
+
+/* 1 when a value of slot may take no bytes at all (null, or a record of
+ * such fields): then an array block's count is not bounded by the bytes left. */
+static int codec_slot_may_be_empty(const struct codec_slot *slot, int depth)
+{
+    if (slot->nullable || depth > 16)
+        return 0;
+    if (slot->node->kind == CODEC_NULL)
+        return 1;
+    if (slot->node->kind != CODEC_RECORD)
+        return 0;
+    for (size_t i = 0; i < slot->node->field_count; i++)
+        if (!codec_slot_may_be_empty(&slot->node->fields[i].slot, depth + 1))
+            return 0;
+    return 1;
+}
+
+static const char codec_truncated[] =
+    "the message ends in the middle of this value (truncated, or not written with this schema)";
+
+static int codec_scan_slot(const struct codec_slot *slot, struct codec_scan *scan,
+                           struct codec_path *path, struct codec_error *error);
+
+static int codec_scan_node(const struct codec_node *node, struct codec_scan *scan,
+                           struct codec_path *path, struct codec_error *error)
+{
+    int64_t number;
+    switch (node->kind) {
+    case CODEC_NULL:
+        return 0;
+    case CODEC_BOOLEAN:
+        if (scan->pos >= scan->len)
+            return codec_error_set(error, path, "%s", codec_truncated);
+        if (scan->data[scan->pos] > 1)
+            return codec_error_set(error, path, "a boolean must be byte 0 or 1, found %u",
+                                   scan->data[scan->pos]);
+        scan->pos++;
+        return 0;
+    case CODEC_INT:
+    case CODEC_LONG:
+        if (codec_scan_long(scan, &number) != 0)
+            return codec_error_set(error, path, "%s", codec_truncated);
+        if (node->kind == CODEC_INT && (number < INT32_MIN || number > INT32_MAX))
+            return codec_error_set(error, path, "%" PRId64 " is out of range for a 32-bit int",
+                                   number);
+        return 0;
+    case CODEC_STRING:
+        if (codec_scan_long(scan, &number) != 0)
+            return codec_error_set(error, path, "%s", codec_truncated);
+        if (number < 0 || (uint64_t)number > scan->len - scan->pos)
+            return codec_error_set(error, path,
+                                   "string length %" PRId64 " does not fit in the %zu bytes left",
+                                   number, scan->len - scan->pos);
+        scan->pos += (size_t)number;
+        return 0;
+    case CODEC_ENUM:
+        if (codec_scan_long(scan, &number) != 0)
+            return codec_error_set(error, path, "%s", codec_truncated);
+        if (number < 0 || (uint64_t)number >= node->symbol_count)
+            return codec_error_set(error, path, "enum index %" PRId64 " is not a symbol of %s",
+                                   number, node->full_name);
+        return 0;
+    case CODEC_ARRAY: {
+        int items_may_be_empty = codec_slot_may_be_empty(&node->items, 0);
+        uint64_t total = 0;
+        for (;;) {
+            int64_t count;
+            if (codec_scan_long(scan, &count) != 0)
+                return codec_error_set(error, path, "%s", codec_truncated);
+            if (count == 0)
+                return 0;
+            if (count < 0) {
+                /* A negative count is followed by the block's size in bytes. */
+                int64_t size;
+                if (count == INT64_MIN || codec_scan_long(scan, &size) != 0)
+                    return codec_error_set(error, path, "%s", codec_truncated);
+                if (size < 0 || (uint64_t)size > scan->len - scan->pos)
+                    return codec_error_set(error, path,
+                                           "array block size %" PRId64 " does not fit in the "
+                                           "%zu bytes left",
+                                           size, scan->len - scan->pos);
+                count = -count;
+            }
+            /* Each item takes at least a byte, unless it may be empty: then
+             * only an arbitrary cap keeps avro-c from allocating without end. */
+            total += (uint64_t)count;
+            if (items_may_be_empty ? total > (uint64_t)1 << 20
+                                   : (uint64_t)count > scan->len - scan->pos)
+                return codec_error_set(error, path,
+                                       "array of %" PRId64 " items does not fit in the %zu "
+                                       "bytes left",
+                                       count, scan->len - scan->pos);
+            for (int64_t i = 0; i < count; i++) {
+                size_t saved =
+                    codec_path_push(path, "[%" PRIu64 "]", total - (uint64_t)count + (uint64_t)i);
+                int rc = codec_scan_slot(&node->items, scan, path, error);
+                codec_path_pop(path, saved);
+                if (rc != 0)
+                    return -1;
+            }
+        }
+    }
+    case CODEC_RECORD:
+        for (size_t i = 0; i < node->field_count; i++) {
+            size_t saved =
+                codec_path_push(path, "%s%s", path->len ? "." : "", node->fields[i].name);
+            int rc = codec_scan_slot(&node->fields[i].slot, scan, path, error);
+            codec_path_pop(path, saved);
+            if (rc != 0)
+                return -1;
+        }
+        return 0;
+    }
+    return codec_error_set(error, path, "unsupported type");
+}
+
+static int codec_scan_slot(const struct codec_slot *slot, struct codec_scan *scan,
+                           struct codec_path *path, struct codec_error *error)
+{
+    if (!slot->nullable)
+        return codec_scan_node(slot->node, scan, path, error);
+    int64_t branch;
+    if (codec_scan_long(scan, &branch) != 0)
+        return codec_error_set(error, path, "%s", codec_truncated);
+    if (branch != 0 && branch != 1)
+        return codec_error_set(error, path,
+                               "union branch %" PRId64 " does not exist (0 is null, 1 the value)",
+                               branch);
+    return branch == 0 ? 0 : codec_scan_node(slot->node, scan, path, error);
+}
 
 static json_t *codec_decode_slot(const struct codec_slot *slot, avro_value_t *value,
                                  struct codec_path *path, struct codec_error *error);
@@ -934,6 +1102,14 @@ int codec_decode(const struct codec_schema *schema, const unsigned char *data, s
     int rc = -1;
     *event = NULL;
     memset(error, 0, sizeof *error);
+    struct codec_scan scan = {data, len, 0};
+    if (codec_scan_node(schema->root, &scan, &path, error) != 0)
+        return -1;
+    if (scan.pos != len) {
+        codec_error_set(error, &path, "%zu trailing bytes after the %s record", len - scan.pos,
+                        schema->root->full_name);
+        return -1;
+    }
     if (avro_generic_value_new(schema->iface, &value) != 0)
         return codec_error_set(error, &path, "out of memory");
     avro_reader_t reader = avro_reader_memory((const char *)data, (int64_t)len);
@@ -944,14 +1120,6 @@ int codec_decode(const struct codec_schema *schema, const unsigned char *data, s
     if (avro_value_read(reader, &value) != 0) {
         codec_error_set(error, &path, "not valid Avro for %s: %s", schema->root->full_name,
                         avro_strerror());
-        goto out;
-    }
-    /* avro-c's memory reader cannot tell how much it consumed; the size of
-     * the value re-encoded is exactly that, Avro's encoding being canonical. */
-    size_t consumed = 0;
-    if (avro_value_sizeof(&value, &consumed) != 0 || consumed != len) {
-        codec_error_set(error, &path, "%s: %zu trailing bytes after the record",
-                        schema->root->full_name, len > consumed ? len - consumed : 0);
         goto out;
     }
     *event = codec_decode_node(schema->root, &value, &path, error);

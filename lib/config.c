@@ -24,22 +24,23 @@ struct config_parser {
     size_t errstr_size;
 };
 
-static int config_fail(struct config_parser *parser, const yaml_node_t *node, const char *fmt,
-                       ...) __attribute__((format(printf, 3, 4)));
+static int config_fail(struct config_parser *parser, const yaml_node_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static int config_fail(struct config_parser *parser, const yaml_node_t *node, const char *fmt,
-                       ...)
+static int config_fail(struct config_parser *parser, const yaml_node_t *node, const char *fmt, ...)
 {
     char message[768];
     va_list args;
     va_start(args, fmt);
     vsnprintf(message, sizeof message, fmt, args);
     va_end(args);
+    /* No node: the file as a whole is at fault; point at its start so every
+     * message keeps the "file:line:column:" form config.h promises. */
     if (node)
         snprintf(parser->errstr, parser->errstr_size, "%s:%zu:%zu: %s", parser->name,
                  node->start_mark.line + 1, node->start_mark.column + 1, message);
     else
-        snprintf(parser->errstr, parser->errstr_size, "%s: %s", parser->name, message);
+        snprintf(parser->errstr, parser->errstr_size, "%s:1:1: %s", parser->name, message);
     return -1;
 }
 
@@ -99,7 +100,26 @@ static int config_expect(struct config_parser *parser, const yaml_node_t *node,
                        config_node_kind(node));
 }
 
-/* Checks that every key of mapping is one of known (NULL-terminated). */
+/* libyaml accepts a key twice in one mapping and config_get would silently
+ * use the first: refuse it, so an edit to the second copy is never ignored. */
+static int config_check_duplicate(struct config_parser *parser, const yaml_node_t *mapping,
+                                  const yaml_node_pair_t *pair, const char *where)
+{
+    const char *text = config_scalar(yaml_document_get_node(parser->document, pair->key));
+    for (const yaml_node_pair_t *earlier = mapping->data.mapping.pairs.start; earlier < pair;
+         earlier++) {
+        yaml_node_t *key = yaml_document_get_node(parser->document, earlier->key);
+        const char *earlier_text = config_scalar(key);
+        if (text && earlier_text && strcmp(text, earlier_text) == 0)
+            return config_fail(parser, yaml_document_get_node(parser->document, pair->key),
+                               "key '%s' appears twice in %s (first on line %zu); keep one", text,
+                               where, key->start_mark.line + 1);
+    }
+    return 0;
+}
+
+/* Checks that every key of mapping is one of known (NULL-terminated) and
+ * appears once. */
 static int config_check_keys(struct config_parser *parser, const yaml_node_t *mapping,
                              const char *const *known, const char *where)
 {
@@ -109,6 +129,8 @@ static int config_check_keys(struct config_parser *parser, const yaml_node_t *ma
         const char *text = config_scalar(key);
         if (!text)
             return config_fail(parser, key, "keys in %s must be plain words", where);
+        if (config_check_duplicate(parser, mapping, pair, where) != 0)
+            return -1;
         const char *nearest = NULL;
         size_t nearest_distance = SIZE_MAX;
         int found = 0;
@@ -156,8 +178,8 @@ static yaml_node_t *config_get(struct config_parser *parser, const yaml_node_t *
 }
 
 /* A string value: *out is replaced (freed first) by a copy. Missing keeps *out. */
-static int config_string(struct config_parser *parser, const yaml_node_t *mapping,
-                         const char *name, const char *where, int required, char **out)
+static int config_string(struct config_parser *parser, const yaml_node_t *mapping, const char *name,
+                         const char *where, int required, char **out)
 {
     yaml_node_t *node = config_get(parser, mapping, name);
     if (!node) {
@@ -198,8 +220,8 @@ static int config_integer(struct config_parser *parser, const yaml_node_t *mappi
     if (text[0] == '\0' || *end != '\0' || errno == ERANGE)
         return config_fail(parser, node, "%s must be a whole number, found '%s'", label, text);
     if (value < min || value > max)
-        return config_fail(parser, node, "%s must be between %lld and %lld, found %lld", label,
-                           min, max, value);
+        return config_fail(parser, node, "%s must be between %lld and %lld, found %lld", label, min,
+                           max, value);
     *out = value;
     return 0;
 }
@@ -238,6 +260,8 @@ static int config_options(struct config_parser *parser, const yaml_node_t *mappi
         yaml_node_t *value = yaml_document_get_node(parser->document, pair->value);
         if (!config_scalar(key))
             return config_fail(parser, key, "keys in %s must be plain words", label);
+        if (config_check_duplicate(parser, node, pair, label) != 0)
+            return -1;
         if (!config_scalar(value))
             return config_fail(parser, value, "%s.%s must be a single value, found %s", label,
                                config_scalar(key), config_node_kind(value));
@@ -263,8 +287,7 @@ static int config_defaults(struct config *config)
     config->dispatch.retry_backoff_ms = 200;
     config->dispatch.retry_backoff_max_ms = 10000;
     if (!config->schema_registry.mode || !config->schema_registry.schemas_dir ||
-        !config->schema_registry.listen || !config->ingest.listen ||
-        !config->dispatch.group_prefix)
+        !config->schema_registry.listen || !config->ingest.listen || !config->dispatch.group_prefix)
         return -1;
     return 0;
 }
@@ -349,15 +372,14 @@ static int config_topic_name_valid(const char *name)
     size_t len = strlen(name);
     if (len == 0 || len > 249)
         return 0;
-    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
-           len;
+    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == len;
 }
 
 static int config_parse_topics(struct config_parser *parser, struct config *config,
                                const yaml_node_t *node)
 {
-    static const char *const known[] = {"name", "partitions", "replication_factor",
-                                        "retention_ms", NULL};
+    static const char *const known[] = {"name", "partitions", "replication_factor", "retention_ms",
+                                        NULL};
     if (config_expect(parser, node, YAML_SEQUENCE_NODE, "topics") != 0)
         return -1;
     size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
@@ -367,7 +389,8 @@ static int config_parse_topics(struct config_parser *parser, struct config *conf
     if (!config->topics)
         return config_fail(parser, node, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = yaml_document_get_node(parser->document, node->data.sequence.items.start[i]);
+        yaml_node_t *item =
+            yaml_document_get_node(parser->document, node->data.sequence.items.start[i]);
         struct config_topic *topic = &config->topics[i];
         config->topic_count = i + 1;
         char where[64];
@@ -404,8 +427,7 @@ static int config_parse_topics(struct config_parser *parser, struct config *conf
 static int config_partner_id_valid(const char *id)
 {
     size_t len = strlen(id);
-    return len > 0 && len <= 64 &&
-           strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-_") == len;
+    return len > 0 && len <= 64 && strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-_") == len;
 }
 
 static int config_parse_partners(struct config_parser *parser, struct config *config,
@@ -419,7 +441,8 @@ static int config_parse_partners(struct config_parser *parser, struct config *co
     if (!config->partners)
         return config_fail(parser, node, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = yaml_document_get_node(parser->document, node->data.sequence.items.start[i]);
+        yaml_node_t *item =
+            yaml_document_get_node(parser->document, node->data.sequence.items.start[i]);
         struct config_partner *partner = &config->partners[i];
         config->partner_count = i + 1;
         partner->line = (int)item->start_mark.line + 1;
@@ -463,8 +486,8 @@ static int config_parse_partners(struct config_parser *parser, struct config *co
                 return config_fail(parser, entry, "%s entries must be topic names", label);
             if (!config_topic_find(config, name))
                 return config_fail(parser, entry,
-                                   "%s names topic '%s', which is not declared under topics",
-                                   label, name);
+                                   "%s names topic '%s', which is not declared under topics", label,
+                                   name);
             partner->topics[k] = strdup(name);
             partner->topic_count = k + 1;
             if (!partner->topics[k])
@@ -476,8 +499,8 @@ static int config_parse_partners(struct config_parser *parser, struct config *co
 
 static int config_parse_document(struct config_parser *parser, struct config *config)
 {
-    static const char *const known[] = {"kafka", "schema_registry", "topics", "ingest",
-                                        "dispatch", "partners", NULL};
+    static const char *const known[] = {"kafka",    "schema_registry", "topics", "ingest",
+                                        "dispatch", "partners",        NULL};
     yaml_node_t *root = yaml_document_get_root_node(parser->document);
     if (!root)
         return config_fail(parser, NULL, "the file is empty; start from config/placehub.yaml");
@@ -496,7 +519,8 @@ static int config_parse_document(struct config_parser *parser, struct config *co
         return config_fail(parser, root, "a 'topics' list is required (the event topics)");
     if (config_parse_topics(parser, config, node) != 0)
         return -1;
-    if ((node = config_get(parser, root, "ingest")) && config_parse_ingest(parser, config, node) != 0)
+    if ((node = config_get(parser, root, "ingest")) &&
+        config_parse_ingest(parser, config, node) != 0)
         return -1;
     if ((node = config_get(parser, root, "dispatch")) &&
         config_parse_dispatch(parser, config, node) != 0)
@@ -555,8 +579,10 @@ int config_load(const char *path, struct config **config, char *errstr, size_t e
     *config = NULL;
     FILE *file = fopen(path, "rb");
     if (!file) {
-        snprintf(errstr, errstr_size, "%s: cannot open: %s (pass the file with -c PATH; "
-                 "config/placehub.yaml is the example)", path, strerror(errno));
+        snprintf(errstr, errstr_size,
+                 "%s: cannot open: %s (pass the file with -c PATH; "
+                 "config/placehub.yaml is the example)",
+                 path, strerror(errno));
         return -1;
     }
     /* Configuration files are small; refuse anything absurd rather than read it all. */
@@ -644,8 +670,7 @@ const char *config_partner_option(const struct config_partner *partner, const ch
     return NULL;
 }
 
-int config_resolve_path(const struct config *config, const char *path, char *out,
-                        size_t out_size)
+int config_resolve_path(const struct config *config, const char *path, char *out, size_t out_size)
 {
     int n;
     const char *slash = strrchr(config->path, '/');

@@ -47,7 +47,7 @@ struct config {
         char *mode;        /* "embedded" or "external" */
         char *schemas_dir; /* absolute, or relative to the config file's folder */
         char *listen;
-        char *url;         /* external mode only */
+        char *url; /* external mode only */
     } schema_registry;
     struct {
         char *listen;
@@ -86,7 +86,6 @@ const char *config_partner_option(const struct config_partner *partner, const ch
 
 /* Resolves a path from the config (e.g. schemas_dir) against the config
  * file's folder into out. Returns 0, or -1 when out is too small. */
-int config_resolve_path(const struct config *config, const char *path, char *out,
-                        size_t out_size);
+int config_resolve_path(const struct config *config, const char *path, char *out, size_t out_size);
 
 #endif

@@ -3,6 +3,7 @@
  */
 #include "event.h"
 
+#include <ctype.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,14 +18,19 @@ static int event_error(struct codec_error *error, const char *field, const char 
     return -1;
 }
 
-int event_prepare(json_t *event, int schema_version, int64_t now_millis,
-                  struct codec_error *error)
+int event_prepare(json_t *event, int schema_version, int64_t now_millis, struct codec_error *error)
 {
     memset(error, 0, sizeof *error);
     if (!json_is_object(event))
         return event_error(error, "", "the event must be a JSON object");
     json_t *id = json_object_get(event, "event_id");
-    if (!id || json_is_null(id)) {
+    if (json_is_string(id) && codec_uuid_valid(json_string_value(id))) {
+        /* The codec writes uuids in lower case; answer with the same spelling. */
+        char lower[37];
+        for (int i = 0; i < 37; i++)
+            lower[i] = (char)tolower((unsigned char)json_string_value(id)[i]);
+        json_object_set_new(event, "event_id", json_string(lower));
+    } else if (!id || json_is_null(id)) {
         uuid_t raw;
         char text[37];
         uuid_generate_random(raw);

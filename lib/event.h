@@ -17,8 +17,7 @@
  * person's NHS number and that the person carries an NHS number or a local
  * identifier. Modifies event in place. Returns 0 or -1 with *error naming
  * the field (the message never contains the personal value). */
-int event_prepare(json_t *event, int schema_version, int64_t now_millis,
-                  struct codec_error *error);
+int event_prepare(json_t *event, int schema_version, int64_t now_millis, struct codec_error *error);
 
 /* The Kafka message key for the event's person: a SHA-256 digest (hex, 32
  * characters) of the NHS number, or of the first local identifier when there

@@ -32,15 +32,14 @@ int framing_parse(const unsigned char *data, size_t len, int32_t *schema_id,
     }
     if (len < FRAMING_HEADER_SIZE) {
         snprintf(errstr, errstr_size,
-                 "message is %zu bytes: the header alone needs %d (magic byte and schema id)",
-                 len, FRAMING_HEADER_SIZE);
+                 "message is %zu bytes: the header alone needs %d (magic byte and schema id)", len,
+                 FRAMING_HEADER_SIZE);
         return -1;
     }
     uint32_t id = (uint32_t)data[1] << 24 | (uint32_t)data[2] << 16 | (uint32_t)data[3] << 8 |
                   (uint32_t)data[4];
     if (id == 0 || id > INT32_MAX) {
-        snprintf(errstr, errstr_size, "bytes 1-4 give schema id %u, which no registry assigns",
-                 id);
+        snprintf(errstr, errstr_size, "bytes 1-4 give schema id %u, which no registry assigns", id);
         return -1;
     }
     *schema_id = (int32_t)id;

@@ -118,8 +118,7 @@ static enum MHD_Result httpd_send(struct MHD_Connection *connection,
     unsigned int status = (unsigned int)response->status;
 
     if (response->status < 100 || response->status > 999) {
-        log_error("httpd: handler set invalid status %d, answering 500",
-                  response->status);
+        log_error("httpd: handler set invalid status %d, answering 500", response->status);
         status = MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
     /* MHD frees the body with free() once it has been sent. */
@@ -134,9 +133,8 @@ static enum MHD_Result httpd_send(struct MHD_Connection *connection,
     response->body = NULL;
     response->body_len = 0;
 
-    if (response->content_type[0] &&
-        MHD_add_response_header(reply, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                response->content_type) != MHD_YES)
+    if (response->content_type[0] && MHD_add_response_header(reply, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                                             response->content_type) != MHD_YES)
         log_warning("httpd: response content type rejected");
     for (int i = 0; i < response->header_count && i < HTTPD_HEADER_MAX; i++) {
         const char *name = response->headers[i][0];
@@ -154,8 +152,7 @@ out:
     return result;
 }
 
-static enum MHD_Result httpd_send_too_large(struct httpd *httpd,
-                                            struct MHD_Connection *connection)
+static enum MHD_Result httpd_send_too_large(struct httpd *httpd, struct MHD_Connection *connection)
 {
     struct httpd_response response;
     memset(&response, 0, sizeof response);
@@ -180,8 +177,8 @@ static bool httpd_parse_content_length(const char *text, uint64_t *length)
 }
 
 /* Appends data to the exchange's body; returns false on out of memory. */
-static bool httpd_exchange_append(struct httpd_exchange *exchange, const char *data,
-                                  size_t size, size_t max_body_bytes)
+static bool httpd_exchange_append(struct httpd_exchange *exchange, const char *data, size_t size,
+                                  size_t max_body_bytes)
 {
     size_t needed = exchange->body_len + size + 1; /* + NUL */
     if (needed > exchange->body_capacity) {
@@ -202,8 +199,7 @@ static bool httpd_exchange_append(struct httpd_exchange *exchange, const char *d
     return true;
 }
 
-static enum MHD_Result httpd_call_handler(struct httpd *httpd,
-                                          struct MHD_Connection *connection,
+static enum MHD_Result httpd_call_handler(struct httpd *httpd, struct MHD_Connection *connection,
                                           const char *url, const char *method,
                                           struct httpd_exchange *exchange)
 {
@@ -225,10 +221,10 @@ static enum MHD_Result httpd_call_handler(struct httpd *httpd,
 /* MHD calls this several times per request: once when the headers are in
  * (*upload_data_size == 0, *con_cls NULL), once per chunk of body, and once
  * more with *upload_data_size == 0 when the body is complete. */
-static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *connection,
-                                    const char *url, const char *method,
-                                    const char *version, const char *upload_data,
-                                    size_t *upload_data_size, void **con_cls)
+static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *connection, const char *url,
+                                    const char *method, const char *version,
+                                    const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls)
 {
     struct httpd *httpd = cls;
     struct httpd_exchange *exchange = *con_cls;
@@ -261,8 +257,7 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *connection
                                       : HTTPD_PREALLOCATE_MAX_BYTES + 1;
                 exchange->body = malloc(capacity);
                 if (!exchange->body) {
-                    log_error("httpd: out of memory for a %" PRIu64 "-byte body",
-                              content_length);
+                    log_error("httpd: out of memory for a %" PRIu64 "-byte body", content_length);
                     return MHD_NO;
                 }
                 exchange->body_capacity = capacity;
@@ -320,8 +315,8 @@ static void httpd_completed(void *cls, struct MHD_Connection *connection, void *
 
 /* MHD's messages: client errors (resets, malformed requests) and start-up
  * failures. They never contain bodies; a few name the URL path. */
-__attribute__((format(printf, 2, 0))) static void
-httpd_log_mhd(void *cls, const char *fmt, va_list args)
+__attribute__((format(printf, 2, 0))) static void httpd_log_mhd(void *cls, const char *fmt,
+                                                                va_list args)
 {
     struct httpd *httpd = cls;
     char message[512];
@@ -340,12 +335,11 @@ httpd_log_mhd(void *cls, const char *fmt, va_list args)
     log_warning("httpd: %s", message);
 }
 
-int httpd_parse_listen(const char *listen, char *host, size_t host_size, int *port,
-                       char *errstr, size_t errstr_size)
+int httpd_parse_listen(const char *listen, char *host, size_t host_size, int *port, char *errstr,
+                       size_t errstr_size)
 {
     if (!listen || !*listen) {
-        snprintf(errstr, errstr_size,
-                 "empty listen address; write HOST:PORT, e.g. 127.0.0.1:9101");
+        snprintf(errstr, errstr_size, "empty listen address; write HOST:PORT, e.g. 127.0.0.1:9101");
         return -1;
     }
     if (listen[0] == '[') {
@@ -358,8 +352,7 @@ int httpd_parse_listen(const char *listen, char *host, size_t host_size, int *po
     const char *colon = strrchr(listen, ':');
     if (!colon) {
         snprintf(errstr, errstr_size,
-                 "listen address '%s' has no port; write HOST:PORT, e.g. 127.0.0.1:9101",
-                 listen);
+                 "listen address '%s' has no port; write HOST:PORT, e.g. 127.0.0.1:9101", listen);
         return -1;
     }
     size_t host_len = (size_t)(colon - listen);
@@ -383,8 +376,8 @@ int httpd_parse_listen(const char *listen, char *host, size_t host_size, int *po
     }
     const char *digits = colon + 1;
     size_t digit_count = strlen(digits);
-    if (digit_count == 0 || digit_count > 5 ||
-        strspn(digits, "0123456789") != digit_count || strtol(digits, NULL, 10) > 65535) {
+    if (digit_count == 0 || digit_count > 5 || strspn(digits, "0123456789") != digit_count ||
+        strtol(digits, NULL, 10) > 65535) {
         snprintf(errstr, errstr_size,
                  "listen address '%s': port must be a number from 0 to 65535 (0 picks a "
                  "free port)",
@@ -398,8 +391,8 @@ int httpd_parse_listen(const char *listen, char *host, size_t host_size, int *po
 }
 
 /* Fills address from an IPv4 literal or a name resolving to IPv4. */
-static int httpd_resolve(const char *host, int port, struct sockaddr_in *address,
-                         char *errstr, size_t errstr_size)
+static int httpd_resolve(const char *host, int port, struct sockaddr_in *address, char *errstr,
+                         size_t errstr_size)
 {
     memset(address, 0, sizeof *address);
     address->sin_family = AF_INET;
@@ -414,9 +407,8 @@ static int httpd_resolve(const char *host, int port, struct sockaddr_in *address
     hints.ai_socktype = SOCK_STREAM;
     int rc = getaddrinfo(host, NULL, &hints, &found);
     if (rc != 0 || !found) {
-        snprintf(errstr, errstr_size,
-                 "cannot resolve listen host '%s' to an IPv4 address: %s", host,
-                 rc != 0 ? gai_strerror(rc) : "no address");
+        snprintf(errstr, errstr_size, "cannot resolve listen host '%s' to an IPv4 address: %s",
+                 host, rc != 0 ? gai_strerror(rc) : "no address");
         if (found)
             freeaddrinfo(found);
         return -1;
@@ -427,9 +419,8 @@ static int httpd_resolve(const char *host, int port, struct sockaddr_in *address
     return 0;
 }
 
-struct httpd *httpd_new(const char *listen, size_t max_body_bytes,
-                        httpd_handler_fn *handler, void *context, char *errstr,
-                        size_t errstr_size)
+struct httpd *httpd_new(const char *listen, size_t max_body_bytes, httpd_handler_fn *handler,
+                        void *context, char *errstr, size_t errstr_size)
 {
     struct httpd *httpd = NULL;
     char host[256];
@@ -464,14 +455,12 @@ struct httpd *httpd_new(const char *listen, size_t max_body_bytes,
      * it through log.h rather than on raw stderr. */
     // clang-format off: one option and its value per line
     httpd->daemon = MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, &httpd_access, httpd,
-        MHD_OPTION_EXTERNAL_LOGGER, &httpd_log_mhd, (void *)httpd,
-        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&address,
+        flags, (uint16_t)port, NULL, NULL, &httpd_access, httpd, MHD_OPTION_EXTERNAL_LOGGER,
+        &httpd_log_mhd, (void *)httpd, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&address,
         MHD_OPTION_CONNECTION_TIMEOUT, HTTPD_CONNECTION_TIMEOUT_SECONDS,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTPD_CONNECTION_MEMORY_BYTES,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, HTTPD_LISTEN_BACKLOG,
-        MHD_OPTION_NOTIFY_COMPLETED, &httpd_completed, (void *)NULL,
-        MHD_OPTION_END);
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, HTTPD_LISTEN_BACKLOG, MHD_OPTION_NOTIFY_COMPLETED,
+        &httpd_completed, (void *)NULL, MHD_OPTION_END);
     // clang-format on
 
     pthread_mutex_lock(&httpd->start_lock);
@@ -480,8 +469,7 @@ struct httpd *httpd_new(const char *listen, size_t max_body_bytes,
 
     if (!httpd->daemon) {
         snprintf(errstr, errstr_size, "cannot listen on %s: %s", listen,
-                 httpd->start_error[0] ? httpd->start_error
-                                       : "libmicrohttpd failed to start");
+                 httpd->start_error[0] ? httpd->start_error : "libmicrohttpd failed to start");
         goto fail;
     }
     const union MHD_DaemonInfo *info =
@@ -544,8 +532,7 @@ void httpd_response_json(struct httpd_response *response, int status, json_t *js
     httpd_response_set_content_type(response, "application/json");
     if (!text) {
         log_error("httpd: cannot encode a JSON response, answering 500");
-        httpd_response_text(response, 500, "application/json", fallback,
-                            sizeof fallback - 1);
+        httpd_response_text(response, 500, "application/json", fallback, sizeof fallback - 1);
         return;
     }
     /* json_dumps allocates with jansson's allocator, malloc unless someone
@@ -582,8 +569,8 @@ void httpd_response_error(struct httpd_response *response, int status, const cha
     httpd_response_json(response, status, root);
 }
 
-void httpd_response_text(struct httpd_response *response, int status,
-                         const char *content_type, const char *text, size_t len)
+void httpd_response_text(struct httpd_response *response, int status, const char *content_type,
+                         const char *text, size_t len)
 {
     httpd_response_clear_body(response);
     httpd_response_set_content_type(response, content_type);
@@ -601,11 +588,9 @@ void httpd_response_text(struct httpd_response *response, int status,
     response->body_len = len;
 }
 
-void httpd_response_header(struct httpd_response *response, const char *name,
-                           const char *value)
+void httpd_response_header(struct httpd_response *response, const char *name, const char *value)
 {
-    if (!name || !value || response->header_count < 0 ||
-        response->header_count >= HTTPD_HEADER_MAX)
+    if (!name || !value || response->header_count < 0 || response->header_count >= HTTPD_HEADER_MAX)
         return;
     char *name_copy = strdup(name);
     char *value_copy = strdup(value);

@@ -16,16 +16,16 @@
 struct httpd;
 
 struct httpd_request {
-    const char *method;   /* "GET", "POST", ... */
-    const char *path;     /* URL path, without the query string */
-    const char *body;     /* NUL-terminated; "" when there is none */
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* URL path, without the query string */
+    const char *body;   /* NUL-terminated; "" when there is none */
     size_t body_len;
-    void *connection;     /* opaque, for httpd_request_header/_query */
+    void *connection; /* opaque, for httpd_request_header/_query */
 };
 
 struct httpd_response {
     int status;
-    char *body;           /* malloc'd; httpd frees it after sending */
+    char *body; /* malloc'd; httpd frees it after sending */
     size_t body_len;
     char content_type[64];
     /* up to 8 extra headers, "Name: value" pairs filled by httpd_response_header */
@@ -65,15 +65,14 @@ void httpd_response_error(struct httpd_response *response, int status, const cha
     __attribute__((format(printf, 5, 6)));
 
 /* Sets status and a body copied from text with the given content type. */
-void httpd_response_text(struct httpd_response *response, int status,
-                         const char *content_type, const char *text, size_t len);
+void httpd_response_text(struct httpd_response *response, int status, const char *content_type,
+                         const char *text, size_t len);
 
 /* Adds a response header (both strings copied). At most 8; extra are ignored. */
-void httpd_response_header(struct httpd_response *response, const char *name,
-                           const char *value);
+void httpd_response_header(struct httpd_response *response, const char *name, const char *value);
 
 /* Parses "host:port" into its parts. Returns 0 or -1 with errstr. */
-int httpd_parse_listen(const char *listen, char *host, size_t host_size, int *port,
-                       char *errstr, size_t errstr_size);
+int httpd_parse_listen(const char *listen, char *host, size_t host_size, int *port, char *errstr,
+                       size_t errstr_size);
 
 #endif

@@ -13,9 +13,10 @@ static void kafka_log(const rd_kafka_t *kafka, int level, const char *facility, 
 {
     (void)kafka;
     /* syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug */
-    enum log_level ours = level <= 3 ? LOG_ERROR : level == 4 ? LOG_WARNING
-                          : level <= 6                        ? LOG_INFO
-                                                              : LOG_DEBUG;
+    enum log_level ours = level <= 3   ? LOG_ERROR
+                          : level == 4 ? LOG_WARNING
+                          : level <= 6 ? LOG_INFO
+                                       : LOG_DEBUG;
     log_write(ours, "librdkafka %s: %s", facility, buf);
 }
 
@@ -97,8 +98,8 @@ int kafka_topics_ensure(rd_kafka_t *kafka, const struct config *config, int time
     }
     const rd_kafka_CreateTopics_result_t *result = rd_kafka_event_CreateTopics_result(event);
     size_t result_count = 0;
-    const rd_kafka_topic_result_t **results = rd_kafka_CreateTopics_result_topics(result,
-                                                                                 &result_count);
+    const rd_kafka_topic_result_t **results =
+        rd_kafka_CreateTopics_result_topics(result, &result_count);
     for (size_t i = 0; i < result_count; i++) {
         rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]);
         const char *name = rd_kafka_topic_result_name(results[i]);

@@ -194,8 +194,8 @@ static int registry_external_id(struct registry *registry, const struct catalogu
         rc = 0;
     } else if (status >= 0) {
         const char *message = json_string_value(json_object_get(answer, "message"));
-        snprintf(errstr, errstr_size, "schema registry refused %s (HTTP %ld): %s",
-                 entry->subject, status, message ? message : "no message");
+        snprintf(errstr, errstr_size, "schema registry refused %s (HTTP %ld): %s", entry->subject,
+                 status, message ? message : "no message");
     }
     json_decref(answer);
     free(text);

@@ -10,8 +10,7 @@
 
 #include "log.h"
 
-void service_parse_options(int argc, char **argv, const char *help,
-                           struct service_options *options)
+void service_parse_options(int argc, char **argv, const char *help, struct service_options *options)
 {
     static const struct option long_options[] = {{"config", required_argument, NULL, 'c'},
                                                  {"check-config", no_argument, NULL, 'C'},

@@ -14,7 +14,7 @@ PACKAGES=(
   librdkafka-dev libavro-dev libcurl4-openssl-dev libjansson-dev libyaml-dev
   libmicrohttpd-dev uuid-dev libssl-dev
   # unit tests, sanitizers, fuzzing
-  libcmocka-dev libclang-rt-14-dev valgrind
+  libcmocka-dev libclang-rt-14-dev valgrind clang-format
   # the real Kafka broker is a Java program fetched through Maven
   openjdk-17-jre-headless maven
   # integration tests are driven from Python

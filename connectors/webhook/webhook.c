@@ -40,8 +40,8 @@ static int webhook_create(const struct placehub_host *host, const char *partner_
     const char *url = options->get(options, "url");
     const char *timeout = options->get(options, "timeout_ms");
     if (!url || (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)) {
-        snprintf(errstr, errstr_size,
-                 "partner %s: options.url must be an http:// or https:// URL", partner_id);
+        snprintf(errstr, errstr_size, "partner %s: options.url must be an http:// or https:// URL",
+                 partner_id);
         return -1;
     }
     long timeout_ms = 10000;
@@ -50,8 +50,7 @@ static int webhook_create(const struct placehub_host *host, const char *partner_
         timeout_ms = strtol(timeout, &end, 10);
         if (*end != '\0' || timeout_ms < 100 || timeout_ms > 600000) {
             snprintf(errstr, errstr_size,
-                     "partner %s: options.timeout_ms must be 100-600000 milliseconds",
-                     partner_id);
+                     "partner %s: options.timeout_ms must be 100-600000 milliseconds", partner_id);
             return -1;
         }
     }
@@ -100,7 +99,8 @@ static void webhook_deliver(void *instance, const struct placehub_delivery *deli
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, webhook_discard);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &received);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, webhook->timeout_ms);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, webhook->timeout_ms < 5000 ? webhook->timeout_ms : 5000L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                     webhook->timeout_ms < 5000 ? webhook->timeout_ms : 5000L);
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);

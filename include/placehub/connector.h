@@ -55,7 +55,7 @@ struct placehub_delivery {
     const char *event_type; /* the topic: admission, discharge, referral, ... */
     const char *body;       /* the event as plain JSON (see docs/schemas.md) */
     size_t body_len;
-    int attempt;            /* 1 on the first try */
+    int attempt; /* 1 on the first try */
 };
 
 enum placehub_result {
@@ -66,9 +66,9 @@ enum placehub_result {
 
 struct placehub_outcome {
     enum placehub_result result;
-    int status;          /* protocol status (HTTP status) or 0 */
-    int retry_after_ms;  /* the partner's own hint (Retry-After), or 0 */
-    char reason[256];    /* short, free of personal data */
+    int status;         /* protocol status (HTTP status) or 0 */
+    int retry_after_ms; /* the partner's own hint (Retry-After), or 0 */
+    char reason[256];   /* short, free of personal data */
 };
 
 struct placehub_connector_type {

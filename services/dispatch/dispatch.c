@@ -118,8 +118,8 @@ static void dispatch_store_offset(struct dispatch_partner *partner,
         /* The partition was taken away by a rebalance: its new owner will
          * deliver the event again (same event id); nothing is lost. */
         log_warning("offset not stored partner=%s topic=%s partition=%d error=%s",
-                    partner->config->id, rd_kafka_topic_name(message->rkt),
-                    (int)message->partition, rd_kafka_err2name(err));
+                    partner->config->id, rd_kafka_topic_name(message->rkt), (int)message->partition,
+                    rd_kafka_err2name(err));
     rd_kafka_topic_partition_list_destroy(offsets);
 }
 
@@ -138,8 +138,8 @@ static void dispatch_handle(struct dispatch_partner *partner, const rd_kafka_mes
          * hold the partition rather than skip the event. Dead-lettering
          * unreadable events comes with the delivery work. */
         log_error("cannot decode partner=%s topic=%s partition=%d offset=%lld: %s",
-                  partner->config->id, topic, (int)message->partition,
-                  (long long)message->offset, errstr);
+                  partner->config->id, topic, (int)message->partition, (long long)message->offset,
+                  errstr);
         dispatch_pause(dispatch, backoff_max);
         body = dispatch_decode(dispatch, message, errstr, sizeof errstr);
     }
@@ -259,8 +259,8 @@ static int dispatch_partner_start(struct dispatch *dispatch, struct dispatch_par
     return 0;
 }
 
-int dispatch_new(const struct config *config, struct registry *registry,
-                 struct dispatch **out, char *errstr, size_t errstr_size)
+int dispatch_new(const struct config *config, struct registry *registry, struct dispatch **out,
+                 char *errstr, size_t errstr_size)
 {
     struct dispatch *dispatch = calloc(1, sizeof *dispatch);
     *out = NULL;

@@ -21,8 +21,8 @@ struct dispatch;
 /* Creates the connector instances and one consumer thread per partner.
  * config and registry are borrowed and must outlive the dispatch. Returns 0
  * or -1 with errstr (a bad connector option, an unknown connector). */
-int dispatch_new(const struct config *config, struct registry *registry,
-                 struct dispatch **dispatch, char *errstr, size_t errstr_size);
+int dispatch_new(const struct config *config, struct registry *registry, struct dispatch **dispatch,
+                 char *errstr, size_t errstr_size);
 
 /* Stops the consumers (stored offsets are committed on close), frees. */
 void dispatch_destroy(struct dispatch *dispatch);

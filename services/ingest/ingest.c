@@ -134,8 +134,8 @@ static void ingest_handle_event(struct ingest *ingest, const char *type,
                              "send the event as application/json");
         return;
     }
-    json_t *event = json_loadb(request->body, request->body_len,
-                               JSON_REJECT_DUPLICATES, &json_error);
+    json_t *event =
+        json_loadb(request->body, request->body_len, JSON_REJECT_DUPLICATES, &json_error);
     if (!event) {
         httpd_response_error(response, 400, "malformed_json", NULL,
                              "the body is not valid JSON: line %d, column %d (byte %d): %s",
@@ -192,11 +192,11 @@ static void ingest_handle_event(struct ingest *ingest, const char *type,
     pthread_mutex_unlock(&waiter.lock);
 
     if (waiter.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        json_t *body = json_pack("{s:{s:s,s:s},s:s}", "error", "code", "kafka_unavailable",
-                                 "message",
-                                 "the broker did not acknowledge the event; retry with the same "
-                                 "event_id",
-                                 "event_id", id);
+        json_t *body =
+            json_pack("{s:{s:s,s:s},s:s}", "error", "code", "kafka_unavailable", "message",
+                      "the broker did not acknowledge the event; retry with the same "
+                      "event_id",
+                      "event_id", id);
         httpd_response_json(response, 503, body);
         httpd_response_header(response, "Retry-After", "1");
         log_warning("event not acknowledged event_id=%s topic=%s error=%s", id, type,

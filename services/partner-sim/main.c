@@ -15,55 +15,54 @@
 
 static void usage(FILE *out)
 {
-    fprintf(
-        out,
-        "Usage: placehub-partner-sim [OPTIONS]\n"
-        "\n"
-        "A simulated partner API. It records every request it receives outside\n"
-        "/_sim/ and answers 200 {\"ok\":true}, or whatever you told it through\n"
-        "/_sim/behaviour. Tests read what arrived from /_sim/requests.\n"
-        "\n"
-        "Options:\n"
-        "  --listen HOST:PORT   address to listen on (default %s);\n"
-        "                       port 0 picks a free port\n"
-        "  --name NAME          name shown in the logs and in /_sim/stats\n"
-        "                       (default %s)\n"
-        "  --port-file PATH     once listening, write the bound port to PATH\n"
-        "                       (atomically; removed again on a clean stop)\n"
-        "  --max-body BYTES     largest request body accepted; larger ones are\n"
-        "                       answered 413 (default %zu)\n"
-        "  --max-records N      requests kept in memory; beyond it the oldest\n"
-        "                       are dropped and counted (default %zu)\n"
-        "  -h, --help           show this help\n"
-        "\n"
-        "The bound port is printed on stdout once listening. SIGINT or SIGTERM\n"
-        "stop it. Set PLACEHUB_LOG_LEVEL=debug to log every request (method\n"
-        "and status only).\n"
-        "\n"
-        "Control endpoints (JSON):\n"
-        "  PUT    /_sim/behaviour   replace the behaviour queue with a step (or an\n"
-        "                           array of steps): {\"status\": 503,\n"
-        "                           \"delay_ms\": 0, \"body\": \"...\", \"headers\":\n"
-        "                           {\"Retry-After\": \"2\"}, \"times\": 2}; without\n"
-        "                           times a step lasts until changed\n"
-        "  POST   /_sim/behaviour   append step(s) to the queue\n"
-        "  GET    /_sim/behaviour   show the queue\n"
-        "  DELETE /_sim/behaviour   back to the default 200 {\"ok\":true}\n"
-        "  GET    /_sim/requests?since=N&limit=M   records with seq > N\n"
-        "  DELETE /_sim/requests    forget all records, restart seq at 1\n"
-        "  GET    /_sim/stats       counts by status answered, dropped records\n"
-        "  GET    /_sim/healthz     200 when up\n"
-        "\n"
-        "Examples:\n"
-        "  placehub-partner-sim --name gp-surgery --listen 127.0.0.1:9101\n"
-        "  placehub-partner-sim --listen 127.0.0.1:0 --port-file /tmp/sim.port &\n"
-        "  curl -X PUT localhost:9101/_sim/behaviour \\\n"
-        "       -d '{\"status\": 503, \"times\": 2,\n"
-        "            \"headers\": {\"Retry-After\": \"2\"}}'\n"
-        "  curl -d '{\"event\": \"admission\"}' localhost:9101/fhir/Encounter\n"
-        "  curl 'localhost:9101/_sim/requests?since=0&limit=10'\n",
-        PARTNER_SIM_DEFAULT_LISTEN, PARTNER_SIM_DEFAULT_NAME,
-        PARTNER_SIM_DEFAULT_MAX_BODY, PARTNER_SIM_DEFAULT_MAX_RECORDS);
+    fprintf(out,
+            "Usage: placehub-partner-sim [OPTIONS]\n"
+            "\n"
+            "A simulated partner API. It records every request it receives outside\n"
+            "/_sim/ and answers 200 {\"ok\":true}, or whatever you told it through\n"
+            "/_sim/behaviour. Tests read what arrived from /_sim/requests.\n"
+            "\n"
+            "Options:\n"
+            "  --listen HOST:PORT   address to listen on (default %s);\n"
+            "                       port 0 picks a free port\n"
+            "  --name NAME          name shown in the logs and in /_sim/stats\n"
+            "                       (default %s)\n"
+            "  --port-file PATH     once listening, write the bound port to PATH\n"
+            "                       (atomically; removed again on a clean stop)\n"
+            "  --max-body BYTES     largest request body accepted; larger ones are\n"
+            "                       answered 413 (default %zu)\n"
+            "  --max-records N      requests kept in memory; beyond it the oldest\n"
+            "                       are dropped and counted (default %zu)\n"
+            "  -h, --help           show this help\n"
+            "\n"
+            "The bound port is printed on stdout once listening. SIGINT or SIGTERM\n"
+            "stop it. Set PLACEHUB_LOG_LEVEL=debug to log every request (method\n"
+            "and status only).\n"
+            "\n"
+            "Control endpoints (JSON):\n"
+            "  PUT    /_sim/behaviour   replace the behaviour queue with a step (or an\n"
+            "                           array of steps): {\"status\": 503,\n"
+            "                           \"delay_ms\": 0, \"body\": \"...\", \"headers\":\n"
+            "                           {\"Retry-After\": \"2\"}, \"times\": 2}; without\n"
+            "                           times a step lasts until changed\n"
+            "  POST   /_sim/behaviour   append step(s) to the queue\n"
+            "  GET    /_sim/behaviour   show the queue\n"
+            "  DELETE /_sim/behaviour   back to the default 200 {\"ok\":true}\n"
+            "  GET    /_sim/requests?since=N&limit=M   records with seq > N\n"
+            "  DELETE /_sim/requests    forget all records, restart seq at 1\n"
+            "  GET    /_sim/stats       counts by status answered, dropped records\n"
+            "  GET    /_sim/healthz     200 when up\n"
+            "\n"
+            "Examples:\n"
+            "  placehub-partner-sim --name gp-surgery --listen 127.0.0.1:9101\n"
+            "  placehub-partner-sim --listen 127.0.0.1:0 --port-file /tmp/sim.port &\n"
+            "  curl -X PUT localhost:9101/_sim/behaviour \\\n"
+            "       -d '{\"status\": 503, \"times\": 2,\n"
+            "            \"headers\": {\"Retry-After\": \"2\"}}'\n"
+            "  curl -d '{\"event\": \"admission\"}' localhost:9101/fhir/Encounter\n"
+            "  curl 'localhost:9101/_sim/requests?since=0&limit=10'\n",
+            PARTNER_SIM_DEFAULT_LISTEN, PARTNER_SIM_DEFAULT_NAME, PARTNER_SIM_DEFAULT_MAX_BODY,
+            PARTNER_SIM_DEFAULT_MAX_RECORDS);
 }
 
 /* A positive size in plain decimal; exits with a message otherwise. */
@@ -71,8 +70,7 @@ static size_t parse_size(const char *option, const char *text)
 {
     char *end = NULL;
     errno = 0;
-    unsigned long long value =
-        text[0] >= '0' && text[0] <= '9' ? strtoull(text, &end, 10) : 0;
+    unsigned long long value = text[0] >= '0' && text[0] <= '9' ? strtoull(text, &end, 10) : 0;
     if (errno != 0 || !end || *end != '\0' || value == 0 || value > SIZE_MAX / 2) {
         fprintf(stderr,
                 "placehub-partner-sim: %s wants a positive whole number, got '%s' "

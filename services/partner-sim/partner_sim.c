@@ -97,9 +97,8 @@ static void partner_sim_format_time(const struct timespec *now, char *text, size
 {
     struct tm tm;
     gmtime_r(&now->tv_sec, &tm);
-    snprintf(text, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             now->tv_nsec / 1000000);
+    snprintf(text, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now->tv_nsec / 1000000);
 }
 
 /* Strict unsigned decimal: no sign, no spaces, no trailing text. */
@@ -159,8 +158,8 @@ static void partner_sim_step_clear(struct partner_sim_step *step)
 
 /* Fills step from one JSON object of PUT/POST /_sim/behaviour. Returns 0, or
  * -1 with *field naming the offending member and errstr saying what is wrong. */
-static int partner_sim_step_parse(json_t *json, struct partner_sim_step *step,
-                                  const char **field, char *errstr, size_t errstr_size)
+static int partner_sim_step_parse(json_t *json, struct partner_sim_step *step, const char **field,
+                                  char *errstr, size_t errstr_size)
 {
     const char *key;
     json_t *value;
@@ -183,8 +182,7 @@ static int partner_sim_step_parse(json_t *json, struct partner_sim_step *step,
     {
         *field = key;
         if (strcmp(key, "status") == 0) {
-            if (!json_is_integer(value) ||
-                json_integer_value(value) < PARTNER_SIM_STATUS_MIN ||
+            if (!json_is_integer(value) || json_integer_value(value) < PARTNER_SIM_STATUS_MIN ||
                 json_integer_value(value) > PARTNER_SIM_STATUS_MAX) {
                 snprintf(errstr, errstr_size, "status must be an integer from %d to %d",
                          PARTNER_SIM_STATUS_MIN, PARTNER_SIM_STATUS_MAX);
@@ -241,8 +239,7 @@ static int partner_sim_step_parse(json_t *json, struct partner_sim_step *step,
             json_object_foreach(value, name, header)
             {
                 if (!json_is_string(header)) {
-                    snprintf(errstr, errstr_size, "header '%s' must have a string value",
-                             name);
+                    snprintf(errstr, errstr_size, "header '%s' must have a string value", name);
                     goto fail;
                 }
                 if (strcasecmp(name, "Content-Type") == 0) {
@@ -251,8 +248,7 @@ static int partner_sim_step_parse(json_t *json, struct partner_sim_step *step,
                     continue;
                 }
                 if (step->header_count >= PARTNER_SIM_HEADER_MAX) {
-                    snprintf(errstr, errstr_size,
-                             "at most %d headers besides Content-Type",
+                    snprintf(errstr, errstr_size, "at most %d headers besides Content-Type",
                              PARTNER_SIM_HEADER_MAX);
                     goto fail;
                 }
@@ -280,10 +276,9 @@ static int partner_sim_step_parse(json_t *json, struct partner_sim_step *step,
 
     if (!step->body) {
         /* Without a body, answer something a client can parse either way. */
-        json_t *body = step->status < 400
-                           ? json_pack("{s:b}", "ok", 1)
-                           : json_pack("{s:{s:s,s:i}}", "error", "code", "simulated",
-                                       "status", step->status);
+        json_t *body = step->status < 400 ? json_pack("{s:b}", "ok", 1)
+                                          : json_pack("{s:{s:s,s:i}}", "error", "code", "simulated",
+                                                      "status", step->status);
         step->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
         json_decref(body);
         if (!step->body) {
@@ -304,21 +299,19 @@ static json_t *partner_sim_step_to_json(const struct partner_sim_step *step)
     json_t *headers = json_object();
     json_object_set_new(headers, "Content-Type", json_string(step->content_type));
     for (int i = 0; i < step->header_count; i++)
-        json_object_set_new(headers, step->headers[i][0],
-                            json_string(step->headers[i][1]));
-    return json_pack(
-        "{s:i,s:i,s:s%,s:o,s:o,s:o}", "status", step->status, "delay_ms",
-        (int)step->delay_ms, "body", step->body, step->body_len, "headers", headers,
-        "times", step->times < 0 ? json_null() : json_integer(step->times), "remaining",
-        step->remaining < 0 ? json_null() : json_integer(step->remaining));
+        json_object_set_new(headers, step->headers[i][0], json_string(step->headers[i][1]));
+    return json_pack("{s:i,s:i,s:s%,s:o,s:o,s:o}", "status", step->status, "delay_ms",
+                     (int)step->delay_ms, "body", step->body, step->body_len, "headers", headers,
+                     "times", step->times < 0 ? json_null() : json_integer(step->times),
+                     "remaining",
+                     step->remaining < 0 ? json_null() : json_integer(step->remaining));
 }
 
 /* Parses a step or an array of steps into a new array. Returns 0 or -1 with
  * errstr (and *field). The caller frees the steps with partner_sim_step_clear
  * and free. */
-static int partner_sim_steps_parse(json_t *json, struct partner_sim_step **steps,
-                                   size_t *count, const char **field, char *errstr,
-                                   size_t errstr_size)
+static int partner_sim_steps_parse(json_t *json, struct partner_sim_step **steps, size_t *count,
+                                   const char **field, char *errstr, size_t errstr_size)
 {
     size_t n = json_is_array(json) ? json_array_size(json) : 1;
     size_t parsed = 0;
@@ -352,9 +345,8 @@ fail:
 
 /* Appends steps (moved; the array itself is freed) to the queue, or replaces
  * the queue with them. Returns 0 or -1 (out of memory, steps freed). */
-static int partner_sim_steps_install(struct partner_sim *sim,
-                                     struct partner_sim_step *steps, size_t count,
-                                     bool replace)
+static int partner_sim_steps_install(struct partner_sim *sim, struct partner_sim_step *steps,
+                                     size_t count, bool replace)
 {
     int rc = -1;
     pthread_mutex_lock(&sim->behaviour_lock);
@@ -387,8 +379,7 @@ out:
 
 /* Answers response by the current step and consumes one use of it. Returns
  * the delay to apply, in milliseconds. */
-static long partner_sim_behaviour_take(struct partner_sim *sim,
-                                       struct httpd_response *response)
+static long partner_sim_behaviour_take(struct partner_sim *sim, struct httpd_response *response)
 {
     long delay_ms = 0;
     pthread_mutex_lock(&sim->behaviour_lock);
@@ -398,8 +389,7 @@ static long partner_sim_behaviour_take(struct partner_sim *sim,
         goto out;
     }
     struct partner_sim_step *step = &sim->steps[0];
-    httpd_response_text(response, step->status, step->content_type, step->body,
-                        step->body_len);
+    httpd_response_text(response, step->status, step->content_type, step->body, step->body_len);
     for (int i = 0; i < step->header_count; i++)
         httpd_response_header(response, step->headers[i][0], step->headers[i][1]);
     delay_ms = step->delay_ms;
@@ -420,8 +410,8 @@ static json_t *partner_sim_behaviour_to_json(struct partner_sim *sim)
     for (size_t i = 0; i < sim->step_count; i++)
         json_array_append_new(steps, partner_sim_step_to_json(&sim->steps[i]));
     pthread_mutex_unlock(&sim->behaviour_lock);
-    return json_pack("{s:o,s:{s:i,s:s}}", "steps", steps, "default", "status", 200,
-                     "body", partner_sim_default_body);
+    return json_pack("{s:o,s:{s:i,s:s}}", "steps", steps, "default", "status", 200, "body",
+                     partner_sim_default_body);
 }
 
 /* Sleeps delay_ms, or less if the simulator is stopping. */
@@ -437,8 +427,7 @@ static void partner_sim_delay(struct partner_sim *sim, long delay_ms)
     }
     pthread_mutex_lock(&sim->stop_lock);
     while (!sim->stopping) {
-        if (pthread_cond_timedwait(&sim->stop_cond, &sim->stop_lock, &deadline) ==
-            ETIMEDOUT)
+        if (pthread_cond_timedwait(&sim->stop_cond, &sim->stop_lock, &deadline) == ETIMEDOUT)
             break;
     }
     pthread_mutex_unlock(&sim->stop_lock);
@@ -482,8 +471,8 @@ static enum MHD_Result partner_sim_collect_header(void *cls, enum MHD_ValueKind 
     return MHD_YES;
 }
 
-static void partner_sim_collect_append(struct partner_sim_collect *collect,
-                                       const char *data, size_t len)
+static void partner_sim_collect_append(struct partner_sim_collect *collect, const char *data,
+                                       size_t len)
 {
     if (collect->failed)
         return;
@@ -504,14 +493,12 @@ static void partner_sim_collect_append(struct partner_sim_collect *collect,
     collect->text[collect->len] = '\0';
 }
 
-static void partner_sim_collect_encoded(struct partner_sim_collect *collect,
-                                        const char *text)
+static void partner_sim_collect_encoded(struct partner_sim_collect *collect, const char *text)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-            (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
-            *p == '~') {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '.' || *p == '_' || *p == '~') {
             partner_sim_collect_append(collect, (const char *)p, 1);
         } else {
             char escaped[3] = {'%', hex[*p >> 4], hex[*p & 15]};
@@ -542,9 +529,9 @@ static enum MHD_Result partner_sim_collect_argument(void *cls, enum MHD_ValueKin
 /* Builds the record of request (answered status) as JSON text without its
  * opening brace. Returns a record the caller stores or frees, NULL when out of
  * memory. */
-static struct partner_sim_record *
-partner_sim_record_new(const struct httpd_request *request,
-                       const struct timespec *received, int status)
+static struct partner_sim_record *partner_sim_record_new(const struct httpd_request *request,
+                                                         const struct timespec *received,
+                                                         int status)
 {
     struct partner_sim_record *record = NULL;
     char *text = NULL;
@@ -560,10 +547,9 @@ partner_sim_record_new(const struct httpd_request *request,
      * has no call to list all headers or the raw query, which this recorder
      * needs, so it asks libmicrohttpd directly. */
     struct MHD_Connection *connection = request->connection;
-    MHD_get_connection_values(connection, MHD_HEADER_KIND, &partner_sim_collect_header,
-                              &headers);
-    MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND,
-                              &partner_sim_collect_argument, &query);
+    MHD_get_connection_values(connection, MHD_HEADER_KIND, &partner_sim_collect_header, &headers);
+    MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, &partner_sim_collect_argument,
+                              &query);
     if (query.failed)
         goto out;
 
@@ -580,8 +566,7 @@ partner_sim_record_new(const struct httpd_request *request,
         json_object_set_new(json, "body", body);
     } else {
         /* Not UTF-8 text: JSON strings cannot carry it, base64 can. */
-        char *encoded =
-            partner_sim_base64((const unsigned char *)request->body, request->body_len);
+        char *encoded = partner_sim_base64((const unsigned char *)request->body, request->body_len);
         if (!encoded)
             goto out;
         json_object_set_new(json, "body", json_null());
@@ -589,8 +574,7 @@ partner_sim_record_new(const struct httpd_request *request,
         free(encoded);
     }
     if (request->body_len > 0) {
-        json_t *parsed =
-            json_loadb(request->body, request->body_len, JSON_DECODE_ANY, NULL);
+        json_t *parsed = json_loadb(request->body, request->body_len, JSON_DECODE_ANY, NULL);
         if (parsed)
             json_object_set_new(json, "json", parsed);
     }
@@ -677,8 +661,8 @@ static void partner_sim_store_clear_locked(struct partner_sim *sim)
 
 /* {"count":N,"dropped":D,"requests":[...]}: the records with seq > since, at
  * most limit of them, oldest first. Returns malloc'd text or NULL. */
-static char *partner_sim_store_list(struct partner_sim *sim, uint64_t since,
-                                    uint64_t limit, size_t *out_len)
+static char *partner_sim_store_list(struct partner_sim *sim, uint64_t since, uint64_t limit,
+                                    size_t *out_len)
 {
     char *text = NULL;
     pthread_mutex_lock(&sim->store_lock);
@@ -688,9 +672,8 @@ static char *partner_sim_store_list(struct partner_sim *sim, uint64_t since,
     uint64_t first_seq = sim->next_seq - sim->record_count;
     size_t start = 0;
     if (since >= first_seq)
-        start = since - first_seq + 1 > sim->record_count
-                    ? sim->record_count
-                    : (size_t)(since - first_seq + 1);
+        start = since - first_seq + 1 > sim->record_count ? sim->record_count
+                                                          : (size_t)(since - first_seq + 1);
     size_t count = sim->record_count - start;
     if (count > limit)
         count = (size_t)limit;
@@ -704,15 +687,13 @@ static char *partner_sim_store_list(struct partner_sim *sim, uint64_t since,
     text = malloc(size);
     if (!text)
         goto out;
-    int n = snprintf(text, size,
-                     "{\"count\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"requests\":[",
+    int n = snprintf(text, size, "{\"count\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"requests\":[",
                      recorded, sim->dropped);
     size_t len = n > 0 ? (size_t)n : 0;
     for (size_t i = 0; i < count; i++) {
         const struct partner_sim_record *record =
             sim->records[(sim->record_head + start + i) % sim->record_capacity];
-        n = snprintf(text + len, size - len, "%s{\"seq\":%" PRIu64 ",", i ? "," : "",
-                     record->seq);
+        n = snprintf(text + len, size - len, "%s{\"seq\":%" PRIu64 ",", i ? "," : "", record->seq);
         len += n > 0 ? (size_t)n : 0;
         memcpy(text + len, record->text, record->len);
         len += record->len;
@@ -734,22 +715,20 @@ static json_t *partner_sim_stats_to_json(struct partner_sim *sim)
             continue;
         char key[8];
         snprintf(key, sizeof key, "%d", status);
-        json_object_set_new(by_status, key,
-                            json_integer((json_int_t)sim->by_status[status]));
+        json_object_set_new(by_status, key, json_integer((json_int_t)sim->by_status[status]));
     }
     json_t *stats =
         json_pack("{s:s,s:I,s:I,s:I,s:I,s:o}", "name", sim->options->name, "recorded",
-                  (json_int_t)(sim->next_seq - 1), "held", (json_int_t)sim->record_count,
-                  "dropped", (json_int_t)sim->dropped, "max_records",
-                  (json_int_t)sim->options->max_records, "by_status", by_status);
+                  (json_int_t)(sim->next_seq - 1), "held", (json_int_t)sim->record_count, "dropped",
+                  (json_int_t)sim->dropped, "max_records", (json_int_t)sim->options->max_records,
+                  "by_status", by_status);
     pthread_mutex_unlock(&sim->store_lock);
     return stats;
 }
 
 /* --- request handling --------------------------------------------------- */
 
-static void partner_sim_handle_partner(struct partner_sim *sim,
-                                       const struct httpd_request *request,
+static void partner_sim_handle_partner(struct partner_sim *sim, const struct httpd_request *request,
                                        struct httpd_response *response)
 {
     struct timespec received;
@@ -763,14 +742,13 @@ static void partner_sim_handle_partner(struct partner_sim *sim,
     partner_sim_store(sim, record, response->status);
     /* Only with PLACEHUB_LOG_LEVEL=debug; no path or body, they may carry
      * personal data even in tests. */
-    log_debug("request method=%s status=%d delay_ms=%ld", request->method,
-              response->status, delay_ms);
+    log_debug("request method=%s status=%d delay_ms=%ld", request->method, response->status,
+              delay_ms);
     if (delay_ms > 0)
         partner_sim_delay(sim, delay_ms);
 }
 
-static void partner_sim_method_not_allowed(struct httpd_response *response,
-                                           const char *allow)
+static void partner_sim_method_not_allowed(struct httpd_response *response, const char *allow)
 {
     httpd_response_error(response, 405, "method_not_allowed", NULL, "use %s", allow);
     httpd_response_header(response, "Allow", allow);
@@ -803,8 +781,8 @@ static void partner_sim_handle_behaviour(struct partner_sim *sim,
     json_t *json = json_loadb(request->body, request->body_len, 0, &error);
     if (!json) {
         httpd_response_error(response, 400, "invalid_json", NULL,
-                             "body is not JSON (line %d column %d): %s", error.line,
-                             error.column, error.text);
+                             "body is not JSON (line %d column %d): %s", error.line, error.column,
+                             error.text);
         return;
     }
     char errstr[256];
@@ -817,8 +795,7 @@ static void partner_sim_handle_behaviour(struct partner_sim *sim,
         goto out;
     }
     if (partner_sim_steps_install(sim, steps, count, replace) != 0) {
-        httpd_response_error(response, 500, "out_of_memory", NULL,
-                             "cannot store the steps");
+        httpd_response_error(response, 500, "out_of_memory", NULL, "cannot store the steps");
         goto out;
     }
     httpd_response_json(response, 200, partner_sim_behaviour_to_json(sim));
@@ -858,8 +835,7 @@ static void partner_sim_handle_requests(struct partner_sim *sim,
     size_t len = 0;
     char *list = partner_sim_store_list(sim, since, limit, &len);
     if (!list) {
-        httpd_response_error(response, 500, "out_of_memory", NULL,
-                             "cannot list requests");
+        httpd_response_error(response, 500, "out_of_memory", NULL, "cannot list requests");
         return;
     }
     /* Handed over as is: the list can be large, copying it again is waste. */
@@ -901,8 +877,8 @@ static void partner_sim_handle(void *context, const struct httpd_request *reques
 
 /* --- life cycle --------------------------------------------------------- */
 
-struct partner_sim *partner_sim_new(const struct partner_sim_options *options,
-                                    char *errstr, size_t errstr_size)
+struct partner_sim *partner_sim_new(const struct partner_sim_options *options, char *errstr,
+                                    size_t errstr_size)
 {
     if (options->max_records < 1) {
         snprintf(errstr, errstr_size, "max records must be at least 1");
@@ -926,8 +902,8 @@ struct partner_sim *partner_sim_new(const struct partner_sim_options *options,
     pthread_cond_init(&sim->stop_cond, &attributes);
     pthread_condattr_destroy(&attributes);
 
-    sim->httpd = httpd_new(options->listen, options->max_body_bytes, &partner_sim_handle,
-                           sim, errstr, errstr_size);
+    sim->httpd = httpd_new(options->listen, options->max_body_bytes, &partner_sim_handle, sim,
+                           errstr, errstr_size);
     if (!sim->httpd) {
         partner_sim_destroy(sim);
         return NULL;
@@ -963,8 +939,7 @@ void partner_sim_destroy(struct partner_sim *sim)
 
 /* Writes the port to path through a temporary file and rename(2), so a test
  * polling for the file never reads it half-written. */
-static int partner_sim_write_port_file(const char *path, int port, char *errstr,
-                                       size_t errstr_size)
+static int partner_sim_write_port_file(const char *path, int port, char *errstr, size_t errstr_size)
 {
     char temporary[4096];
     int rc = -1;
@@ -976,8 +951,7 @@ static int partner_sim_write_port_file(const char *path, int port, char *errstr,
     }
     file = fopen(temporary, "w");
     if (!file) {
-        snprintf(errstr, errstr_size, "cannot write port file %s: %s", path,
-                 strerror(errno));
+        snprintf(errstr, errstr_size, "cannot write port file %s: %s", path, strerror(errno));
         goto out;
     }
     bool written = fprintf(file, "%d\n", port) > 0;
@@ -985,8 +959,7 @@ static int partner_sim_write_port_file(const char *path, int port, char *errstr,
         written = false;
     file = NULL;
     if (!written) {
-        snprintf(errstr, errstr_size, "cannot write port file %s: %s", path,
-                 strerror(errno));
+        snprintf(errstr, errstr_size, "cannot write port file %s: %s", path, strerror(errno));
         unlink(temporary);
         goto out;
     }
@@ -1022,15 +995,15 @@ int partner_sim_run(const struct partner_sim_options *options)
         goto out;
     }
     int port = partner_sim_port(sim);
-    if (options->port_file && partner_sim_write_port_file(options->port_file, port,
-                                                          errstr, sizeof errstr) != 0) {
+    if (options->port_file &&
+        partner_sim_write_port_file(options->port_file, port, errstr, sizeof errstr) != 0) {
         log_error("%s", errstr);
         goto out;
     }
     printf("%d\n", port);
     fflush(stdout);
-    log_info("listening on %s (port %d) max_body=%zu max_records=%zu", options->listen,
-             port, options->max_body_bytes, options->max_records);
+    log_info("listening on %s (port %d) max_body=%zu max_records=%zu", options->listen, port,
+             options->max_body_bytes, options->max_records);
 
     int signal_number = 0;
     while (sigwait(&signals, &signal_number) != 0)

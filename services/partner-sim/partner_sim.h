@@ -25,8 +25,8 @@ struct partner_sim;
 /* Starts listening. Returns NULL and fills errstr on failure (address in use,
  * bad address). options and its strings are borrowed for the lifetime of the
  * simulator. */
-struct partner_sim *partner_sim_new(const struct partner_sim_options *options,
-                                    char *errstr, size_t errstr_size);
+struct partner_sim *partner_sim_new(const struct partner_sim_options *options, char *errstr,
+                                    size_t errstr_size);
 
 /* The port actually bound. */
 int partner_sim_port(const struct partner_sim *sim);

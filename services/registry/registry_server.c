@@ -148,8 +148,9 @@ static void registry_server_subject(const struct catalogue *catalogue, const cha
         return;
     }
     if (strcmp(request->method, "GET") != 0) {
-        registry_server_error(response, 405, 405, "Method not allowed: this registry is "
-                                                  "read-only");
+        registry_server_error(response, 405, 405,
+                              "Method not allowed: this registry is "
+                              "read-only");
         return;
     }
     if (!registry_server_subject_known(catalogue, subject)) {
@@ -216,9 +217,9 @@ void registry_server_handle(void *context, const struct httpd_request *request,
             httpd_response_json(response, 200,
                                 json_pack("{s:s}", "schema", codec_schema_text(entry->schema)));
         } else if (strcmp(slash, "/versions") == 0) {
-            httpd_response_json(response, 200,
-                                json_pack("[{s:s,s:i}]", "subject", entry->subject, "version",
-                                          entry->version));
+            httpd_response_json(
+                response, 200,
+                json_pack("[{s:s,s:i}]", "subject", entry->subject, "version", entry->version));
         } else if (strcmp(slash, "/schema") == 0) {
             const char *text = codec_schema_text(entry->schema);
             httpd_response_text(response, 200, "application/vnd.schemaregistry.v1+json", text,

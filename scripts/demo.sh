@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# The placehub demo on the embedded default: a real Kafka broker, the embedded
+# schema registry, ingest, dispatch and two simulated partners, all on
+# 127.0.0.1 as configured in config/placehub.yaml. It sends one sample event
+# of each of the four types and shows each arriving at the partner whose
+# subscription covers it, then the partners' consumer groups as Kafka's own
+# tooling sees them.
+#
+# Run through `make demo` (which installs and builds first). In a terminal it
+# keeps the hub running until Ctrl-C; otherwise (or with --once) it stops
+# everything it started and exits.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+CONFIG="config/placehub.yaml"
+RUN="$REPO/.run/demo"
+BIN="$REPO/${BUILD:-build}/bin"
+INGEST="http://127.0.0.1:8080"
+REGISTRY="http://127.0.0.1:8081"
+PARTNERS=("stockport-homes|http://127.0.0.1:9101" "life-leisure|http://127.0.0.1:9102")
+
+once=0
+case "${1:-}" in
+  --once) once=1 ;;
+  -h|--help)
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    echo; echo "Usage: scripts/demo.sh [--once]"; exit 0 ;;
+  "") ;;
+  *) echo "demo: unknown option '$1' (try --help)" >&2; exit 2 ;;
+esac
+[ -t 0 ] || once=1
+
+bold() { if [ -t 1 ]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
+
+for program in ingest dispatch registry partner-sim; do
+  [ -x "$BIN/placehub-$program" ] || { echo "demo: $BIN/placehub-$program is missing: run 'make demo'" >&2; exit 1; }
+done
+for port in 8080 8081 9101 9102; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "demo: port $port on 127.0.0.1 is already in use (an earlier demo? stop it, or change $CONFIG)" >&2
+    exit 1
+  fi
+done
+
+mkdir -p "$RUN"
+pids=()
+started_kafka=0
+cleanup() {
+  set +e
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+  if [ "$started_kafka" = 1 ]; then scripts/kafka.sh stop >/dev/null; fi
+  echo "demo: stopped (logs in ${RUN#$REPO/})"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+bold "1. Kafka (KRaft, single node on 127.0.0.1:9092)"
+if ! scripts/kafka.sh status >/dev/null 2>&1; then started_kafka=1; fi
+scripts/kafka.sh start
+
+start() { # name, command...
+  local name="$1"; shift
+  "$@" >"$RUN/$name.log" 2>&1 &
+  pids+=("$!")
+}
+wait_http() { # url, what
+  for _ in $(seq 1 300); do
+    if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "demo: $2 did not come up; its log:" >&2
+  tail -n 20 "$RUN"/*.log >&2
+  exit 1
+}
+
+bold "2. placehub services and two simulated partners"
+start partner-stockport-homes "$BIN/placehub-partner-sim" --listen 127.0.0.1:9101 --name stockport-homes
+start partner-life-leisure "$BIN/placehub-partner-sim" --listen 127.0.0.1:9102 --name life-leisure
+start registry "$BIN/placehub-registry" -c "$CONFIG"
+start ingest "$BIN/placehub-ingest" -c "$CONFIG"
+wait_http "$INGEST/healthz" "placehub-ingest"
+start dispatch "$BIN/placehub-dispatch" -c "$CONFIG"
+wait_http "$REGISTRY/subjects" "placehub-registry"
+for partner in "${PARTNERS[@]}"; do wait_http "${partner#*|}/_sim/healthz" "partner ${partner%%|*}"; done
+echo "   ingest $INGEST   registry $REGISTRY   partners :9101 (housing: admission, discharge)  :9102 (leisure: referral, employment-support)"
+
+bold "3. Sending one sample event of each type (tests/data/*.json)"
+declare -A sent
+for type in admission discharge referral employment-support; do
+  answer="$(curl -sS -w ' %{http_code}' -H 'Content-Type: application/json' \
+            --data "@tests/data/$type.json" "$INGEST/v1/events/$type")"
+  code="${answer##* }"; body="${answer% *}"
+  if [ "$code" != 202 ]; then echo "demo: ingest refused the $type sample: $code $body" >&2; exit 1; fi
+  id="$(printf '%s' "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin)["event_id"])')"
+  sent[$id]="$type"
+  printf '   %-19s -> 202 accepted after the broker acknowledged it, event_id %s\n' "$type" "$id"
+done
+
+bold "4. Arriving at the partners"
+deadline=$((SECONDS + 60))
+while :; do
+  got=0
+  for partner in "${PARTNERS[@]}"; do
+    n="$(curl -fsS "${partner#*|}/_sim/requests?limit=0" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])')"
+    got=$((got + n))
+  done
+  [ "$got" -ge "${#sent[@]}" ] && break
+  if [ "$SECONDS" -ge "$deadline" ]; then echo "demo: only $got of ${#sent[@]} events arrived within 60 s; see ${RUN#$REPO/}/dispatch.log" >&2; exit 1; fi
+  sleep 0.2
+done
+for partner in "${PARTNERS[@]}"; do
+  python3 scripts/demo-arrivals.py "${partner%%|*}" "${partner#*|}"
+done
+
+bold "5. The partners' consumer groups, as Kafka's own tooling shows them"
+libs="$(ls -d "${PLACEHUB_CACHE:-$REPO/.cache}"/kafka/*/libs | head -n1)"
+sleep 1.5 # dispatch commits stored offsets every second
+java -cp "$libs/*" -Dlog4j2.level=ERROR org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+  --bootstrap-server 127.0.0.1:9092 --describe --all-groups 2>/dev/null \
+  | awk '$1 == "GROUP" || ($1 ~ /^placehub/ && $4 != "-") {print $1, $2, $3, $4, $5, $6}' \
+  | column -t | sed 's/^/   /' || true
+echo "   (partitions no event has reached yet are left out; LAG 0 = all delivered)"
+
+echo
+echo "Try it yourself:"
+echo "   curl -H 'Content-Type: application/json' --data @tests/data/referral.json $INGEST/v1/events/referral"
+echo "   curl ${PARTNERS[1]#*|}/_sim/requests          # what the leisure partner received"
+echo "   curl $REGISTRY/subjects                      # the embedded schema registry"
+if [ "$once" = 1 ]; then
+  exit 0
+fi
+bold "The hub keeps running; press Ctrl-C to stop it."
+while :; do sleep 3600; done

@@ -1,0 +1,334 @@
+/*
+ * test_config.c - the YAML configuration (lib/config.c): the example
+ * config/placehub.yaml loads with the values it states; every class of
+ * mistake (unknown or duplicate key, wrong type, bad number, missing section,
+ * dangling reference, invalid YAML, empty file) is refused with
+ * "name:line:column:" pointing at the culprit and a hint (did you mean, what
+ * is allowed, what to write instead); lookups and config_resolve_path.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "support.h"
+
+#include "config.h"
+
+#define KAFKA "kafka:\n  bootstrap_servers: \"127.0.0.1:9092\"\n"
+#define TOPICS "topics:\n  - name: admission\n"
+
+static struct config *load_ok(const char *text)
+{
+    struct config *config = NULL;
+    char errstr[1024] = "";
+    if (config_load_string("test.yaml", text, strlen(text), &config, errstr, sizeof errstr) != 0)
+        fail_msg("refused: %s", errstr);
+    assert_non_null(config);
+    return config;
+}
+
+/* Asserts text is refused with a message starting "test.yaml:<where>: "
+ * and containing hint. */
+static void expect_error(const char *text, const char *where, const char *hint)
+{
+    struct config *config = (struct config *)&config; /* must be reset to NULL */
+    char errstr[1024] = "";
+    char prefix[64];
+    int rc = config_load_string("test.yaml", text, strlen(text), &config, errstr, sizeof errstr);
+    if (rc != -1)
+        fail_msg("accepted:\n%s", text);
+    assert_null(config);
+    snprintf(prefix, sizeof prefix, "test.yaml:%s: ", where);
+    assert_starts_with(errstr, prefix);
+    assert_contains(errstr, hint);
+}
+
+static void test_example_loads(void **state)
+{
+    (void)state;
+    struct config *config = NULL;
+    char errstr[1024] = "";
+    if (config_load("config/placehub.yaml", &config, errstr, sizeof errstr) != 0)
+        fail_msg("%s", errstr);
+    assert_string_equal(config->path, "config/placehub.yaml");
+    assert_string_equal(config->kafka.bootstrap_servers, "127.0.0.1:9092");
+    assert_int_equal(config->kafka.property_count, 0);
+    assert_string_equal(config->schema_registry.mode, "embedded");
+    assert_string_equal(config->schema_registry.schemas_dir, "../schemas");
+    assert_string_equal(config->schema_registry.listen, "127.0.0.1:8081");
+    assert_null(config->schema_registry.url);
+
+    static const char *const topics[] = {"admission", "discharge", "referral",
+                                         "employment-support"};
+    assert_int_equal(config->topic_count, 4);
+    for (size_t i = 0; i < 4; i++) {
+        assert_string_equal(config->topics[i].name, topics[i]);
+        assert_int_equal(config->topics[i].partitions, 6);
+        assert_int_equal(config->topics[i].replication_factor, 1);
+        assert_true(config->topics[i].retention_ms == -1);
+        assert_ptr_equal(config_topic_find(config, topics[i]), &config->topics[i]);
+    }
+    assert_null(config_topic_find(config, "admissions"));
+
+    assert_string_equal(config->ingest.listen, "127.0.0.1:8080");
+    assert_true(config->ingest.max_body_bytes == 65536);
+    assert_int_equal(config->ingest.produce_timeout_ms, 10000);
+    assert_string_equal(config->dispatch.group_prefix, "placehub.dispatch");
+    assert_int_equal(config->dispatch.retry_backoff_ms, 200);
+    assert_int_equal(config->dispatch.retry_backoff_max_ms, 10000);
+
+    assert_int_equal(config->partner_count, 2);
+    const struct config_partner *homes = config_partner_find(config, "stockport-homes");
+    assert_ptr_equal(homes, &config->partners[0]);
+    assert_string_equal(homes->name, "Stockport Homes (simulated housing provider)");
+    assert_string_equal(homes->connector, "webhook");
+    assert_int_equal(homes->line, 65);
+    assert_int_equal(homes->topic_count, 2);
+    assert_string_equal(homes->topics[0], "admission");
+    assert_string_equal(homes->topics[1], "discharge");
+    assert_int_equal(homes->option_count, 2);
+    assert_string_equal(config_partner_option(homes, "url"),
+                        "http://127.0.0.1:9101/placehub/events");
+    assert_string_equal(config_partner_option(homes, "timeout_ms"), "10000"); /* as text */
+    assert_null(config_partner_option(homes, "URL"));
+
+    const struct config_partner *leisure = config_partner_find(config, "life-leisure");
+    assert_ptr_equal(leisure, &config->partners[1]);
+    assert_int_equal(leisure->line, 72);
+    assert_int_equal(leisure->topic_count, 2);
+    assert_string_equal(leisure->topics[0], "referral");
+    assert_string_equal(leisure->topics[1], "employment-support");
+    assert_string_equal(config_partner_option(leisure, "url"),
+                        "http://127.0.0.1:9102/placehub/events");
+    assert_null(config_partner_find(config, "stockport"));
+    config_destroy(config);
+}
+
+static void test_defaults_and_options(void **state)
+{
+    (void)state;
+    struct config *config = load_ok(KAFKA "  properties:\n"
+                                          "    security.protocol: \"SSL\"\n"
+                                          "    linger.ms: 5\n" TOPICS "  - name: discharge\n"
+                                          "    partitions: 12\n"
+                                          "    retention_ms: 604800000\n");
+    assert_int_equal(config->kafka.property_count, 2);
+    assert_string_equal(config->kafka.properties[0].key, "security.protocol");
+    assert_string_equal(config->kafka.properties[0].value, "SSL");
+    assert_int_equal(config->kafka.properties[0].line, 4);
+    assert_string_equal(config->kafka.properties[1].value, "5");
+    /* Defaults from config_defaults() when sections are left out. */
+    assert_string_equal(config->schema_registry.mode, "embedded");
+    assert_string_equal(config->schema_registry.schemas_dir, "../schemas");
+    assert_string_equal(config->ingest.listen, "127.0.0.1:8080");
+    assert_true(config->ingest.max_body_bytes == 65536);
+    assert_int_equal(config->dispatch.retry_backoff_ms, 200);
+    assert_int_equal(config->topics[0].partitions, 6);
+    assert_int_equal(config->topics[0].replication_factor, 1);
+    assert_true(config->topics[0].retention_ms == -1);
+    assert_int_equal(config->topics[1].partitions, 12);
+    assert_true(config->topics[1].retention_ms == 604800000LL);
+    assert_int_equal(config->partner_count, 0);
+    config_destroy(config);
+
+    config = load_ok(KAFKA TOPICS "schema_registry:\n"
+                                  "  mode: external\n"
+                                  "  url: \"http://registry:8081\"\n");
+    assert_string_equal(config->schema_registry.mode, "external");
+    assert_string_equal(config->schema_registry.url, "http://registry:8081");
+    config_destroy(config);
+}
+
+static void test_unknown_key(void **state)
+{
+    (void)state;
+    expect_error("kafka:\n  bootstrap_server: \"127.0.0.1:9092\"\n" TOPICS, "2:3",
+                 "unknown key 'bootstrap_server' in kafka; did you mean 'bootstrap_servers'?");
+    expect_error(KAFKA TOPICS "partner:\n  - id: homes\n", "5:1",
+                 "unknown key 'partner' in the top level; did you mean 'partners'?");
+    expect_error(KAFKA TOPICS "    partition: 6\n", "5:5",
+                 "unknown key 'partition' in topics[0]; did you mean 'partitions'?");
+    /* Nothing close: the known keys are listed instead. */
+    expect_error(KAFKA TOPICS "colour: blue\n", "5:1",
+                 "unknown key 'colour' in the top level (known keys: kafka, schema_registry, "
+                 "topics, ingest, dispatch, partners)");
+}
+
+static void test_duplicate_key(void **state)
+{
+    (void)state;
+    /* libyaml accepts duplicate keys; the first would silently win, so the
+     * "never delete" retention below would hide the mistaken 0. */
+    expect_error(KAFKA TOPICS "    retention_ms: -1\n    retention_ms: 0\n", "6:5",
+                 "key 'retention_ms' appears twice in topics[0] (first on line 5); keep one");
+    expect_error(KAFKA TOPICS "kafka:\n  bootstrap_servers: \"10.0.0.1:9092\"\n", "5:1",
+                 "key 'kafka' appears twice in the top level (first on line 1)");
+    expect_error(KAFKA TOPICS "partners:\n  - id: homes\n    connector: webhook\n"
+                              "    topics: [admission]\n    options:\n"
+                              "      url: \"http://a\"\n      url: \"http://b\"\n",
+                 "11:7", "key 'url' appears twice in partners[0].options (first on line 10)");
+}
+
+static void test_wrong_type(void **state)
+{
+    (void)state;
+    expect_error("kafka:\n  - bootstrap_servers\n" TOPICS, "2:3",
+                 "kafka must be a mapping, found a list");
+    expect_error(KAFKA "topics:\n  name: admission\n", "4:3",
+                 "topics must be a list, found a mapping");
+    expect_error(KAFKA "topics:\n  - admission\n", "4:5",
+                 "topics[0] must be a mapping, found a single value");
+    expect_error(KAFKA TOPICS "partners:\n  - id: homes\n    connector: webhook\n"
+                              "    topics: admission\n",
+                 "8:13", "partners[0].topics must be a list, found a single value");
+    expect_error(KAFKA TOPICS "partners:\n  - id: homes\n    connector: webhook\n"
+                              "    topics: [admission]\n    options:\n      url:\n        a: b\n",
+                 "11:9", "partners[0].options.url must be a single value, found a mapping");
+    expect_error("- kafka\n", "1:1", "the top level must be a mapping, found a list");
+}
+
+static void test_numbers(void **state)
+{
+    (void)state;
+    expect_error(KAFKA TOPICS "    partitions: six\n", "5:17",
+                 "topics[0].partitions must be a whole number, found 'six'");
+    expect_error(KAFKA TOPICS "    partitions: 6.5\n", "5:17",
+                 "topics[0].partitions must be a whole number, found '6.5'");
+    expect_error(KAFKA TOPICS "    retention_ms: 99999999999999999999\n", "5:19",
+                 "must be a whole number, found '99999999999999999999'");
+    expect_error(KAFKA TOPICS "    partitions: 0\n", "5:17",
+                 "topics[0].partitions must be between 1 and 10000, found 0");
+    expect_error(KAFKA TOPICS "    partitions: 10001\n", "5:17",
+                 "must be between 1 and 10000, found 10001");
+    expect_error(KAFKA TOPICS "    replication_factor: 33\n", "5:25",
+                 "topics[0].replication_factor must be between 1 and 32, found 33");
+    expect_error(KAFKA TOPICS "ingest:\n  max_body_bytes: 100\n", "6:19",
+                 "ingest.max_body_bytes must be between 256 and 67108864, found 100");
+    expect_error(KAFKA TOPICS "    retention_ms: -2\n", "5:19", "must be between -1 and");
+    expect_error(KAFKA TOPICS "dispatch:\n  retry_backoff_ms: 500\n  retry_backoff_max_ms: 100\n",
+                 "6:3", "retry_backoff_max_ms must not be below retry_backoff_ms");
+}
+
+static void test_missing_sections(void **state)
+{
+    (void)state;
+    expect_error(TOPICS, "1:1", "a 'kafka' section with bootstrap_servers is required");
+    expect_error("kafka:\n  properties: {}\n" TOPICS, "2:3", "kafka needs 'bootstrap_servers'");
+    expect_error("kafka:\n  bootstrap_servers: \"\"\n" TOPICS, "2:22",
+                 "kafka.bootstrap_servers must not be empty");
+    expect_error(KAFKA, "1:1", "a 'topics' list is required");
+    expect_error(KAFKA "topics: []\n", "3:9", "topics must declare at least one topic");
+}
+
+static void test_topics(void **state)
+{
+    (void)state;
+    expect_error(KAFKA TOPICS "  - name: discharge\n  - name: admission\n", "6:5",
+                 "topic 'admission' is declared twice");
+    expect_error(KAFKA TOPICS "    retention_ms: 0\n", "5:19",
+                 "topics[0].retention_ms 0 would delete events at once; use -1");
+    expect_error(KAFKA "topics:\n  - name: admission events\n", "4:11",
+                 "topic name 'admission events' is not valid for Kafka");
+}
+
+static void test_partners(void **state)
+{
+    (void)state;
+    /* The culprit is the topic entry itself, on line 8 column 25. */
+    expect_error(KAFKA TOPICS "partners:\n  - id: homes\n    connector: webhook\n"
+                              "    topics: [admission, discharge]\n",
+                 "8:25",
+                 "partners[0].topics names topic 'discharge', which is not declared under topics");
+    expect_error(KAFKA TOPICS "partners:\n"
+                              "  - id: homes\n    connector: webhook\n    topics: [admission]\n"
+                              "  - id: homes\n    connector: webhook\n    topics: [admission]\n",
+                 "9:5", "partner id 'homes' is used twice");
+    expect_error(KAFKA TOPICS "partners:\n  - id: Homes!\n    connector: webhook\n"
+                              "    topics: [admission]\n",
+                 "6:9", "partner id 'Homes!' must be 1-64 lower-case letters, digits");
+    expect_error(KAFKA TOPICS "partners:\n  - id: homes\n    connector: webhook\n", "6:5",
+                 "partners[0] needs 'topics'");
+    expect_error(KAFKA TOPICS "partners:\n  - id: homes\n    connector: webhook\n    topics: []\n",
+                 "8:13", "partners[0].topics is empty");
+    expect_error(KAFKA TOPICS "partners:\n  - id: homes\n    topics: [admission]\n", "6:5",
+                 "partners[0] needs 'connector'");
+}
+
+static void test_registry(void **state)
+{
+    (void)state;
+    expect_error(KAFKA TOPICS "schema_registry:\n  mode: external\n", "6:3",
+                 "schema_registry.mode is 'external' but no url is given (add url:");
+    expect_error(KAFKA TOPICS "schema_registry:\n  mode: internal\n", "6:9",
+                 "schema_registry.mode must be 'embedded' or 'external', found 'internal'");
+}
+
+static void test_invalid_yaml(void **state)
+{
+    (void)state;
+    expect_error("kafka:\n  bootstrap_servers: [\"127.0.0.1:9092\"\n" TOPICS, "3:1",
+                 "not valid YAML");
+    expect_error("kafka:\n\tbootstrap_servers: x\n", "2:1",
+                 "not valid YAML: found character "
+                 "that cannot start any token");
+    expect_error(KAFKA "topics:\n  - name: \"admission\n", "5:1", "not valid YAML");
+}
+
+static void test_empty_file(void **state)
+{
+    (void)state;
+    expect_error("", "1:1", "the file is empty; start from config/placehub.yaml");
+    expect_error("# nothing but a comment\n\n", "1:1", "the file is empty");
+}
+
+static void test_load_missing_file(void **state)
+{
+    (void)state;
+    struct config *config = (struct config *)&config;
+    char errstr[1024] = "";
+    assert_int_equal(config_load("tests/data/no-such-file.yaml", &config, errstr, sizeof errstr),
+                     -1);
+    assert_null(config);
+    assert_starts_with(errstr, "tests/data/no-such-file.yaml: cannot open");
+    assert_contains(errstr, "-c PATH");
+}
+
+static void test_resolve_path(void **state)
+{
+    (void)state;
+    struct config *config = NULL;
+    char errstr[1024], out[256];
+    if (config_load("config/placehub.yaml", &config, errstr, sizeof errstr) != 0)
+        fail_msg("%s", errstr);
+    assert_int_equal(
+        config_resolve_path(config, config->schema_registry.schemas_dir, out, sizeof out), 0);
+    assert_string_equal(out, "config/../schemas");
+    assert_int_equal(config_resolve_path(config, "/etc/placehub/schemas", out, sizeof out), 0);
+    assert_string_equal(out, "/etc/placehub/schemas");
+    /* "config/../schemas" needs 18 bytes with its NUL. */
+    assert_int_equal(config_resolve_path(config, "../schemas", out, 18), 0);
+    assert_int_equal(config_resolve_path(config, "../schemas", out, 17), -1);
+    config_destroy(config);
+
+    /* A config named without a folder resolves against the working directory. */
+    config = load_ok(KAFKA TOPICS);
+    assert_int_equal(config_resolve_path(config, "../schemas", out, sizeof out), 0);
+    assert_string_equal(out, "../schemas");
+    config_destroy(config);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_example_loads),     cmocka_unit_test(test_defaults_and_options),
+        cmocka_unit_test(test_unknown_key),       cmocka_unit_test(test_duplicate_key),
+        cmocka_unit_test(test_wrong_type),        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_missing_sections),  cmocka_unit_test(test_topics),
+        cmocka_unit_test(test_partners),          cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_invalid_yaml),      cmocka_unit_test(test_empty_file),
+        cmocka_unit_test(test_load_missing_file), cmocka_unit_test(test_resolve_path),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
