@@ -43,7 +43,7 @@ BINS     := $(patsubst %,$(BUILD)/bin/placehub-%,$(SERVICES))
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all deps test test-unit test-integration demo kafka-start kafka-stop \
+.PHONY: all deps test test-unit test-integration test-asan demo kafka-start kafka-stop \
         clean format format-check pyenv
 
 all: $(BINS)
@@ -84,11 +84,21 @@ test: deps
 test-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
+# The whole suite again with AddressSanitizer (leaks included) and
+# UndefinedBehaviorSanitizer in every program and unit test, in a separate
+# build folder. The integration harness fails a test whose services print a
+# sanitizer report or exit non-zero.
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+test-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" SANITIZE="$(ASAN_FLAGS)" all test-unit
+	@ASAN_OPTIONS=abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" SANITIZE="$(ASAN_FLAGS)" test-integration
+
 pyenv:
 	@scripts/pyenv.sh
 
 test-integration: all pyenv
-	@.cache/venv/bin/python -m pytest -q tests/integration $(PYTEST_ARGS)
+	@BUILD=$(BUILD) .cache/venv/bin/python -m pytest -q tests/integration $(PYTEST_ARGS)
 
 # --- the dev stack -------------------------------------------------------
 

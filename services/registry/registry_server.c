@@ -36,6 +36,29 @@ static json_t *registry_server_entry_json(const struct catalogue_entry *entry)
                      "id", entry->id, "schema", codec_schema_text(entry->schema));
 }
 
+/* Answers with the bare schema text, as .../schema paths do. */
+static void registry_server_schema_text(struct httpd_response *response,
+                                        const struct catalogue_entry *entry)
+{
+    const char *text = codec_schema_text(entry->schema);
+    httpd_response_text(response, 200, "application/vnd.schemaregistry.v1+json", text,
+                        strlen(text));
+}
+
+/* The entry of subject whose schema equals posted (Avro equality: names and
+ * types, not docs or formatting), or NULL. */
+static const struct catalogue_entry *
+registry_server_match(const struct catalogue *catalogue, const char *subject, avro_schema_t posted)
+{
+    for (size_t i = 0; i < catalogue->count; i++) {
+        const struct catalogue_entry *entry = &catalogue->entries[i];
+        if (strcmp(entry->subject, subject) == 0 &&
+            avro_schema_equal(codec_schema_avro(entry->schema), posted))
+            return entry;
+    }
+    return NULL;
+}
+
 /* Parses a positive decimal id or version; -1 when it is not one. */
 static int registry_server_number(const char *text, size_t len)
 {
@@ -83,14 +106,7 @@ static const struct catalogue_entry *registry_server_lookup(const struct catalog
         registry_server_error(response, 404, 40401, "Subject not found.");
         goto out;
     }
-    for (size_t i = 0; i < catalogue->count; i++) {
-        const struct catalogue_entry *entry = &catalogue->entries[i];
-        if (strcmp(entry->subject, subject) == 0 &&
-            avro_schema_equal(entry->schema ? codec_schema_avro(entry->schema) : NULL, posted)) {
-            found = entry;
-            break;
-        }
-    }
+    found = registry_server_match(catalogue, subject, posted);
     if (!found)
         registry_server_error(response, 404, 40403, "Schema not found.");
 out:
@@ -131,10 +147,7 @@ static void registry_server_subject(const struct catalogue *catalogue, const cha
         const char *text = json_string_value(json_object_get(body, "schema"));
         const struct catalogue_entry *found = NULL;
         if (text && avro_schema_from_json_length(text, strlen(text), &posted) == 0)
-            for (size_t i = 0; i < catalogue->count && !found; i++)
-                if (strcmp(catalogue->entries[i].subject, subject) == 0 &&
-                    avro_schema_equal(codec_schema_avro(catalogue->entries[i].schema), posted))
-                    found = &catalogue->entries[i];
+            found = registry_server_match(catalogue, subject, posted);
         if (posted)
             avro_schema_decref(posted);
         json_decref(body);
@@ -186,9 +199,7 @@ static void registry_server_subject(const struct catalogue *catalogue, const cha
         if (!after) {
             httpd_response_json(response, 200, registry_server_entry_json(entry));
         } else if (strcmp(after, "/schema") == 0) {
-            const char *text = codec_schema_text(entry->schema);
-            httpd_response_text(response, 200, "application/vnd.schemaregistry.v1+json", text,
-                                strlen(text));
+            registry_server_schema_text(response, entry);
         } else {
             registry_server_error(response, 404, 404, "Not found.");
         }
@@ -221,9 +232,7 @@ void registry_server_handle(void *context, const struct httpd_request *request,
                 response, 200,
                 json_pack("[{s:s,s:i}]", "subject", entry->subject, "version", entry->version));
         } else if (strcmp(slash, "/schema") == 0) {
-            const char *text = codec_schema_text(entry->schema);
-            httpd_response_text(response, 200, "application/vnd.schemaregistry.v1+json", text,
-                                strlen(text));
+            registry_server_schema_text(response, entry);
         } else {
             registry_server_error(response, 404, 404, "Not found.");
         }

@@ -140,7 +140,8 @@ class Process:
         return self.popen.poll() is None
 
     def output(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
@@ -192,7 +193,7 @@ class Partner:
 
 
 def write_config(path, broker, ingest_port, registry_port, partners, group_prefix,
-                 produce_timeout_ms=10000, max_body_bytes=65536):
+                 produce_timeout_ms=10000, max_body_bytes=65536, registry_mode="embedded"):
     partner_lines = []
     for partner_id, (partner, topics) in partners.items():
         partner_lines.append(f"""  - id: {partner_id}
@@ -212,9 +213,10 @@ def write_config(path, broker, ingest_port, registry_port, partners, group_prefi
         f.write(f"""kafka:
   bootstrap_servers: "{broker.bootstrap}"
 schema_registry:
-  mode: embedded
+  mode: {registry_mode}
   schemas_dir: "{os.path.join(REPO, 'schemas')}"
   listen: "127.0.0.1:{registry_port}"
+  url: "http://127.0.0.1:{registry_port}"
 topics:
 {topics}ingest:
   listen: "127.0.0.1:{ingest_port}"
@@ -233,7 +235,7 @@ class Hub:
     simulated partners. partners maps a partner id to the topics it gets."""
 
     def __init__(self, broker, partners, produce_timeout_ms=10000, max_body_bytes=65536,
-                 start_dispatch=True):
+                 start_dispatch=True, registry_mode="embedded"):
         self.broker = broker
         self.workdir = tempfile.mkdtemp(prefix="placehub-hub-")
         self.group_prefix = "test-" + uuid.uuid4().hex[:8]
@@ -245,7 +247,7 @@ class Hub:
         self.config_path = os.path.join(self.workdir, "placehub.yaml")
         write_config(self.config_path, broker, self.ingest_port, self.registry_port,
                      {pid: (self.partners[pid], topics) for pid, topics in partners.items()},
-                     self.group_prefix, produce_timeout_ms, max_body_bytes)
+                     self.group_prefix, produce_timeout_ms, max_body_bytes, registry_mode)
         self.processes = [p.process for p in self.partners.values()]
         self.registry = self._start("registry")
         self.ingest = self._start("ingest")
@@ -290,6 +292,19 @@ class Hub:
         return {p.name: p.output() for p in self.processes}
 
     def stop(self):
+        """Stops every process; fails when one crashed, exited non-zero, or
+        printed a sanitizer report (make test-asan runs the suite that way)."""
+        problems = []
         for process in reversed(self.processes):
-            process.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+            already_stopped = process.log.closed
+            code = process.popen.returncode if already_stopped else process.stop()
+            output = process.output()
+            reports = [line for line in output.splitlines()
+                       if "ERROR: AddressSanitizer" in line or "runtime error:" in line
+                       or "ERROR: LeakSanitizer" in line]
+            if code != 0 or reports:
+                problems.append(f"{process.name} exited {code}:\n" + "\n".join(
+                    reports or output.splitlines()[-20:]))
+        if not problems:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        assert not problems, "\n\n".join(problems) + f"\n(logs kept in {self.workdir})"

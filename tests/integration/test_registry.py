@@ -96,3 +96,37 @@ def test_confluent_deserializer_decodes_every_topic(hub, broker):
         assert isinstance(value["event_id"], uuid.UUID)
         assert value["occurred_at"].isoformat(timespec="milliseconds").replace(
             "+00:00", "Z") == event["occurred_at"]
+
+
+def test_external_registry_mode_end_to_end(make_hub):
+    """schema_registry.mode external: ingest looks its schema's id up over REST
+    (POST /subjects/{subject}) and dispatch fetches writer schemas by id
+    (GET /schemas/ids/{id}). Pointed at placehub-registry, which answers both,
+    the client code runs for real and events still arrive intact."""
+    hub = make_hub({"housing": ["admission", "discharge"]}, registry_mode="external")
+    rng = random.Random(29)
+    sent = {}
+    for event_type in ("admission", "discharge"):
+        event = events.make(event_type, rng)
+        answer = hub.post(event_type, event)
+        assert answer.status_code == 202, answer.text
+        sent[answer.json()["event_id"]] = event
+    partner = hub.partners["housing"]
+    wait_until(lambda: set(sent) <= {e["event_id"] for e in partner.delivered_events()}, 60,
+               "both events delivered through the external-registry path")
+    for received in partner.delivered_events():
+        if received["event_id"] in sent:
+            for field, value in sent[received["event_id"]].items():
+                assert received[field] == value, field
+
+
+def test_external_registry_down_gives_503_and_nothing_produced(make_hub, broker):
+    """In external mode, a registry that cannot be reached makes ingest answer
+    503 (try later), not accept an event it cannot label with a schema id."""
+    hub = make_hub({"housing": ["admission"]}, registry_mode="external", start_dispatch=False)
+    hub.registry.stop()
+    before = broker.end_offsets()
+    answer = hub.post("admission", events.admission(random.Random(31)))
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"]["code"] == "schema_registry_unavailable"
+    assert broker.end_offsets() == before
