@@ -4,6 +4,7 @@
 #
 # CI=true (as .ci/run sets it) turns warnings into errors. CC=clang works too.
 
+SHELL   := /bin/bash
 CC      ?= cc
 BUILD   ?= build
 PYTHON  ?= python3
@@ -40,11 +41,14 @@ LIBPLACEHUB    := $(BUILD)/libplacehub.a
 SERVICES := ingest dispatch registry partner-sim
 BINS     := $(patsubst %,$(BUILD)/bin/placehub-%,$(SERVICES))
 
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 20
+
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
 .PHONY: all deps test test-unit test-integration test-asan demo kafka-start kafka-stop \
-        clean format format-check pyenv
+        clean format format-check pyenv fuzz fuzz-build fuzz-replay
 
 all: $(BINS)
 
@@ -74,6 +78,39 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIBPLACEHUB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+# --- fuzzing -------------------------------------------------------------
+# Every parser of outside input has a target tests/fuzz/fuzz_<name>.c with a
+# seed corpus in tests/fuzz/corpus/<name>/. `make fuzz-replay` builds each
+# with the plain replay driver (any compiler) and feeds it its corpus;
+# `make fuzz` builds them with clang's libFuzzer, ASan and UBSan and fuzzes
+# each for FUZZ_SECONDS, starting from a copy of the corpus.
+
+$(BUILD)/fuzz-replay/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/replay.o $(LIBPLACEHUB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+fuzz-replay: $(patsubst %,$(BUILD)/fuzz-replay/fuzz_%,$(FUZZ_NAMES))
+	@set -e; for name in $(FUZZ_NAMES); do \
+	  $(BUILD)/fuzz-replay/fuzz_$$name tests/fuzz/corpus/$$name; done
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(LIBPLACEHUB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-build: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
+
+FUZZ_SANITIZE := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+fuzz: deps
+	@$(MAKE) --no-print-directory CC=clang BUILD=build-fuzz OPT="-O1 -g" \
+	  SANITIZE="$(FUZZ_SANITIZE)" fuzz-build
+	@set -e; for name in $(FUZZ_NAMES); do \
+	  mkdir -p build-fuzz/corpus/$$name; cp -n tests/fuzz/corpus/$$name/* build-fuzz/corpus/$$name/ 2>/dev/null || true; \
+	  echo "== fuzz_$$name for $(FUZZ_SECONDS) s"; \
+	  build-fuzz/fuzz/fuzz_$$name -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=build-fuzz/crash-$$name- build-fuzz/corpus/$$name 2>&1 \
+	    | grep -E '^(INFO: Seed|#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)' ; \
+	  test $${PIPESTATUS[0]} -eq 0; done
+
 # --- tests ---------------------------------------------------------------
 
 test: deps
@@ -83,6 +120,7 @@ test: deps
 
 test-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+	@$(MAKE) --no-print-directory fuzz-replay
 
 # The whole suite again with AddressSanitizer (leaks included) and
 # UndefinedBehaviorSanitizer in every program and unit test, in a separate

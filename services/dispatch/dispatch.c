@@ -4,7 +4,8 @@
  * Each partner's thread polls its own consumer, so a slow or failing partner
  * holds back only its own progress: its lag grows, other partners go on.
  * Events of one partner are handled one at a time in partition order, which
- * keeps one person's events in order (they share a partition by key).
+ * keeps one person's events of a topic in order (they share a partition by
+ * key; across topics Kafka promises no order).
  */
 #include "dispatch.h"
 

@@ -2,10 +2,8 @@
  * ingest.c - the HTTP intake of placehub (see ingest.h).
  *
  * IMPORTANT: a request is acknowledged (202) only once the delivery report
- * for its message says the broker has it. The HTTP handler thread waits on
- * the request's own condition variable; the delivery report, run by the
- * poller thread, wakes it. librdkafka guarantees one delivery report per
- * message within message.timeout.ms, so the wait always ends.
+ * for its message says the broker has it: the HTTP handler thread blocks in
+ * producer_send (lib/producer.c) until then, or until the send failed (503).
  *
  * Nothing is produced for a rejected request: every check (JSON syntax,
  * schema, NHS number) runs before rd_kafka_producev.
@@ -13,8 +11,6 @@
 #include "ingest.h"
 
 #include <librdkafka/rdkafka.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,50 +22,14 @@
 #include "httpd.h"
 #include "kafka.h"
 #include "log.h"
+#include "producer.h"
 
 struct ingest {
     const struct config *config;
     struct registry *registry;
-    rd_kafka_t *producer;
-    pthread_t poller;
-    atomic_int stopping;
+    struct producer *producer;
     struct httpd *httpd;
 };
-
-/* One produced message awaiting its delivery report. Lives on the stack of
- * the handler thread, which cannot return before `done` is set. */
-struct ingest_waiter {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int done;
-    rd_kafka_resp_err_t err;
-    int32_t partition;
-    int64_t offset;
-};
-
-static void ingest_delivered(rd_kafka_t *producer, const rd_kafka_message_t *message, void *opaque)
-{
-    (void)producer;
-    (void)opaque;
-    struct ingest_waiter *waiter = message->_private;
-    if (!waiter)
-        return;
-    pthread_mutex_lock(&waiter->lock);
-    waiter->err = message->err;
-    waiter->partition = message->partition;
-    waiter->offset = message->offset;
-    waiter->done = 1;
-    pthread_cond_signal(&waiter->cond);
-    pthread_mutex_unlock(&waiter->lock);
-}
-
-static void *ingest_poll(void *arg)
-{
-    struct ingest *ingest = arg;
-    while (!atomic_load(&ingest->stopping))
-        rd_kafka_poll(ingest->producer, 100);
-    return NULL;
-}
 
 static int64_t ingest_now_millis(void)
 {
@@ -166,32 +126,14 @@ static void ingest_handle_event(struct ingest *ingest, const char *type,
     event_person_key(event, key, sizeof key);
     const char *id = event_id(event);
 
-    struct ingest_waiter waiter = {.done = 0};
-    pthread_mutex_init(&waiter.lock, NULL);
-    pthread_cond_init(&waiter.cond, NULL);
     /* The event id travels as a header too, so tools can find an event
      * without decoding it. */
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        ingest->producer, RD_KAFKA_V_TOPIC(type), RD_KAFKA_V_KEY(key, strlen(key)),
-        RD_KAFKA_V_VALUE(framed, framed_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-        RD_KAFKA_V_HEADER("event_id", id, -1), RD_KAFKA_V_OPAQUE(&waiter), RD_KAFKA_V_END);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        /* Not enqueued: the buffer is still ours. */
-        httpd_response_error(response, 503, "kafka_unavailable", NULL,
-                             "the event was not written (%s); retry with the same event_id",
-                             rd_kafka_err2str(err));
-        httpd_response_header(response, "Retry-After", "1");
-        log_warning("produce refused event_id=%s topic=%s error=%s", id, type,
-                    rd_kafka_err2name(err));
-        goto waited;
-    }
-    framed = NULL; /* librdkafka frees it */
-    pthread_mutex_lock(&waiter.lock);
-    while (!waiter.done)
-        pthread_cond_wait(&waiter.cond, &waiter.lock);
-    pthread_mutex_unlock(&waiter.lock);
-
-    if (waiter.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    struct producer_header header = {"event_id", id, strlen(id)};
+    struct producer_result result;
+    unsigned char *value = framed;
+    framed = NULL; /* producer_send takes it over */
+    if (producer_send(ingest->producer, type, key, strlen(key), value, framed_len, &header, 1,
+                      &result) != 0) {
         json_t *body =
             json_pack("{s:{s:s,s:s},s:s}", "error", "code", "kafka_unavailable", "message",
                       "the broker did not acknowledge the event; retry with the same "
@@ -200,18 +142,15 @@ static void ingest_handle_event(struct ingest *ingest, const char *type,
         httpd_response_json(response, 503, body);
         httpd_response_header(response, "Retry-After", "1");
         log_warning("event not acknowledged event_id=%s topic=%s error=%s", id, type,
-                    rd_kafka_err2name(waiter.err));
+                    rd_kafka_err2name(result.err));
     } else {
         httpd_response_json(response, 202,
                             json_pack("{s:s,s:s,s:i,s:I}", "event_id", id, "topic", type,
-                                      "partition", (int)waiter.partition, "offset",
-                                      (json_int_t)waiter.offset));
+                                      "partition", (int)result.partition, "offset",
+                                      (json_int_t)result.offset));
         log_debug("event accepted event_id=%s topic=%s partition=%d offset=%lld", id, type,
-                  (int)waiter.partition, (long long)waiter.offset);
+                  (int)result.partition, (long long)result.offset);
     }
-waited:
-    pthread_cond_destroy(&waiter.cond);
-    pthread_mutex_destroy(&waiter.lock);
 out:
     free(framed);
     json_decref(event);
@@ -243,7 +182,6 @@ static void ingest_handle(void *context, const struct httpd_request *request,
 int ingest_new(const struct config *config, struct registry *registry, struct ingest **out,
                char *errstr, size_t errstr_size)
 {
-    char timeout[32];
     struct ingest *ingest = calloc(1, sizeof *ingest);
     *out = NULL;
     if (!ingest) {
@@ -252,43 +190,19 @@ int ingest_new(const struct config *config, struct registry *registry, struct in
     }
     ingest->config = config;
     ingest->registry = registry;
-    rd_kafka_conf_t *conf = kafka_conf_new(config, errstr, errstr_size);
-    if (!conf)
+    if (producer_new(config, "placehub-ingest", config->ingest.produce_timeout_ms,
+                     &ingest->producer, errstr, errstr_size) != 0 ||
+        kafka_topics_ensure(producer_handle(ingest->producer), config, 30000, errstr,
+                            errstr_size) != 0)
         goto fail;
-    snprintf(timeout, sizeof timeout, "%d", config->ingest.produce_timeout_ms);
-    /* Idempotence implies acks=all and ordered, deduplicated retries: a
-     * retried batch cannot land twice or out of order. */
-    if (kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) != 0 ||
-        kafka_conf_set(conf, "message.timeout.ms", timeout, errstr, errstr_size) != 0 ||
-        kafka_conf_set(conf, "linger.ms", "2", errstr, errstr_size) != 0 ||
-        kafka_conf_set(conf, "client.id", "placehub-ingest", errstr, errstr_size) != 0) {
-        rd_kafka_conf_destroy(conf);
-        goto fail;
-    }
-    rd_kafka_conf_set_dr_msg_cb(conf, ingest_delivered);
-    ingest->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
-    if (!ingest->producer) {
-        rd_kafka_conf_destroy(conf);
-        goto fail;
-    }
-    if (kafka_topics_ensure(ingest->producer, config, 30000, errstr, errstr_size) != 0)
-        goto fail;
-    if (pthread_create(&ingest->poller, NULL, ingest_poll, ingest) != 0) {
-        snprintf(errstr, errstr_size, "cannot start the delivery report thread");
-        goto fail;
-    }
     ingest->httpd = httpd_new(config->ingest.listen, (size_t)config->ingest.max_body_bytes,
                               ingest_handle, ingest, errstr, errstr_size);
-    if (!ingest->httpd) {
-        atomic_store(&ingest->stopping, 1);
-        pthread_join(ingest->poller, NULL);
+    if (!ingest->httpd)
         goto fail;
-    }
     *out = ingest;
     return 0;
 fail:
-    if (ingest->producer)
-        rd_kafka_destroy(ingest->producer);
+    producer_destroy(ingest->producer);
     free(ingest);
     return -1;
 }
@@ -297,12 +211,9 @@ void ingest_destroy(struct ingest *ingest)
 {
     if (!ingest)
         return;
-    /* Handlers still waiting need the poller to get their reports. */
+    /* Stop taking requests first; requests in flight finish their waits. */
     httpd_destroy(ingest->httpd);
-    rd_kafka_flush(ingest->producer, ingest->config->ingest.produce_timeout_ms + 1000);
-    atomic_store(&ingest->stopping, 1);
-    pthread_join(ingest->poller, NULL);
-    rd_kafka_destroy(ingest->producer);
+    producer_destroy(ingest->producer);
     free(ingest);
 }
 

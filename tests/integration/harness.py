@@ -6,6 +6,7 @@ every process started is stopped by the fixture that started it.
 """
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -23,9 +24,24 @@ TOPICS = ["admission", "discharge", "referral", "employment-support"]
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port that is free now and outside the kernel's ephemeral range, so
+    no outgoing connection (Kafka clients make many) can take it before the
+    program that is given it binds it."""
+    low, high = 32768, 60999
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+    except OSError:
+        pass
+    candidates = [p for p in range(10000, 32000) if not low <= p <= high]
+    for port in random.sample(candidates, 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found outside the ephemeral range")
 
 
 def wait_until(condition, timeout, message, interval=0.05):

@@ -1,0 +1,146 @@
+/*
+ * producer.c - produce and wait for the broker (see producer.h).
+ *
+ * IMPORTANT: the caller's wait ends only with the message's delivery report.
+ * librdkafka guarantees exactly one report per enqueued message within
+ * message.timeout.ms, so the wait is bounded and the waiter (on the caller's
+ * stack) outlives every use the report callback makes of it.
+ */
+#include "producer.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "kafka.h"
+
+struct producer {
+    rd_kafka_t *kafka;
+    pthread_t poller;
+    atomic_int stopping;
+    int timeout_ms;
+};
+
+struct producer_waiter {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+    struct producer_result result;
+};
+
+static void producer_delivered(rd_kafka_t *kafka, const rd_kafka_message_t *message, void *opaque)
+{
+    (void)kafka;
+    (void)opaque;
+    struct producer_waiter *waiter = message->_private;
+    if (!waiter)
+        return;
+    pthread_mutex_lock(&waiter->lock);
+    waiter->result.err = message->err;
+    waiter->result.partition = message->partition;
+    waiter->result.offset = message->offset;
+    waiter->done = 1;
+    pthread_cond_signal(&waiter->cond);
+    pthread_mutex_unlock(&waiter->lock);
+}
+
+static void *producer_poll(void *arg)
+{
+    struct producer *producer = arg;
+    while (!atomic_load(&producer->stopping))
+        rd_kafka_poll(producer->kafka, 100);
+    return NULL;
+}
+
+int producer_new(const struct config *config, const char *client_id, int timeout_ms,
+                 struct producer **out, char *errstr, size_t errstr_size)
+{
+    char timeout[32];
+    struct producer *producer = calloc(1, sizeof *producer);
+    *out = NULL;
+    if (!producer) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    producer->timeout_ms = timeout_ms;
+    rd_kafka_conf_t *conf = kafka_conf_new(config, errstr, errstr_size);
+    if (!conf)
+        goto fail;
+    snprintf(timeout, sizeof timeout, "%d", timeout_ms);
+    /* Idempotence implies acks=all and ordered, deduplicated retries: a
+     * retried batch cannot land twice or out of order. */
+    if (kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) != 0 ||
+        kafka_conf_set(conf, "message.timeout.ms", timeout, errstr, errstr_size) != 0 ||
+        kafka_conf_set(conf, "linger.ms", "2", errstr, errstr_size) != 0 ||
+        kafka_conf_set(conf, "client.id", client_id, errstr, errstr_size) != 0) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, producer_delivered);
+    producer->kafka = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+    if (!producer->kafka) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    if (pthread_create(&producer->poller, NULL, producer_poll, producer) != 0) {
+        snprintf(errstr, errstr_size, "cannot start the delivery report thread");
+        goto fail;
+    }
+    *out = producer;
+    return 0;
+fail:
+    if (producer->kafka)
+        rd_kafka_destroy(producer->kafka);
+    free(producer);
+    return -1;
+}
+
+void producer_destroy(struct producer *producer)
+{
+    if (!producer)
+        return;
+    /* Senders still waiting need the poller to get their reports. */
+    rd_kafka_flush(producer->kafka, producer->timeout_ms + 1000);
+    atomic_store(&producer->stopping, 1);
+    pthread_join(producer->poller, NULL);
+    rd_kafka_destroy(producer->kafka);
+    free(producer);
+}
+
+int producer_send(struct producer *producer, const char *topic, const void *key, size_t key_len,
+                  void *value, size_t value_len, const struct producer_header *headers,
+                  size_t header_count, struct producer_result *result)
+{
+    struct producer_waiter waiter = {.done = 0};
+    rd_kafka_headers_t *kafka_headers = rd_kafka_headers_new(header_count);
+    for (size_t i = 0; i < header_count; i++)
+        rd_kafka_header_add(kafka_headers, headers[i].name, -1, headers[i].value,
+                            (ssize_t)headers[i].len);
+    pthread_mutex_init(&waiter.lock, NULL);
+    pthread_cond_init(&waiter.cond, NULL);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        producer->kafka, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+        RD_KAFKA_V_VALUE(value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+        RD_KAFKA_V_HEADERS(kafka_headers), RD_KAFKA_V_OPAQUE(&waiter), RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* Not enqueued: the value and the headers are still ours. */
+        free(value);
+        rd_kafka_headers_destroy(kafka_headers);
+        waiter.result.err = err;
+        waiter.done = 1;
+    }
+    pthread_mutex_lock(&waiter.lock);
+    while (!waiter.done)
+        pthread_cond_wait(&waiter.cond, &waiter.lock);
+    pthread_mutex_unlock(&waiter.lock);
+    pthread_cond_destroy(&waiter.cond);
+    pthread_mutex_destroy(&waiter.lock);
+    *result = waiter.result;
+    return result->err == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
+}
+
+rd_kafka_t *producer_handle(struct producer *producer)
+{
+    return producer->kafka;
+}
