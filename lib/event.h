@@ -1,9 +1,8 @@
 /*
  * event.h - what the hub adds to and checks in an event beyond its schema:
  * the hub-owned fields (event id, recorded-at, schema version), the NHS
- * number check digit, and the Kafka key that keeps one person's events (of a
- * topic) in
- * order.
+ * number check digit, and the Kafka key that keeps one person's events of a
+ * topic in order.
  */
 #ifndef PLACEHUB_EVENT_H
 #define PLACEHUB_EVENT_H
