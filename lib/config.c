@@ -286,8 +286,17 @@ static int config_defaults(struct config *config)
     config->dispatch.group_prefix = strdup("placehub.dispatch");
     config->dispatch.retry_backoff_ms = 200;
     config->dispatch.retry_backoff_max_ms = 10000;
+    config->dispatch.retry_window_ms = 24LL * 3600 * 1000;
+    config->dispatch.max_in_flight = 16;
+    config->dispatch.dead_letter_topic = strdup("placehub.dead-letter");
+    config->dispatch.audit_topic = strdup("placehub.audit");
+    config->dispatch.breaker_failures = 5;
+    config->dispatch.breaker_open_ms = 5000;
+    config->dispatch.breaker_open_max_ms = 60000;
     if (!config->schema_registry.mode || !config->schema_registry.schemas_dir ||
-        !config->schema_registry.listen || !config->ingest.listen || !config->dispatch.group_prefix)
+        !config->schema_registry.listen || !config->ingest.listen ||
+        !config->dispatch.group_prefix || !config->dispatch.dead_letter_topic ||
+        !config->dispatch.audit_topic)
         return -1;
     return 0;
 }
@@ -346,23 +355,56 @@ static int config_parse_ingest(struct config_parser *parser, struct config *conf
     return 0;
 }
 
+static int config_topic_name_valid(const char *name);
+
 static int config_parse_dispatch(struct config_parser *parser, struct config *config,
                                  const yaml_node_t *node)
 {
-    static const char *const known[] = {"group_prefix", "retry_backoff_ms", "retry_backoff_max_ms",
+    static const char *const known[] = {"group_prefix",
+                                        "retry_backoff_ms",
+                                        "retry_backoff_max_ms",
+                                        "retry_window_ms",
+                                        "max_in_flight",
+                                        "dead_letter_topic",
+                                        "audit_topic",
+                                        "breaker_failures",
+                                        "breaker_open_ms",
+                                        "breaker_open_max_ms",
                                         NULL};
-    if (config_expect(parser, node, YAML_MAPPING_NODE, "dispatch") != 0 ||
-        config_check_keys(parser, node, known, "dispatch") != 0 ||
-        config_string(parser, node, "group_prefix", "dispatch", 0,
-                      &config->dispatch.group_prefix) != 0 ||
-        config_int(parser, node, "retry_backoff_ms", "dispatch", 1, 600000,
+    const char *where = "dispatch";
+    if (config_expect(parser, node, YAML_MAPPING_NODE, where) != 0 ||
+        config_check_keys(parser, node, known, where) != 0 ||
+        config_string(parser, node, "group_prefix", where, 0, &config->dispatch.group_prefix) !=
+            0 ||
+        config_int(parser, node, "retry_backoff_ms", where, 1, 600000,
                    &config->dispatch.retry_backoff_ms) != 0 ||
-        config_int(parser, node, "retry_backoff_max_ms", "dispatch", 1, 3600000,
-                   &config->dispatch.retry_backoff_max_ms) != 0)
+        config_int(parser, node, "retry_backoff_max_ms", where, 1, 3600000,
+                   &config->dispatch.retry_backoff_max_ms) != 0 ||
+        config_integer(parser, node, "retry_window_ms", where, 1000, 366LL * 86400 * 1000,
+                       &config->dispatch.retry_window_ms) != 0 ||
+        config_int(parser, node, "max_in_flight", where, 1, 1024,
+                   &config->dispatch.max_in_flight) != 0 ||
+        config_string(parser, node, "dead_letter_topic", where, 0,
+                      &config->dispatch.dead_letter_topic) != 0 ||
+        config_string(parser, node, "audit_topic", where, 0, &config->dispatch.audit_topic) != 0 ||
+        config_int(parser, node, "breaker_failures", where, 1, 1000,
+                   &config->dispatch.breaker_failures) != 0 ||
+        config_int(parser, node, "breaker_open_ms", where, 10, 3600000,
+                   &config->dispatch.breaker_open_ms) != 0 ||
+        config_int(parser, node, "breaker_open_max_ms", where, 10, 3600000,
+                   &config->dispatch.breaker_open_max_ms) != 0)
         return -1;
     if (config->dispatch.retry_backoff_max_ms < config->dispatch.retry_backoff_ms)
         return config_fail(parser, node,
                            "dispatch.retry_backoff_max_ms must not be below retry_backoff_ms");
+    if (!config_topic_name_valid(config->dispatch.dead_letter_topic) ||
+        !config_topic_name_valid(config->dispatch.audit_topic))
+        return config_fail(parser, node,
+                           "dispatch.dead_letter_topic and audit_topic must be valid Kafka topic "
+                           "names (letters, digits, '.', '_', '-')");
+    if (config->dispatch.breaker_open_max_ms < config->dispatch.breaker_open_ms)
+        return config_fail(parser, node,
+                           "dispatch.breaker_open_max_ms must not be below breaker_open_ms");
     return 0;
 }
 
@@ -629,6 +671,8 @@ void config_destroy(struct config *config)
     free(config->schema_registry.url);
     free(config->ingest.listen);
     free(config->dispatch.group_prefix);
+    free(config->dispatch.dead_letter_topic);
+    free(config->dispatch.audit_topic);
     for (size_t i = 0; i < config->topic_count; i++)
         free(config->topics[i].name);
     free(config->topics);

@@ -58,6 +58,13 @@ struct config {
         char *group_prefix;
         int retry_backoff_ms;
         int retry_backoff_max_ms;
+        long long retry_window_ms; /* a failing event is dead-lettered after this */
+        int max_in_flight;         /* requests in flight per partner */
+        char *dead_letter_topic;   /* permanent failures, with the reason */
+        char *audit_topic;         /* delivery receipts and disclosures */
+        int breaker_failures;      /* consecutive failures that open the circuit */
+        int breaker_open_ms;       /* first pause before a probe; doubles */
+        int breaker_open_max_ms;
     } dispatch;
     struct config_topic *topics;
     size_t topic_count;

@@ -22,6 +22,7 @@
 #include "framing.h"
 #include "kafka.h"
 #include "log.h"
+#include "transfer.h"
 
 struct dispatch_partner {
     struct dispatch *dispatch;
@@ -29,6 +30,8 @@ struct dispatch_partner {
     const struct placehub_connector_type *type;
     void *instance;
     struct placehub_options options;
+    struct transfer_settings settings;
+    CURL *easy; /* reused: keeps the connection to the partner alive */
     rd_kafka_t *consumer;
     pthread_t thread;
     int started;
@@ -124,6 +127,39 @@ static void dispatch_store_offset(struct dispatch_partner *partner,
     rd_kafka_topic_partition_list_destroy(offsets);
 }
 
+/* One attempt: the connector prepares, the host performs, the connector (or
+ * the host's rule) judges. */
+static void dispatch_attempt(struct dispatch_partner *partner,
+                             const struct placehub_delivery *delivery,
+                             struct placehub_outcome *outcome, long *retry_after_ms)
+{
+    struct placehub_request request;
+    struct placehub_response response;
+    struct transfer transfer;
+    char errstr[256];
+    memset(&request, 0, sizeof request);
+    memset(&transfer, 0, sizeof transfer);
+    *retry_after_ms = 0;
+    if (partner->type->prepare(partner->instance, delivery, &request, errstr, sizeof errstr) != 0) {
+        outcome->result = PLACEHUB_REJECTED;
+        snprintf(outcome->reason, sizeof outcome->reason, "connector: %s", errstr);
+        return;
+    }
+    if (transfer_setup(&transfer, partner->easy, &partner->settings, delivery, &request, NULL,
+                       errstr, sizeof errstr) != 0) {
+        outcome->result = PLACEHUB_REJECTED;
+        snprintf(outcome->reason, sizeof outcome->reason, "%s", errstr);
+    } else {
+        CURLcode code = curl_easy_perform(partner->easy);
+        transfer_finish(&transfer, code, &response, outcome, retry_after_ms);
+        if (partner->type->classify)
+            partner->type->classify(partner->instance, delivery, &response, outcome);
+    }
+    transfer_cleanup(&transfer);
+    if (partner->type->release)
+        partner->type->release(partner->instance, &request);
+}
+
 /* Delivers one message, retrying until delivered or the dispatch stops. */
 static void dispatch_handle(struct dispatch_partner *partner, const rd_kafka_message_t *message)
 {
@@ -158,11 +194,12 @@ static void dispatch_handle(struct dispatch_partner *partner, const rd_kafka_mes
     };
     for (;; delivery.attempt++) {
         struct placehub_outcome outcome;
-        partner->type->deliver(partner->instance, &delivery, &outcome);
+        long retry_after_ms = 0;
+        dispatch_attempt(partner, &delivery, &outcome, &retry_after_ms);
         if (outcome.result == PLACEHUB_DELIVERED) {
             dispatch_store_offset(partner, message);
-            log_debug("delivered partner=%s event_id=%s topic=%s status=%d attempts=%d",
-                      partner->config->id, id, topic, outcome.status, delivery.attempt);
+            log_debug("delivered partner=%s event_id=%s topic=%s attempts=%d", partner->config->id,
+                      id, topic, delivery.attempt);
             break;
         }
         log_warning("delivery failed partner=%s event_id=%s topic=%s attempt=%d result=%s "
@@ -171,7 +208,7 @@ static void dispatch_handle(struct dispatch_partner *partner, const rd_kafka_mes
                     outcome.result == PLACEHUB_RETRY ? "retry" : "rejected", outcome.reason);
         if (atomic_load(&dispatch->stopping))
             break; /* offset not stored: the event is delivered after a restart */
-        int wait = outcome.retry_after_ms > backoff ? outcome.retry_after_ms : backoff;
+        int wait = retry_after_ms > backoff ? (int)retry_after_ms : backoff;
         dispatch_pause(dispatch, wait);
         if (atomic_load(&dispatch->stopping))
             break;
@@ -203,15 +240,23 @@ static int dispatch_partner_start(struct dispatch *dispatch, struct dispatch_par
 {
     const struct config_partner *config = partner->config;
     char group[256];
-    partner->type = connector_find(config->connector);
+    char message[512];
+    partner->type = connector_find(config->connector, message, sizeof message);
     if (!partner->type) {
-        snprintf(errstr, errstr_size,
-                 "%s:%d: partner %s: no connector called '%s' (built in: webhook)",
-                 dispatch->config->path, config->line, config->id, config->connector);
+        snprintf(errstr, errstr_size, "%s:%d: partner %s: %s", dispatch->config->path, config->line,
+                 config->id, message);
         return -1;
     }
     partner->options.opaque = config;
     partner->options.get = dispatch_option;
+    if (transfer_settings_load(config->id, &partner->options, &partner->settings, errstr,
+                               errstr_size) != 0)
+        return -1;
+    partner->easy = curl_easy_init();
+    if (!partner->easy) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
     if (partner->type->create(connector_host(), config->id, &partner->options, &partner->instance,
                               errstr, errstr_size) != 0)
         return -1;
@@ -313,6 +358,9 @@ void dispatch_destroy(struct dispatch *dispatch)
         }
         if (partner->instance)
             partner->type->destroy(partner->instance);
+        if (partner->easy)
+            curl_easy_cleanup(partner->easy);
+        transfer_settings_free(&partner->settings);
     }
     free(dispatch->partners);
     free(dispatch);

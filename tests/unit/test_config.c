@@ -78,13 +78,20 @@ static void test_example_loads(void **state)
     assert_string_equal(config->dispatch.group_prefix, "placehub.dispatch");
     assert_int_equal(config->dispatch.retry_backoff_ms, 200);
     assert_int_equal(config->dispatch.retry_backoff_max_ms, 10000);
+    assert_int_equal(config->dispatch.retry_window_ms, 86400000);
+    assert_int_equal(config->dispatch.max_in_flight, 16);
+    assert_string_equal(config->dispatch.dead_letter_topic, "placehub.dead-letter");
+    assert_string_equal(config->dispatch.audit_topic, "placehub.audit");
+    assert_int_equal(config->dispatch.breaker_failures, 5);
+    assert_int_equal(config->dispatch.breaker_open_ms, 5000);
+    assert_int_equal(config->dispatch.breaker_open_max_ms, 60000);
 
     assert_int_equal(config->partner_count, 2);
     const struct config_partner *homes = config_partner_find(config, "stockport-homes");
     assert_ptr_equal(homes, &config->partners[0]);
     assert_string_equal(homes->name, "Stockport Homes (simulated housing provider)");
     assert_string_equal(homes->connector, "webhook");
-    assert_int_equal(homes->line, 65);
+    assert_int_equal(homes->line, 79);
     assert_int_equal(homes->topic_count, 2);
     assert_string_equal(homes->topics[0], "admission");
     assert_string_equal(homes->topics[1], "discharge");
@@ -96,7 +103,7 @@ static void test_example_loads(void **state)
 
     const struct config_partner *leisure = config_partner_find(config, "life-leisure");
     assert_ptr_equal(leisure, &config->partners[1]);
-    assert_int_equal(leisure->line, 72);
+    assert_int_equal(leisure->line, 86);
     assert_int_equal(leisure->topic_count, 2);
     assert_string_equal(leisure->topics[0], "referral");
     assert_string_equal(leisure->topics[1], "employment-support");
