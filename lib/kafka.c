@@ -52,10 +52,9 @@ fail:
     return NULL;
 }
 
-int kafka_topics_ensure(rd_kafka_t *kafka, const struct config *config, int timeout_ms,
-                        char *errstr, size_t errstr_size)
+int kafka_topics_create(rd_kafka_t *kafka, const struct config_topic *declared, size_t count,
+                        int timeout_ms, char *errstr, size_t errstr_size)
 {
-    size_t count = config->topic_count;
     rd_kafka_NewTopic_t **topics = calloc(count ? count : 1, sizeof *topics);
     rd_kafka_queue_t *queue = rd_kafka_queue_new(kafka);
     rd_kafka_AdminOptions_t *options =
@@ -72,7 +71,7 @@ int kafka_topics_ensure(rd_kafka_t *kafka, const struct config *config, int time
     rd_kafka_AdminOptions_set_operation_timeout(options, timeout_ms, message, sizeof message);
     rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, message, sizeof message);
     for (; made < count; made++) {
-        const struct config_topic *topic = &config->topics[made];
+        const struct config_topic *topic = &declared[made];
         char retention[32];
         topics[made] = rd_kafka_NewTopic_new(topic->name, topic->partitions,
                                              topic->replication_factor, message, sizeof message);
@@ -87,9 +86,9 @@ int kafka_topics_ensure(rd_kafka_t *kafka, const struct config *config, int time
     event = rd_kafka_queue_poll(queue, timeout_ms + 2000);
     if (!event) {
         snprintf(errstr, errstr_size,
-                 "no answer from Kafka at %s within %d ms while creating topics (is the broker "
+                 "no answer from Kafka within %d ms while creating topics (is the broker "
                  "running? `scripts/kafka.sh start`)",
-                 config->kafka.bootstrap_servers, timeout_ms);
+                 timeout_ms);
         goto out;
     }
     if (rd_kafka_event_error(event)) {
@@ -121,4 +120,11 @@ out:
     rd_kafka_AdminOptions_destroy(options);
     rd_kafka_queue_destroy(queue);
     return rc;
+}
+
+int kafka_topics_ensure(rd_kafka_t *kafka, const struct config *config, int timeout_ms,
+                        char *errstr, size_t errstr_size)
+{
+    return kafka_topics_create(kafka, config->topics, config->topic_count, timeout_ms, errstr,
+                               errstr_size);
 }

@@ -21,6 +21,11 @@ rd_kafka_conf_t *kafka_conf_new(const struct config *config, char *errstr, size_
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
                    size_t errstr_size);
 
+/* Creates the given topics where they do not exist yet (existing ones are
+ * left as they are). Returns 0 or -1 with errstr. */
+int kafka_topics_create(rd_kafka_t *kafka, const struct config_topic *topics, size_t count,
+                        int timeout_ms, char *errstr, size_t errstr_size);
+
 /* Creates every topic the config declares that does not exist yet, with its
  * partition count, replication factor and retention. Existing topics are
  * left as they are (a partition count that differs is logged). Returns 0 or

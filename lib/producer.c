@@ -22,7 +22,14 @@ struct producer {
     int timeout_ms;
 };
 
+/* What a message's _private points at: whom to tell when it is settled. */
+struct producer_pending {
+    producer_done_fn *done;
+    void *opaque;
+};
+
 struct producer_waiter {
+    struct producer_pending pending; /* first: the report sees a pending */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int done;
@@ -33,16 +40,37 @@ static void producer_delivered(rd_kafka_t *kafka, const rd_kafka_message_t *mess
 {
     (void)kafka;
     (void)opaque;
-    struct producer_waiter *waiter = message->_private;
-    if (!waiter)
+    struct producer_pending *pending = message->_private;
+    if (!pending)
         return;
+    struct producer_result result = {message->err, message->partition, message->offset};
+    pending->done(pending->opaque, &result);
+}
+
+/* The done callback of a synchronous send: wakes the waiting thread. */
+static void producer_wake(void *opaque, const struct producer_result *result)
+{
+    struct producer_waiter *waiter = opaque;
     pthread_mutex_lock(&waiter->lock);
-    waiter->result.err = message->err;
-    waiter->result.partition = message->partition;
-    waiter->result.offset = message->offset;
+    waiter->result = *result;
     waiter->done = 1;
     pthread_cond_signal(&waiter->cond);
     pthread_mutex_unlock(&waiter->lock);
+}
+
+/* An asynchronous send: the caller's callback, behind a pending that frees
+ * itself once the message is settled. */
+struct producer_async {
+    struct producer_pending pending; /* .done = producer_settle, .opaque = this */
+    producer_done_fn *done;
+    void *opaque;
+};
+
+static void producer_settle(void *opaque, const struct producer_result *result)
+{
+    struct producer_async *async = opaque;
+    async->done(async->opaque, result);
+    free(async);
 }
 
 static void *producer_poll(void *arg)
@@ -108,25 +136,40 @@ void producer_destroy(struct producer *producer)
     free(producer);
 }
 
-int producer_send(struct producer *producer, const char *topic, const void *key, size_t key_len,
-                  void *value, size_t value_len, const struct producer_header *headers,
-                  size_t header_count, struct producer_result *result)
+/* Enqueues value with _private = pending. Returns the librdkafka error; on
+ * an error nothing was enqueued and value has been freed. */
+static rd_kafka_resp_err_t producer_enqueue(struct producer *producer, const char *topic,
+                                            const void *key, size_t key_len, void *value,
+                                            size_t value_len, const struct producer_header *headers,
+                                            size_t header_count, struct producer_pending *pending)
 {
-    struct producer_waiter waiter = {.done = 0};
     rd_kafka_headers_t *kafka_headers = rd_kafka_headers_new(header_count);
     for (size_t i = 0; i < header_count; i++)
         rd_kafka_header_add(kafka_headers, headers[i].name, -1, headers[i].value,
                             (ssize_t)headers[i].len);
-    pthread_mutex_init(&waiter.lock, NULL);
-    pthread_cond_init(&waiter.cond, NULL);
     rd_kafka_resp_err_t err = rd_kafka_producev(
         producer->kafka, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
         RD_KAFKA_V_VALUE(value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-        RD_KAFKA_V_HEADERS(kafka_headers), RD_KAFKA_V_OPAQUE(&waiter), RD_KAFKA_V_END);
+        RD_KAFKA_V_HEADERS(kafka_headers), RD_KAFKA_V_OPAQUE(pending), RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         /* Not enqueued: the value and the headers are still ours. */
         free(value);
         rd_kafka_headers_destroy(kafka_headers);
+    }
+    return err;
+}
+
+int producer_send(struct producer *producer, const char *topic, const void *key, size_t key_len,
+                  void *value, size_t value_len, const struct producer_header *headers,
+                  size_t header_count, struct producer_result *result)
+{
+    struct producer_waiter waiter = {.pending = {producer_wake, NULL}, .done = 0};
+    waiter.pending.opaque = &waiter;
+    pthread_mutex_init(&waiter.lock, NULL);
+    pthread_cond_init(&waiter.cond, NULL);
+    rd_kafka_resp_err_t err = producer_enqueue(producer, topic, key, key_len, value, value_len,
+                                               headers, header_count, &waiter.pending);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         waiter.result.err = err;
         waiter.done = 1;
     }
@@ -138,6 +181,30 @@ int producer_send(struct producer *producer, const char *topic, const void *key,
     pthread_mutex_destroy(&waiter.lock);
     *result = waiter.result;
     return result->err == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
+}
+
+void producer_send_async(struct producer *producer, const char *topic, const void *key,
+                         size_t key_len, void *value, size_t value_len,
+                         const struct producer_header *headers, size_t header_count,
+                         producer_done_fn *done, void *opaque)
+{
+    struct producer_async *async = malloc(sizeof *async);
+    if (!async) {
+        struct producer_result result = {RD_KAFKA_RESP_ERR__FAIL, -1, -1};
+        free(value);
+        done(opaque, &result);
+        return;
+    }
+    async->pending.done = producer_settle;
+    async->pending.opaque = async;
+    async->done = done;
+    async->opaque = opaque;
+    rd_kafka_resp_err_t err = producer_enqueue(producer, topic, key, key_len, value, value_len,
+                                               headers, header_count, &async->pending);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        struct producer_result result = {err, -1, -1};
+        producer_settle(async, &result);
+    }
 }
 
 rd_kafka_t *producer_handle(struct producer *producer)

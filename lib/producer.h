@@ -47,6 +47,20 @@ int producer_send(struct producer *producer, const char *topic, const void *key,
                   void *value, size_t value_len, const struct producer_header *headers,
                   size_t header_count, struct producer_result *result);
 
+/* Called once per producer_send_async message with its outcome, on the
+ * producer's poller thread: keep it short, and hand work to your own thread
+ * (e.g. set a flag and wake it). */
+typedef void producer_done_fn(void *opaque, const struct producer_result *result);
+
+/* Produces without waiting: done(opaque, result) is called when the broker
+ * acknowledged the message or the send failed (librdkafka guarantees exactly
+ * one call within the timeout, also for a message refused at once). Takes
+ * ownership of value, whatever the outcome. */
+void producer_send_async(struct producer *producer, const char *topic, const void *key,
+                         size_t key_len, void *value, size_t value_len,
+                         const struct producer_header *headers, size_t header_count,
+                         producer_done_fn *done, void *opaque);
+
 /* The librdkafka handle, e.g. for admin calls such as topic creation. Borrowed. */
 rd_kafka_t *producer_handle(struct producer *producer);
 

@@ -1,0 +1,829 @@
+/*
+ * partner.c - one partner's delivery engine (see partner.h).
+ *
+ * The thread loops over four steps:
+ *   1. intake: take messages from the consumer while fewer than
+ *      max_pending events are pending and the circuit is not open; decode
+ *      each to plain JSON (an unreadable one goes straight to dead letter);
+ *   2. start: begin an attempt for every waiting event whose time has come,
+ *      up to max_in_flight at once - but never while an earlier event of the
+ *      same person (same Kafka key) is still unsettled, so one person's
+ *      events reach the partner in order;
+ *   3. complete: judge finished transfers; delivered and rejected events
+ *      become final, failing ones are rescheduled with exponential backoff and
+ *      jitter (or the partner's Retry-After) until the retry window ends;
+ *   4. settle: produce each final event's receipt (and dead letter) without
+ *      waiting; once the broker acknowledged them, store the offset of the
+ *      longest settled run at the head of each partition.
+ * It sleeps in curl_multi_poll, woken by transfers, by the consumer queue
+ * (an io-event pipe) and by the producer's acknowledgements
+ * (curl_multi_wakeup).
+ *
+ * The circuit breaker: after breaker_failures passing failures in a row the
+ * circuit opens, the partner's partitions are paused and nothing is sent;
+ * after breaker_open_ms one probe goes out; success closes the circuit and
+ * resumes the partitions, failure reopens it for twice as long (up to
+ * breaker_open_max_ms). The partner's lag grows meanwhile; nothing is
+ * dropped and other partners, on their own threads, are not slowed.
+ */
+#include "partner.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "connector.h"
+#include "framing.h"
+#include "kafka.h"
+#include "log.h"
+#include "record.h"
+#include "transfer.h"
+
+enum pending_state {
+    PENDING_WAITING,   /* to be attempted at next_attempt_ms */
+    PENDING_IN_FLIGHT, /* a transfer is running */
+    PENDING_RECORDING, /* final; its records are being produced */
+    PENDING_SETTLED    /* final and recorded: its offset may be stored */
+};
+
+struct pending {
+    struct pending *next; /* in consumption order */
+    struct partner *partner;
+    rd_kafka_message_t *message; /* owned */
+    uint64_t key_hash;           /* of the person key; 0: no key, no ordering */
+    char *body;                  /* plain JSON; NULL when the message is unreadable */
+    size_t body_len;
+    char event_id[64];
+    enum pending_state state;
+    int attempts;
+    int64_t first_attempt_ms, next_attempt_ms;
+    /* the attempt in flight */
+    CURL *easy;
+    struct transfer transfer;
+    struct placehub_request request;
+    struct placehub_delivery delivery;
+    /* the final outcome */
+    int delivered;
+    int status;
+    char reason[256];
+    char excerpt[256];
+    atomic_int records_outstanding;
+    atomic_int record_failed;
+};
+
+enum breaker_state { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_HALF_OPEN };
+
+struct partner {
+    const struct partner_shared *shared;
+    const struct config_partner *config;
+    const struct placehub_connector_type *type;
+    void *instance;
+    struct placehub_options options;
+    struct transfer_settings settings;
+    rd_kafka_t *consumer;
+    rd_kafka_queue_t *queue;
+    int wake_pipe[2]; /* the consumer queue writes here when messages arrive */
+    CURLM *multi;
+    pthread_t thread;
+    int started;
+    int max_in_flight, max_pending;
+    /* pending events, oldest first */
+    struct pending *head, *tail;
+    size_t pending_count, in_flight;
+    /* circuit breaker */
+    enum breaker_state breaker;
+    int failures;
+    int open_ms;
+    int64_t open_until_ms;
+    int probe_in_flight;
+    int paused;
+    unsigned random_state;
+};
+
+static int64_t partner_now(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static const char *partner_option(const struct placehub_options *options, const char *key)
+{
+    return config_partner_option(options->opaque, key);
+}
+
+static uint64_t partner_hash(const void *data, size_t len)
+{
+    /* FNV-1a; 0 is kept for "no key". A collision between two people only
+     * makes their events wait for each other: order is never broken. */
+    uint64_t hash = 14695981039346656037ULL;
+    for (size_t i = 0; i < len; i++)
+        hash = (hash ^ ((const unsigned char *)data)[i]) * 1099511628211ULL;
+    return hash ? hash : 1;
+}
+
+/* ---- circuit breaker ---------------------------------------------------- */
+
+static void partner_pause(struct partner *partner, int pause)
+{
+    rd_kafka_topic_partition_list_t *assignment = NULL;
+    if (rd_kafka_assignment(partner->consumer, &assignment) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    if (pause)
+        rd_kafka_pause_partitions(partner->consumer, assignment);
+    else
+        rd_kafka_resume_partitions(partner->consumer, assignment);
+    rd_kafka_topic_partition_list_destroy(assignment);
+    partner->paused = pause;
+}
+
+static void partner_breaker_open(struct partner *partner, int64_t now, const char *reason)
+{
+    const struct config *config = partner->shared->config;
+    if (partner->breaker == BREAKER_HALF_OPEN)
+        partner->open_ms = partner->open_ms * 2 > config->dispatch.breaker_open_max_ms
+                               ? config->dispatch.breaker_open_max_ms
+                               : partner->open_ms * 2;
+    partner->breaker = BREAKER_OPEN;
+    partner->open_until_ms = now + partner->open_ms;
+    partner_pause(partner, 1);
+    log_warning("circuit open partner=%s failures=%d probe_in_ms=%d reason=%.100s",
+                partner->config->id, partner->failures, partner->open_ms, reason);
+}
+
+static void partner_breaker_success(struct partner *partner)
+{
+    partner->failures = 0;
+    if (partner->breaker == BREAKER_CLOSED)
+        return;
+    partner->breaker = BREAKER_CLOSED;
+    partner->open_ms = partner->shared->config->dispatch.breaker_open_ms;
+    partner_pause(partner, 0);
+    log_info("circuit closed partner=%s", partner->config->id);
+}
+
+static void partner_breaker_failure(struct partner *partner, int64_t now, const char *reason)
+{
+    partner->failures++;
+    if (partner->breaker == BREAKER_HALF_OPEN ||
+        (partner->breaker == BREAKER_CLOSED &&
+         partner->failures >= partner->shared->config->dispatch.breaker_failures))
+        partner_breaker_open(partner, now, reason);
+}
+
+/* Whether an attempt may start now; in half-open state, only one probe. */
+static int partner_breaker_allows(struct partner *partner, int64_t now)
+{
+    if (partner->breaker == BREAKER_OPEN && now >= partner->open_until_ms) {
+        partner->breaker = BREAKER_HALF_OPEN;
+        log_info("circuit half-open partner=%s: sending a probe", partner->config->id);
+    }
+    if (partner->breaker == BREAKER_CLOSED)
+        return 1;
+    return partner->breaker == BREAKER_HALF_OPEN && !partner->probe_in_flight;
+}
+
+/* ---- intake ------------------------------------------------------------- */
+
+static void partner_final(struct partner *partner, struct pending *pending, int delivered,
+                          const char *reason);
+
+/* Decodes message into plain JSON; NULL with errstr when unreadable. */
+static char *partner_decode(struct partner *partner, const rd_kafka_message_t *message,
+                            char *errstr, size_t errstr_size)
+{
+    int32_t schema_id;
+    const unsigned char *payload;
+    size_t payload_len;
+    const struct codec_schema *schema;
+    struct codec_error error;
+    json_t *event = NULL;
+    if (framing_parse(message->payload, message->len, &schema_id, &payload, &payload_len, errstr,
+                      errstr_size) != 0 ||
+        registry_reader(partner->shared->registry, schema_id, &schema, errstr, errstr_size) != 0)
+        return NULL;
+    if (codec_decode(schema, payload, payload_len, &event, &error) != 0) {
+        snprintf(errstr, errstr_size, "schema %d: %s %s", (int)schema_id, error.field,
+                 error.message);
+        return NULL;
+    }
+    char *body = json_dumps(event, JSON_COMPACT);
+    json_decref(event);
+    if (!body)
+        snprintf(errstr, errstr_size, "out of memory");
+    return body;
+}
+
+/* The event id from the header ingest sets, else from the body. */
+static void partner_event_id(const rd_kafka_message_t *message, const char *body, char *id,
+                             size_t id_size)
+{
+    rd_kafka_headers_t *headers = NULL;
+    const void *value = NULL;
+    size_t size = 0;
+    snprintf(id, id_size, "unknown");
+    if (rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        rd_kafka_header_get_last(headers, "event_id", &value, &size) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR &&
+        value && size < id_size) {
+        snprintf(id, id_size, "%.*s", (int)size, (const char *)value);
+        return;
+    }
+    json_t *event = body ? json_loads(body, 0, NULL) : NULL;
+    const char *from_body = json_string_value(json_object_get(event, "event_id"));
+    if (from_body)
+        snprintf(id, id_size, "%.63s", from_body);
+    json_decref(event);
+}
+
+static void partner_take(struct partner *partner, rd_kafka_message_t *message, int64_t now)
+{
+    char errstr[512];
+    struct pending *pending = calloc(1, sizeof *pending);
+    if (!pending) {
+        /* Not taken: the offset is not stored, a restart delivers it. */
+        log_error("out of memory partner=%s: event left for a restart", partner->config->id);
+        rd_kafka_message_destroy(message);
+        return;
+    }
+    pending->partner = partner;
+    pending->message = message;
+    pending->key_hash = message->key ? partner_hash(message->key, message->key_len) : 0;
+    pending->first_attempt_ms = now;
+    pending->next_attempt_ms = now;
+    pending->body = partner_decode(partner, message, errstr, sizeof errstr);
+    pending->body_len = pending->body ? strlen(pending->body) : 0;
+    partner_event_id(message, pending->body, pending->event_id, sizeof pending->event_id);
+    if (partner->tail)
+        partner->tail->next = pending;
+    else
+        partner->head = pending;
+    partner->tail = pending;
+    partner->pending_count++;
+    if (!pending->body) {
+        log_error("unreadable event partner=%s topic=%s partition=%d offset=%lld: %s",
+                  partner->config->id, rd_kafka_topic_name(message->rkt), (int)message->partition,
+                  (long long)message->offset, errstr);
+        char reason[300];
+        snprintf(reason, sizeof reason, "unreadable: %s", errstr);
+        partner_final(partner, pending, 0, reason);
+    }
+}
+
+static void partner_intake(struct partner *partner, int64_t now)
+{
+    char drain[64];
+    while (read(partner->wake_pipe[0], drain, sizeof drain) > 0)
+        ;
+    /* While the circuit is open nothing new is taken: the partitions are
+     * paused and the lag grows in Kafka, not in memory. */
+    while (partner->pending_count < (size_t)partner->max_pending &&
+           partner->breaker == BREAKER_CLOSED) {
+        rd_kafka_message_t *message = rd_kafka_consumer_poll(partner->consumer, 0);
+        if (!message)
+            return;
+        if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            partner_take(partner, message, now);
+            continue;
+        }
+        if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            log_warning("consumer partner=%s error=%s: %s", partner->config->id,
+                        rd_kafka_err2name(message->err), rd_kafka_message_errstr(message));
+        rd_kafka_message_destroy(message);
+    }
+    /* Rebalances are served by polling: do it even when not taking. */
+    if (partner->pending_count >= (size_t)partner->max_pending ||
+        partner->breaker != BREAKER_CLOSED) {
+        rd_kafka_topic_partition_list_t *assignment = NULL;
+        if (partner->breaker != BREAKER_CLOSED &&
+            rd_kafka_assignment(partner->consumer, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            /* Partitions assigned since the circuit opened are paused too. */
+            rd_kafka_pause_partitions(partner->consumer, assignment);
+            rd_kafka_topic_partition_list_destroy(assignment);
+        }
+    }
+}
+
+/* ---- attempts ----------------------------------------------------------- */
+
+static void partner_start_attempt(struct partner *partner, struct pending *pending, int64_t now)
+{
+    char errstr[300];
+    pending->attempts++;
+    pending->delivery = (struct placehub_delivery){
+        .partner_id = partner->config->id,
+        .event_id = pending->event_id,
+        .event_type = rd_kafka_topic_name(pending->message->rkt),
+        .body = pending->body,
+        .body_len = pending->body_len,
+        .attempt = pending->attempts,
+    };
+    memset(&pending->request, 0, sizeof pending->request);
+    memset(&pending->transfer, 0, sizeof pending->transfer);
+    if (partner->type->prepare(partner->instance, &pending->delivery, &pending->request, errstr,
+                               sizeof errstr) != 0) {
+        char reason[320];
+        snprintf(reason, sizeof reason, "connector refused the event: %s", errstr);
+        partner_final(partner, pending, 0, reason);
+        return;
+    }
+    pending->easy = curl_easy_init();
+    if (!pending->easy ||
+        transfer_setup(&pending->transfer, pending->easy, &partner->settings, &pending->delivery,
+                       &pending->request, NULL, errstr, sizeof errstr) != 0 ||
+        curl_multi_add_handle(partner->multi, pending->easy) != CURLM_OK) {
+        /* A set-up failure is ours, not the event's: try again later. */
+        log_error("cannot start a transfer partner=%s event_id=%s: %s", partner->config->id,
+                  pending->event_id, pending->easy ? errstr : "out of memory");
+        transfer_cleanup(&pending->transfer);
+        if (partner->type->release)
+            partner->type->release(partner->instance, &pending->request);
+        if (pending->easy)
+            curl_easy_cleanup(pending->easy);
+        pending->easy = NULL;
+        pending->next_attempt_ms = now + 1000;
+        return;
+    }
+    pending->state = PENDING_IN_FLIGHT;
+    partner->in_flight++;
+    if (partner->breaker == BREAKER_HALF_OPEN)
+        partner->probe_in_flight = 1;
+}
+
+/* Starts what may start; returns when the next waiting event is due. */
+static int64_t partner_start_due(struct partner *partner, int64_t now)
+{
+    enum { SLOTS = 4096 };
+    static __thread uint64_t blocked[SLOTS];
+    memset(blocked, 0, sizeof blocked);
+    int64_t next_due = now + 1000;
+    for (struct pending *pending = partner->head; pending; pending = pending->next) {
+        int is_blocked = 0;
+        size_t slot = 0;
+        if (pending->key_hash) {
+            /* Open addressing over the keys of unsettled earlier events. */
+            slot = pending->key_hash & (SLOTS - 1);
+            while (blocked[slot] && blocked[slot] != pending->key_hash)
+                slot = (slot + 1) & (SLOTS - 1);
+            is_blocked = blocked[slot] == pending->key_hash;
+        }
+        if (pending->state == PENDING_WAITING && !is_blocked) {
+            if (pending->next_attempt_ms > now) {
+                if (pending->next_attempt_ms < next_due)
+                    next_due = pending->next_attempt_ms;
+            } else if (partner->in_flight < (size_t)partner->max_in_flight &&
+                       partner_breaker_allows(partner, now)) {
+                partner_start_attempt(partner, pending, now);
+            }
+        }
+        /* Only an event still on its way to the partner holds the next of
+         * the same person back; one being recorded has arrived already. */
+        if (pending->key_hash && !is_blocked &&
+            (pending->state == PENDING_WAITING || pending->state == PENDING_IN_FLIGHT))
+            blocked[slot] = pending->key_hash;
+    }
+    if (partner->breaker == BREAKER_OPEN && partner->open_until_ms < next_due)
+        next_due = partner->open_until_ms;
+    return next_due;
+}
+
+static int64_t partner_backoff(struct partner *partner, int attempts)
+{
+    const struct config *config = partner->shared->config;
+    int64_t delay = config->dispatch.retry_backoff_ms;
+    for (int i = 1; i < attempts && delay < config->dispatch.retry_backoff_max_ms; i++)
+        delay *= 2;
+    if (delay > config->dispatch.retry_backoff_max_ms)
+        delay = config->dispatch.retry_backoff_max_ms;
+    /* Equal jitter: half fixed, half random, so many failing events do not
+     * come back at the partner at the same moment. */
+    return delay / 2 + (int64_t)(rand_r(&partner->random_state) % (unsigned)(delay / 2 + 1));
+}
+
+static void partner_complete(struct partner *partner, struct pending *pending, CURLcode code,
+                             int64_t now)
+{
+    struct placehub_response response;
+    struct placehub_outcome outcome;
+    long retry_after_ms = 0;
+    transfer_finish(&pending->transfer, code, &response, &outcome, &retry_after_ms);
+    if (partner->type->classify)
+        partner->type->classify(partner->instance, &pending->delivery, &response, &outcome);
+    pending->status = response.status;
+    record_redact(response.body, response.body_len, pending->excerpt, sizeof pending->excerpt);
+    curl_multi_remove_handle(partner->multi, pending->easy);
+    transfer_cleanup(&pending->transfer);
+    if (partner->type->release)
+        partner->type->release(partner->instance, &pending->request);
+    curl_easy_cleanup(pending->easy);
+    pending->easy = NULL;
+    partner->in_flight--;
+    int was_probe = partner->breaker == BREAKER_HALF_OPEN && partner->probe_in_flight;
+    if (was_probe)
+        partner->probe_in_flight = 0;
+
+    if (outcome.result == PLACEHUB_DELIVERED) {
+        partner_breaker_success(partner);
+        partner_final(partner, pending, 1, NULL);
+        return;
+    }
+    if (outcome.result == PLACEHUB_REJECTED) {
+        /* The partner answered: it is up, this event is what it refuses. */
+        partner_breaker_success(partner);
+        log_warning("rejected partner=%s event_id=%s status=%d reason=%.100s", partner->config->id,
+                    pending->event_id, pending->status, outcome.reason);
+        partner_final(partner, pending, 0, outcome.reason);
+        return;
+    }
+    partner_breaker_failure(partner, now, outcome.reason);
+    int64_t delay = partner_backoff(partner, pending->attempts);
+    if (retry_after_ms > delay)
+        delay = retry_after_ms;
+    int64_t window = partner->shared->config->dispatch.retry_window_ms;
+    if (now + delay - pending->first_attempt_ms > window) {
+        char reason[320];
+        snprintf(reason, sizeof reason, "still failing after the %lld s retry window: %s",
+                 (long long)(window / 1000), outcome.reason);
+        partner_final(partner, pending, 0, reason);
+        return;
+    }
+    log_warning("delivery failed partner=%s event_id=%s attempt=%d reason=%.100s retry_in_ms=%lld",
+                partner->config->id, pending->event_id, pending->attempts, outcome.reason,
+                (long long)delay);
+    pending->state = PENDING_WAITING;
+    pending->next_attempt_ms = now + delay;
+}
+
+/* Drives the transfers; returns how many ended. */
+static int partner_collect(struct partner *partner, int64_t now)
+{
+    int running = 0, left = 0, ended = 0;
+    curl_multi_perform(partner->multi, &running);
+    CURLMsg *message;
+    while ((message = curl_multi_info_read(partner->multi, &left)) != NULL) {
+        if (message->msg != CURLMSG_DONE)
+            continue;
+        struct transfer *transfer = NULL;
+        curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, (char **)&transfer);
+        struct pending *pending =
+            (struct pending *)((char *)transfer - offsetof(struct pending, transfer));
+        partner_complete(partner, pending, message->data.result, now);
+        ended++;
+    }
+    return ended;
+}
+
+/* ---- settling ----------------------------------------------------------- */
+
+/* On the producer's thread: a record of pending was acknowledged or failed. */
+static void partner_recorded(void *opaque, const struct producer_result *result)
+{
+    struct pending *pending = opaque;
+    /* IMPORTANT: once the count reaches zero the partner thread may free
+     * pending: take what is needed from it first. */
+    struct partner *partner = pending->partner;
+    if (result->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        atomic_store(&pending->record_failed, 1);
+    atomic_fetch_sub(&pending->records_outstanding, 1);
+    curl_multi_wakeup(partner->multi);
+}
+
+static void partner_write_records(struct partner *partner, struct pending *pending)
+{
+    const struct config *config = partner->shared->config;
+    const rd_kafka_message_t *message = pending->message;
+    int64_t now = partner_now();
+    int64_t timestamp = rd_kafka_message_timestamp(message, NULL);
+    struct record_outcome outcome = {
+        .partner_id = partner->config->id,
+        .event_id = pending->event_id,
+        .message = message,
+        .delivered = pending->delivered,
+        .status = pending->status,
+        .attempts = pending->attempts,
+        .latency_ms = timestamp > 0 ? now - timestamp : 0,
+        .completed_ms = now,
+        .reason = pending->delivered ? NULL : pending->reason,
+        .response_excerpt = pending->excerpt,
+    };
+    size_t receipt_len = 0;
+    char *receipt = record_receipt(&outcome, &receipt_len);
+    atomic_store(&pending->record_failed, 0);
+    atomic_store(&pending->records_outstanding, pending->delivered ? 1 : 2);
+    if (!pending->delivered) {
+        /* The dead letter keeps the event's own bytes, to be sent again as is. */
+        struct producer_header headers[RECORD_DEAD_LETTER_HEADERS];
+        char storage[1024];
+        size_t count = record_dead_letter_headers(&outcome, headers, storage, sizeof storage);
+        void *copy = malloc(message->len ? message->len : 1);
+        if (copy && message->len)
+            memcpy(copy, message->payload, message->len);
+        if (copy)
+            producer_send_async(partner->shared->producer, config->dispatch.dead_letter_topic,
+                                message->key, message->key_len, copy, message->len, headers, count,
+                                partner_recorded, pending);
+        else {
+            atomic_store(&pending->record_failed, 1);
+            atomic_fetch_sub(&pending->records_outstanding, 1);
+        }
+    }
+    if (receipt)
+        producer_send_async(partner->shared->producer, config->dispatch.audit_topic, message->key,
+                            message->key_len, receipt, receipt_len, NULL, 0, partner_recorded,
+                            pending);
+    else {
+        atomic_store(&pending->record_failed, 1);
+        atomic_fetch_sub(&pending->records_outstanding, 1);
+    }
+}
+
+static void partner_final(struct partner *partner, struct pending *pending, int delivered,
+                          const char *reason)
+{
+    pending->delivered = delivered;
+    snprintf(pending->reason, sizeof pending->reason, "%s", reason ? reason : "");
+    pending->state = PENDING_RECORDING;
+    if (delivered)
+        log_debug("delivered partner=%s event_id=%s attempts=%d", partner->config->id,
+                  pending->event_id, pending->attempts);
+    else
+        log_warning("dead-lettered partner=%s event_id=%s attempts=%d reason=%.120s",
+                    partner->config->id, pending->event_id, pending->attempts, pending->reason);
+    partner_write_records(partner, pending);
+}
+
+static void partner_free_pending(struct pending *pending)
+{
+    rd_kafka_message_destroy(pending->message);
+    free(pending->body);
+    free(pending);
+}
+
+/* Marks recorded events settled (re-producing failed records), then stores
+ * the offsets of settled runs at the head of each partition and frees them. */
+static void partner_settle(struct partner *partner)
+{
+    for (struct pending *pending = partner->head; pending; pending = pending->next)
+        if (pending->state == PENDING_RECORDING &&
+            atomic_load(&pending->records_outstanding) == 0) {
+            if (atomic_load(&pending->record_failed)) {
+                log_warning("receipt or dead letter not acknowledged partner=%s event_id=%s: "
+                            "writing again",
+                            partner->config->id, pending->event_id);
+                partner_write_records(partner, pending);
+            } else {
+                pending->state = PENDING_SETTLED;
+            }
+        }
+
+    enum { MAX_BLOCKED = 256 };
+    struct {
+        rd_kafka_topic_t *topic;
+        int32_t partition;
+    } blocked[MAX_BLOCKED];
+    size_t blocked_count = 0;
+    rd_kafka_topic_partition_list_t *offsets = NULL;
+    struct pending *previous = NULL, *pending = partner->head;
+    while (pending) {
+        struct pending *next = pending->next;
+        int is_blocked = 0;
+        for (size_t i = 0; i < blocked_count && !is_blocked; i++)
+            is_blocked = blocked[i].topic == pending->message->rkt &&
+                         blocked[i].partition == pending->message->partition;
+        if (pending->state != PENDING_SETTLED || is_blocked) {
+            if (!is_blocked && blocked_count < MAX_BLOCKED) {
+                blocked[blocked_count].topic = pending->message->rkt;
+                blocked[blocked_count].partition = pending->message->partition;
+                blocked_count++;
+            } else if (!is_blocked) {
+                break; /* too many partitions in view: settle the rest next time */
+            }
+            previous = pending;
+            pending = next;
+            continue;
+        }
+        if (!offsets)
+            offsets = rd_kafka_topic_partition_list_new(16);
+        rd_kafka_topic_partition_t *entry = rd_kafka_topic_partition_list_find(
+            offsets, rd_kafka_topic_name(pending->message->rkt), pending->message->partition);
+        if (!entry)
+            entry = rd_kafka_topic_partition_list_add(
+                offsets, rd_kafka_topic_name(pending->message->rkt), pending->message->partition);
+        entry->offset = pending->message->offset + 1;
+        if (previous)
+            previous->next = next;
+        else
+            partner->head = next;
+        if (partner->tail == pending)
+            partner->tail = previous;
+        partner->pending_count--;
+        partner_free_pending(pending);
+        pending = next;
+    }
+    if (offsets) {
+        rd_kafka_resp_err_t err = rd_kafka_offsets_store(partner->consumer, offsets);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            /* A partition was taken away by a rebalance: its new owner
+             * delivers those events again (same event ids). */
+            log_warning("offsets not stored partner=%s error=%s", partner->config->id,
+                        rd_kafka_err2name(err));
+        rd_kafka_topic_partition_list_destroy(offsets);
+    }
+}
+
+/* ---- the thread --------------------------------------------------------- */
+
+static void *partner_run(void *arg)
+{
+    struct partner *partner = arg;
+    struct curl_waitfd wait = {.fd = partner->wake_pipe[0], .events = CURL_WAIT_POLLIN};
+    while (!atomic_load(partner->shared->stopping)) {
+        int64_t now = partner_now();
+        partner_intake(partner, now);
+        int64_t next_due = partner_start_due(partner, now);
+        int ended = partner_collect(partner, now);
+        partner_settle(partner);
+        /* A transfer that ended frees a slot or schedules a retry: look
+         * again at once rather than sleep on an older estimate. */
+        int64_t timeout = ended ? 0 : next_due - partner_now();
+        if (timeout < 0)
+            timeout = 0;
+        if (timeout > 1000)
+            timeout = 1000;
+        curl_multi_poll(partner->multi, &wait, 1, (int)timeout, NULL);
+    }
+    return NULL;
+}
+
+int partner_new(const struct partner_shared *shared, const struct config_partner *config,
+                struct partner **out, char *errstr, size_t errstr_size)
+{
+    char message[512], group[256];
+    const struct config *hub = shared->config;
+    struct partner *partner = calloc(1, sizeof *partner);
+    *out = NULL;
+    if (!partner) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    partner->shared = shared;
+    partner->config = config;
+    partner->wake_pipe[0] = partner->wake_pipe[1] = -1;
+    partner->open_ms = hub->dispatch.breaker_open_ms;
+    partner->random_state = (unsigned)partner_now() ^ (unsigned)(uintptr_t)partner;
+    partner->options.opaque = config;
+    partner->options.get = partner_option;
+    partner->max_in_flight = hub->dispatch.max_in_flight;
+    const char *in_flight = config_partner_option(config, "max_in_flight");
+    if (in_flight) {
+        char *end = NULL;
+        long value = strtol(in_flight, &end, 10);
+        if (*end || value < 1 || value > 1024) {
+            snprintf(errstr, errstr_size,
+                     "%s:%d: partner %s: options.max_in_flight must be 1 to 1024", hub->path,
+                     config->line, config->id);
+            goto fail;
+        }
+        partner->max_in_flight = (int)value;
+    }
+    /* Enough pending events to keep the pipe full while some wait behind
+     * others of the same person, and few enough to bound memory. */
+    partner->max_pending = partner->max_in_flight * 8 < 64 ? 64 : partner->max_in_flight * 8;
+    if (partner->max_pending > 2048)
+        partner->max_pending = 2048;
+
+    partner->type = connector_find(config->connector, message, sizeof message);
+    if (!partner->type) {
+        snprintf(errstr, errstr_size, "%s:%d: partner %s: %s", hub->path, config->line, config->id,
+                 message);
+        goto fail;
+    }
+    if (transfer_settings_load(config->id, &partner->options, &partner->settings, errstr,
+                               errstr_size) != 0 ||
+        partner->type->create(connector_host(), config->id, &partner->options, &partner->instance,
+                              errstr, errstr_size) != 0)
+        goto fail;
+
+    partner->multi = curl_multi_init();
+    if (!partner->multi || pipe2(partner->wake_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+        snprintf(errstr, errstr_size, "partner %s: cannot set up: %s", config->id, strerror(errno));
+        goto fail;
+    }
+    curl_multi_setopt(partner->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(partner->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)partner->max_in_flight);
+    curl_multi_setopt(partner->multi, CURLMOPT_MAXCONNECTS, (long)partner->max_in_flight);
+
+    rd_kafka_conf_t *conf = kafka_conf_new(hub, errstr, errstr_size);
+    if (!conf)
+        goto fail;
+    snprintf(group, sizeof group, "%s.%s", hub->dispatch.group_prefix, config->id);
+    if (kafka_conf_set(conf, "group.id", group, errstr, errstr_size) != 0 ||
+        kafka_conf_set(conf, "client.id", group, errstr, errstr_size) != 0 ||
+        kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) != 0 ||
+        kafka_conf_set(conf, "enable.auto.commit", "true", errstr, errstr_size) != 0 ||
+        kafka_conf_set(conf, "auto.commit.interval.ms", "1000", errstr, errstr_size) != 0 ||
+        /* A new partner starts from the oldest retained event. */
+        kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) != 0 ||
+        /* Bound what librdkafka prefetches per partner: ten partners must
+         * fit in a small footprint. */
+        kafka_conf_set(conf, "queued.max.messages.kbytes", "2048", errstr, errstr_size) != 0 ||
+        /* The engine polls only when it has room; a partner held back by
+         * a long outage must not be thrown out of its group for that. */
+        kafka_conf_set(conf, "max.poll.interval.ms", "86400000", errstr, errstr_size) != 0) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    partner->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+    if (!partner->consumer) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(partner->consumer);
+    partner->queue = rd_kafka_queue_get_consumer(partner->consumer);
+    rd_kafka_queue_io_event_enable(partner->queue, partner->wake_pipe[1], "1", 1);
+    rd_kafka_topic_partition_list_t *topics =
+        rd_kafka_topic_partition_list_new((int)config->topic_count);
+    for (size_t i = 0; i < config->topic_count; i++)
+        rd_kafka_topic_partition_list_add(topics, config->topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(partner->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(errstr, errstr_size, "partner %s: subscribe: %s", config->id,
+                 rd_kafka_err2str(err));
+        goto fail;
+    }
+    log_info("partner ready partner=%s group=%s connector=%s topics=%zu max_in_flight=%d",
+             config->id, group, partner->type->name, config->topic_count, partner->max_in_flight);
+    *out = partner;
+    return 0;
+fail:
+    partner_destroy(partner);
+    return -1;
+}
+
+int partner_start(struct partner *partner, char *errstr, size_t errstr_size)
+{
+    if (pthread_create(&partner->thread, NULL, partner_run, partner) != 0) {
+        snprintf(errstr, errstr_size, "partner %s: cannot start a thread", partner->config->id);
+        return -1;
+    }
+    partner->started = 1;
+    return 0;
+}
+
+void partner_stop(struct partner *partner)
+{
+    if (!partner || !partner->started)
+        return;
+    curl_multi_wakeup(partner->multi);
+    pthread_join(partner->thread, NULL);
+    partner->started = 0;
+}
+
+void partner_finish(struct partner *partner)
+{
+    if (!partner || !partner->consumer)
+        return;
+    partner_settle(partner);
+    rd_kafka_consumer_close(partner->consumer); /* commits what was stored */
+}
+
+void partner_destroy(struct partner *partner)
+{
+    if (!partner)
+        return;
+    partner_stop(partner);
+    while (partner->head) {
+        struct pending *pending = partner->head;
+        partner->head = pending->next;
+        if (pending->easy) {
+            curl_multi_remove_handle(partner->multi, pending->easy);
+            transfer_cleanup(&pending->transfer);
+            if (partner->type->release)
+                partner->type->release(partner->instance, &pending->request);
+            curl_easy_cleanup(pending->easy);
+        }
+        partner_free_pending(pending);
+    }
+    if (partner->queue)
+        rd_kafka_queue_destroy(partner->queue);
+    if (partner->consumer)
+        rd_kafka_destroy(partner->consumer);
+    if (partner->multi)
+        curl_multi_cleanup(partner->multi);
+    for (int i = 0; i < 2; i++)
+        if (partner->wake_pipe[i] >= 0)
+            close(partner->wake_pipe[i]);
+    if (partner->instance)
+        partner->type->destroy(partner->instance);
+    transfer_settings_free(&partner->settings);
+    free(partner);
+}

@@ -1,0 +1,49 @@
+/*
+ * partner.h - one partner's delivery engine in placehub-dispatch: its own
+ * consumer group, connector instance, curl multi handle and thread.
+ *
+ * IMPORTANT: an event's offset is stored only once its final outcome is
+ * safe: delivered (the partner answered 2xx) or dead-lettered, and in both
+ * cases its delivery receipt (and dead letter) acknowledged by the broker.
+ * Offsets advance over a contiguous run of such events per partition, so a
+ * crash at any point loses nothing; the partner may see an event again,
+ * with the same event id.
+ */
+#ifndef PLACEHUB_PARTNER_H
+#define PLACEHUB_PARTNER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include "config.h"
+#include "producer.h"
+#include "registry.h"
+
+struct partner;
+
+/* What all partners of one dispatch share. Borrowed; outlives the partners. */
+struct partner_shared {
+    const struct config *config;
+    struct registry *registry;
+    struct producer *producer; /* dead letters and receipts */
+    atomic_int *stopping;
+};
+
+/* Creates the connector instance and the consumer (subscribed, not yet
+ * polled). Returns 0 or -1 with errstr naming the partner and what to fix. */
+int partner_new(const struct partner_shared *shared, const struct config_partner *config,
+                struct partner **partner, char *errstr, size_t errstr_size);
+
+/* Starts the partner's thread. Returns 0 or -1 with errstr. */
+int partner_start(struct partner *partner, char *errstr, size_t errstr_size);
+
+/* Wakes the thread so it sees *stopping, and waits for it to end. Requests
+ * in flight are abandoned (their events are delivered after a restart). */
+void partner_stop(struct partner *partner);
+
+/* After the shared producer was flushed: stores the offsets of events whose
+ * records are now safe and closes the consumer (committing them). */
+void partner_finish(struct partner *partner);
+
+void partner_destroy(struct partner *partner);
+
+#endif

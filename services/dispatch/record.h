@@ -1,0 +1,46 @@
+/*
+ * record.h - what dispatch writes about a final outcome: a dead letter
+ * (the original message, unchanged, with why it could not be delivered in
+ * its headers) and a delivery receipt on the audit topic.
+ */
+#ifndef PLACEHUB_RECORD_H
+#define PLACEHUB_RECORD_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "producer.h"
+
+/* Headers of a dead letter. */
+enum { RECORD_DEAD_LETTER_HEADERS = 10 };
+
+/* The facts of one final outcome. Strings are borrowed. */
+struct record_outcome {
+    const char *partner_id;
+    const char *event_id;
+    const rd_kafka_message_t *message; /* the event as consumed */
+    int delivered;                     /* 1 delivered, 0 dead-lettered */
+    int status;                        /* last protocol status, 0 when none */
+    int attempts;
+    int64_t latency_ms; /* from the event's Kafka timestamp to now */
+    int64_t completed_ms;
+    const char *reason;           /* dead-lettered: why */
+    const char *response_excerpt; /* dead-lettered: what the partner said */
+};
+
+/* The receipt as compact JSON (caller frees), or NULL when out of memory. */
+char *record_receipt(const struct record_outcome *outcome, size_t *len);
+
+/* Fills headers (RECORD_DEAD_LETTER_HEADERS entries) for the dead letter;
+ * their values point into storage (at least 1024 bytes), which must live
+ * until the message is produced. Returns the header count. */
+size_t record_dead_letter_headers(const struct record_outcome *outcome,
+                                  struct producer_header *headers, char *storage,
+                                  size_t storage_size);
+
+/* Copies at most out_size - 1 bytes of a partner's response into out with
+ * what could identify a person masked: runs of 6 or more digits (NHS
+ * numbers, phone numbers, dates) become '#', other control bytes '.'. */
+void record_redact(const char *text, size_t len, char *out, size_t out_size);
+
+#endif
