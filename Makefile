@@ -34,11 +34,14 @@ LDFLAGS  += $(SANITIZE)
 LDLIBS   += $(PKG_LIBS) -lpthread -lm -ldl
 
 LIB_SRCS       := $(wildcard lib/*.c)
-CONNECTOR_SRCS := $(wildcard connectors/webhook/*.c)
+# Built-in connectors go into the library; connectors/example is built the
+# way a partner builds theirs, as a shared object loaded by path.
+CONNECTOR_SRCS := $(filter-out connectors/example/%,$(wildcard connectors/*/*.c))
+EXAMPLE_CONNECTOR := $(BUILD)/connectors/example.so
 LIB_OBJS       := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS) $(CONNECTOR_SRCS))
 LIBPLACEHUB    := $(BUILD)/libplacehub.a
 
-SERVICES := ingest dispatch registry partner-sim
+SERVICES := ingest dispatch registry partner-sim mllp connector-test
 BINS     := $(patsubst %,$(BUILD)/bin/placehub-%,$(SERVICES))
 
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -48,9 +51,18 @@ UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
 .PHONY: all deps test test-unit test-integration test-asan demo kafka-start kafka-stop \
-        clean format format-check pyenv fuzz fuzz-build fuzz-replay
+        clean format format-check pyenv fuzz fuzz-build fuzz-replay bench
 
 all: $(BINS)
+
+# docs/connectors.md's worked example (one compiler line, as in the guide)
+# and the test kit that checks it.
+all: $(EXAMPLE_CONNECTOR)
+$(EXAMPLE_CONNECTOR): $(wildcard connectors/example/*.c) include/placehub/connector.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(OPT) $(WARNINGS) $(SANITIZE) -Iinclude -fPIC -shared -o $@ \
+	  $(filter %.c,$^) -ljansson
+	@chmod go-w $@
 
 deps:
 	@scripts/install-deps.sh
@@ -110,6 +122,18 @@ fuzz: deps
 	    -artifact_prefix=build-fuzz/crash-$$name- build-fuzz/corpus/$$name 2>&1 \
 	    | grep -E '^(INFO: Seed|#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)' ; \
 	  test $${PIPESTATUS[0]} -eq 0; done
+
+# --- benchmarks ----------------------------------------------------------
+# Figures measured in one run on this machine, each next to its ceiling
+# (bench/run.py says what is measured). Never part of `make test`.
+
+$(BUILD)/bench/curl_baseline: bench/curl_baseline.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/curl_baseline pyenv
+	@BUILD=$(BUILD) .cache/venv/bin/python bench/run.py
 
 # --- tests ---------------------------------------------------------------
 

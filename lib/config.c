@@ -293,6 +293,17 @@ static int config_defaults(struct config *config)
     config->dispatch.breaker_failures = 5;
     config->dispatch.breaker_open_ms = 5000;
     config->dispatch.breaker_open_max_ms = 60000;
+    config->mllp.listen = strdup("127.0.0.1:2575");
+    config->mllp.max_message_bytes = 1024 * 1024;
+    config->mllp.read_timeout_ms = 30000;
+    config->mllp.produce_timeout_ms = 10000;
+    config->mllp.max_connections = 64;
+    config->mllp.raw_topic = strdup("hl7-raw");
+    config->mllp.nhs_number_type = strdup("NH");
+    config->mllp.nhs_number_authority = strdup("NHS");
+    if (!config->mllp.listen || !config->mllp.raw_topic || !config->mllp.nhs_number_type ||
+        !config->mllp.nhs_number_authority)
+        return -1;
     if (!config->schema_registry.mode || !config->schema_registry.schemas_dir ||
         !config->schema_registry.listen || !config->ingest.listen ||
         !config->dispatch.group_prefix || !config->dispatch.dead_letter_topic ||
@@ -466,6 +477,72 @@ static int config_parse_topics(struct config_parser *parser, struct config *conf
     return 0;
 }
 
+/* placehub-mllp (services/mllp, docs/hl7.md). The code tables are checked
+ * against the schema's symbols by the service at start-up, which knows them. */
+static int config_parse_mllp(struct config_parser *parser, struct config *config,
+                             const yaml_node_t *node)
+{
+    static const char *const known[] = {"listen",
+                                        "max_message_bytes",
+                                        "read_timeout_ms",
+                                        "produce_timeout_ms",
+                                        "max_connections",
+                                        "raw_topic",
+                                        "default_source_ods_code",
+                                        "nhs_number_repetition",
+                                        "nhs_number_type",
+                                        "nhs_number_authority",
+                                        "identifier_systems",
+                                        "discharge_destinations",
+                                        "discharge_dispositions",
+                                        "specialties",
+                                        NULL};
+    const char *where = "mllp";
+    if (config_expect(parser, node, YAML_MAPPING_NODE, where) != 0 ||
+        config_check_keys(parser, node, known, where) != 0 ||
+        config_string(parser, node, "listen", where, 0, &config->mllp.listen) != 0 ||
+        config_integer(parser, node, "max_message_bytes", where, 256, 64LL * 1024 * 1024,
+                       &config->mllp.max_message_bytes) != 0 ||
+        config_int(parser, node, "read_timeout_ms", where, 100, 3600000,
+                   &config->mllp.read_timeout_ms) != 0 ||
+        config_int(parser, node, "produce_timeout_ms", where, 100, 300000,
+                   &config->mllp.produce_timeout_ms) != 0 ||
+        config_int(parser, node, "max_connections", where, 1, 4096,
+                   &config->mllp.max_connections) != 0 ||
+        config_string(parser, node, "raw_topic", where, 0, &config->mllp.raw_topic) != 0 ||
+        config_string(parser, node, "default_source_ods_code", where, 0,
+                      &config->mllp.default_source_ods_code) != 0 ||
+        config_int(parser, node, "nhs_number_repetition", where, 0, 100,
+                   &config->mllp.nhs_number_repetition) != 0 ||
+        config_string(parser, node, "nhs_number_type", where, 0, &config->mllp.nhs_number_type) !=
+            0 ||
+        config_string(parser, node, "nhs_number_authority", where, 0,
+                      &config->mllp.nhs_number_authority) != 0 ||
+        config_options(parser, node, "identifier_systems", where, &config->mllp.identifier_systems,
+                       &config->mllp.identifier_system_count) != 0 ||
+        config_options(parser, node, "discharge_destinations", where,
+                       &config->mllp.discharge_destinations,
+                       &config->mllp.discharge_destination_count) != 0 ||
+        config_options(parser, node, "discharge_dispositions", where,
+                       &config->mllp.discharge_dispositions,
+                       &config->mllp.discharge_disposition_count) != 0 ||
+        config_options(parser, node, "specialties", where, &config->mllp.specialties,
+                       &config->mllp.specialty_count) != 0)
+        return -1;
+    /* The raw messages are the auditors' record: refuse a topic nobody creates
+     * (broker auto-creation is off) rather than fail on the first message. */
+    if (config->mllp.nhs_number_type[0] == '\0')
+        return config_fail(parser, config_get(parser, node, "nhs_number_type"),
+                           "mllp.nhs_number_type must not be empty (HL7 uses NH)");
+    const yaml_node_t *raw_topic = config_get(parser, node, "raw_topic");
+    if (!config_topic_find(config, config->mllp.raw_topic))
+        return config_fail(parser, raw_topic ? raw_topic : node,
+                           "mllp.raw_topic '%s' is not declared under topics (declare it with "
+                           "retention_ms: -1: it keeps every HL7 message received)",
+                           config->mllp.raw_topic);
+    return 0;
+}
+
 static int config_partner_id_valid(const char *id)
 {
     size_t len = strlen(id);
@@ -541,8 +618,8 @@ static int config_parse_partners(struct config_parser *parser, struct config *co
 
 static int config_parse_document(struct config_parser *parser, struct config *config)
 {
-    static const char *const known[] = {"kafka",    "schema_registry", "topics", "ingest",
-                                        "dispatch", "partners",        NULL};
+    static const char *const known[] = {"kafka", "schema_registry", "topics", "ingest", "dispatch",
+                                        "mllp",  "partners",        NULL};
     yaml_node_t *root = yaml_document_get_root_node(parser->document);
     if (!root)
         return config_fail(parser, NULL, "the file is empty; start from config/placehub.yaml");
@@ -566,6 +643,8 @@ static int config_parse_document(struct config_parser *parser, struct config *co
         return -1;
     if ((node = config_get(parser, root, "dispatch")) &&
         config_parse_dispatch(parser, config, node) != 0)
+        return -1;
+    if ((node = config_get(parser, root, "mllp")) && config_parse_mllp(parser, config, node) != 0)
         return -1;
     /* Partners last: their topics must refer to declared topics. */
     if ((node = config_get(parser, root, "partners")) &&
@@ -671,6 +750,17 @@ void config_destroy(struct config *config)
     free(config->schema_registry.url);
     free(config->ingest.listen);
     free(config->dispatch.group_prefix);
+    free(config->mllp.listen);
+    free(config->mllp.raw_topic);
+    free(config->mllp.default_source_ods_code);
+    free(config->mllp.nhs_number_type);
+    free(config->mllp.nhs_number_authority);
+    config_options_free(config->mllp.identifier_systems, config->mllp.identifier_system_count);
+    config_options_free(config->mllp.discharge_destinations,
+                        config->mllp.discharge_destination_count);
+    config_options_free(config->mllp.discharge_dispositions,
+                        config->mllp.discharge_disposition_count);
+    config_options_free(config->mllp.specialties, config->mllp.specialty_count);
     free(config->dispatch.dead_letter_topic);
     free(config->dispatch.audit_topic);
     for (size_t i = 0; i < config->topic_count; i++)

@@ -66,6 +66,26 @@ struct config {
         int breaker_open_ms;       /* first pause before a probe; doubles */
         int breaker_open_max_ms;
     } dispatch;
+    struct {
+        char *listen;                  /* placehub-mllp's MLLP listener, "host:port" */
+        long long max_message_bytes;   /* larger messages are answered AR, never parsed */
+        int read_timeout_ms;           /* a message, once begun, must be complete within this */
+        int produce_timeout_ms;        /* how long an ACK waits for the broker before AE */
+        int max_connections;           /* further connections are closed at once */
+        char *raw_topic;               /* every acknowledged message as received, for audit */
+        char *default_source_ods_code; /* when MSH-4 carries no ODS code; NULL: AR instead */
+        int nhs_number_repetition;     /* PID-3 repetition (1-based) to take; 0: any that fits */
+        char *nhs_number_type;         /* PID-3.5 identifier type of the NHS number */
+        char *nhs_number_authority;    /* PID-3.4 assigning authority; "" accepts any */
+        struct config_option *identifier_systems; /* PID-3.5 type -> identifier system URI */
+        size_t identifier_system_count;
+        struct config_option *discharge_destinations; /* PV1-37.1 code -> DischargeDestination */
+        size_t discharge_destination_count;
+        struct config_option *discharge_dispositions; /* PV1-36 code -> DischargeDestination */
+        size_t discharge_disposition_count;
+        struct config_option *specialties; /* PV1-10 code -> readable specialty name */
+        size_t specialty_count;
+    } mllp;
     struct config_topic *topics;
     size_t topic_count;
     struct config_partner *partners;

@@ -24,9 +24,13 @@
 #include "log.h"
 
 extern const struct placehub_connector_type placehub_connector_webhook;
+extern const struct placehub_connector_type placehub_connector_fhir;
+extern const struct placehub_connector_type placehub_connector_mail;
 
 static const struct placehub_connector_type *const connector_builtins[] = {
     &placehub_connector_webhook,
+    &placehub_connector_fhir,
+    &placehub_connector_mail,
 };
 
 #define CONNECTOR_BUILTIN_COUNT (sizeof connector_builtins / sizeof connector_builtins[0])

@@ -113,6 +113,10 @@ static size_t transfer_collect(char *data, size_t size, size_t count, void *user
     size_t room = transfer->response_cap - transfer->response_len;
     size_t keep = n < room ? n : room;
     if (keep) {
+        char *grown = realloc(transfer->response, transfer->response_len + keep + 1);
+        if (!grown)
+            return 0;
+        transfer->response = grown;
         memcpy(transfer->response + transfer->response_len, data, keep);
         transfer->response_len += keep;
         transfer->response[transfer->response_len] = '\0';
@@ -146,12 +150,7 @@ int transfer_setup(struct transfer *transfer, CURL *easy, const struct transfer_
     }
     transfer->easy = easy;
     transfer->response_cap = settings->max_response_bytes;
-    transfer->response = malloc(transfer->response_cap + 1);
-    if (!transfer->response) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return -1;
-    }
-    transfer->response[0] = '\0';
+    transfer->response = NULL; /* grown as the answer comes: most are tiny */
     curl_easy_reset(easy);
     curl_easy_setopt(easy, CURLOPT_URL, url);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer);
@@ -211,7 +210,11 @@ int transfer_setup(struct transfer *transfer, CURL *easy, const struct transfer_
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, request->body ? request->body : "");
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)request->body_len);
     curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    /* IMPORTANT: waiting for a connection that may multiplex only pays over
+     * TLS, where HTTP/2 is negotiated; on http:// it would queue every
+     * request behind one HTTP/1.1 connection. */
+    if (strncmp(url, "https://", 8) == 0)
+        curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(easy, CURLOPT_USERAGENT, "placehub/1");
     return 0;
 }

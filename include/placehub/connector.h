@@ -16,9 +16,11 @@
  * Threading: all calls on one instance come from one thread. Different
  * instances may be called from different threads at once.
  *
- * Memory: every pointer the host passes is borrowed for the call. What
- * prepare() puts in a request belongs to the connector until the host hands
- * the request back through release().
+ * Memory: what the host passes to create() and classify() is borrowed for
+ * the call. The delivery passed to prepare() (its body included) stays valid
+ * until the host hands the request back through release(), so a request may
+ * point into it. What prepare() puts in a request belongs to the connector
+ * until release().
  *
  * ABI version 1. Any change to a struct here bumps the version; the host
  * refuses connectors built for another version.

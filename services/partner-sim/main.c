@@ -33,6 +33,14 @@ static void usage(FILE *out)
             "                       answered 413 (default %zu)\n"
             "  --max-records N      requests kept in memory; beyond it the oldest\n"
             "                       are dropped and counted (default %zu)\n"
+            "  --oauth-client ID:SECRET\n"
+            "                       enable the OAuth2 token endpoint (client\n"
+            "                       credentials grant) for this client\n"
+            "  --oauth-ttl SECONDS  expires_in of the tokens it issues (default %ld)\n"
+            "  --require-auth       answer 401 to partner requests without a token\n"
+            "                       issued here, the --bearer-token or the --api-key\n"
+            "  --bearer-token TOKEN a static bearer token accepted by --require-auth\n"
+            "  --api-key KEY        an X-API-Key accepted by --require-auth\n"
             "  -h, --help           show this help\n"
             "\n"
             "The bound port is printed on stdout once listening. SIGINT or SIGTERM\n"
@@ -52,6 +60,9 @@ static void usage(FILE *out)
             "  DELETE /_sim/requests    forget all records, restart seq at 1\n"
             "  GET    /_sim/stats       counts by status answered, dropped records\n"
             "  GET    /_sim/healthz     200 when up\n"
+            "  POST   /_sim/oauth/token grant_type=client_credentials, the client by\n"
+            "                           HTTP Basic or client_id/client_secret in the form\n"
+            "  DELETE /_sim/oauth/tokens  revoke every token issued\n"
             "\n"
             "Examples:\n"
             "  placehub-partner-sim --name gp-surgery --listen 127.0.0.1:9101\n"
@@ -62,7 +73,7 @@ static void usage(FILE *out)
             "  curl -d '{\"event\": \"admission\"}' localhost:9101/fhir/Encounter\n"
             "  curl 'localhost:9101/_sim/requests?since=0&limit=10'\n",
             PARTNER_SIM_DEFAULT_LISTEN, PARTNER_SIM_DEFAULT_NAME, PARTNER_SIM_DEFAULT_MAX_BODY,
-            PARTNER_SIM_DEFAULT_MAX_RECORDS);
+            PARTNER_SIM_DEFAULT_MAX_RECORDS, PARTNER_SIM_DEFAULT_OAUTH_TTL);
 }
 
 /* A positive size in plain decimal; exits with a message otherwise. */
@@ -89,6 +100,11 @@ int main(int argc, char **argv)
         {"port-file", required_argument, NULL, 'p'},
         {"max-body", required_argument, NULL, 'b'},
         {"max-records", required_argument, NULL, 'r'},
+        {"oauth-client", required_argument, NULL, 'o'},
+        {"oauth-ttl", required_argument, NULL, 't'},
+        {"require-auth", no_argument, NULL, 'a'},
+        {"bearer-token", required_argument, NULL, 'B'},
+        {"api-key", required_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -98,8 +114,10 @@ int main(int argc, char **argv)
         .port_file = NULL,
         .max_body_bytes = PARTNER_SIM_DEFAULT_MAX_BODY,
         .max_records = PARTNER_SIM_DEFAULT_MAX_RECORDS,
+        .oauth_ttl_seconds = PARTNER_SIM_DEFAULT_OAUTH_TTL,
     };
     int option;
+    size_t ttl;
     while ((option = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
         switch (option) {
         case 'l':
@@ -117,6 +135,32 @@ int main(int argc, char **argv)
         case 'r':
             options.max_records = parse_size("--max-records", optarg);
             break;
+        case 'o':
+            if (!strchr(optarg, ':') || optarg[0] == ':') {
+                fprintf(stderr, "placehub-partner-sim: --oauth-client wants ID:SECRET\n");
+                return 2;
+            }
+            options.oauth_client = optarg;
+            break;
+        case 't':
+            /* A day at most: long enough for any test, short enough that
+             * the expiry arithmetic cannot overflow. */
+            ttl = parse_size("--oauth-ttl", optarg);
+            if (ttl > 86400) {
+                fprintf(stderr, "placehub-partner-sim: --oauth-ttl is at most 86400\n");
+                return 2;
+            }
+            options.oauth_ttl_seconds = (long)ttl;
+            break;
+        case 'a':
+            options.require_auth = 1;
+            break;
+        case 'B':
+            options.bearer_token = optarg;
+            break;
+        case 'k':
+            options.api_key = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -128,6 +172,12 @@ int main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "placehub-partner-sim: unexpected argument '%s' (see --help)\n",
                 argv[optind]);
+        return 2;
+    }
+    if (options.require_auth && !options.oauth_client && !options.bearer_token &&
+        !options.api_key) {
+        fprintf(stderr, "placehub-partner-sim: --require-auth needs --oauth-client, "
+                        "--bearer-token or --api-key (see --help)\n");
         return 2;
     }
 

@@ -7,10 +7,16 @@
  * or 200 {"ok":true} when the queue is empty. /_sim/requests, /_sim/stats and
  * /_sim/healthz let a test see what arrived.
  *
- * Handlers run concurrently, one thread per connection (httpd.h). Two locks:
- * behaviour_lock guards the step queue, store_lock the records and counters;
- * neither is held while a request sleeps in a simulated delay, and none is
- * taken while the other is held.
+ * Handlers run concurrently, one thread per connection (httpd.h). Three
+ * locks: behaviour_lock guards the step queue, store_lock the records and
+ * counters, oauth_lock the tokens issued; none is held while a request sleeps
+ * in a simulated delay, and none is taken while another is held.
+ *
+ * Authentication (off unless asked for on the command line): an OAuth2 token
+ * endpoint for the client credentials grant at /_sim/oauth/token, and with
+ * --require-auth a 401 for partner requests without a token it issued, the
+ * static bearer token or the API key. It exists to test placehub's side of
+ * it (lib/auth.c), so it is strict where a real server would be and no more.
  *
  * Records are kept as JSON text, serialised once when the request arrives,
  * without their sequence number (assigned under store_lock when the record is
@@ -26,6 +32,8 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -42,6 +50,11 @@
 #define PARTNER_SIM_STATUS_MAX 599
 #define PARTNER_SIM_DELAY_MAX_MS 600000
 #define PARTNER_SIM_LIST_DEFAULT_LIMIT 10000
+/* Tokens remembered for --require-auth; beyond it the oldest are forgotten
+ * (and so refused), which no test comes near. */
+#define PARTNER_SIM_TOKENS_MAX 4096
+#define PARTNER_SIM_TOKEN_SIZE 48
+#define PARTNER_SIM_CREDENTIAL_MAX 1024
 
 static const char partner_sim_default_body[] = "{\"ok\":true}";
 
@@ -56,6 +69,12 @@ struct partner_sim_step {
     int header_count;
     long long times;     /* as asked; -1 = until changed */
     long long remaining; /* requests left; -1 = until changed */
+};
+
+/* An access token issued by /_sim/oauth/token. */
+struct partner_sim_token {
+    char value[PARTNER_SIM_TOKEN_SIZE];
+    struct timespec expires; /* CLOCK_MONOTONIC */
 };
 
 /* A stored request: JSON text of the record without its opening brace and
@@ -83,6 +102,15 @@ struct partner_sim {
     uint64_t next_seq;
     uint64_t dropped;
     uint64_t by_status[PARTNER_SIM_STATUS_MAX + 1];
+    uint64_t tokens_issued;
+    uint64_t token_requests_refused;
+
+    /* Tokens issued, a ring of PARTNER_SIM_TOKENS_MAX (allocated only with
+     * --oauth-client). */
+    pthread_mutex_t oauth_lock;
+    struct partner_sim_token *tokens;
+    size_t token_head;
+    size_t token_count;
 
     /* Delays wait on stop_cond so that shutdown does not wait them out. */
     pthread_mutex_t stop_lock;
@@ -142,6 +170,12 @@ static char *partner_sim_base64(const unsigned char *data, size_t len)
     }
     out[o] = '\0';
     return out;
+}
+
+static void partner_sim_method_not_allowed(struct httpd_response *response, const char *allow)
+{
+    httpd_response_error(response, 405, "method_not_allowed", NULL, "use %s", allow);
+    httpd_response_header(response, "Allow", allow);
 }
 
 /* --- behaviour steps ---------------------------------------------------- */
@@ -657,6 +691,8 @@ static void partner_sim_store_clear_locked(struct partner_sim *sim)
     sim->next_seq = 1;
     sim->dropped = 0;
     memset(sim->by_status, 0, sizeof sim->by_status);
+    sim->tokens_issued = 0;
+    sim->token_requests_refused = 0;
 }
 
 /* {"count":N,"dropped":D,"requests":[...]}: the records with seq > since, at
@@ -718,12 +754,289 @@ static json_t *partner_sim_stats_to_json(struct partner_sim *sim)
         json_object_set_new(by_status, key, json_integer((json_int_t)sim->by_status[status]));
     }
     json_t *stats =
-        json_pack("{s:s,s:I,s:I,s:I,s:I,s:o}", "name", sim->options->name, "recorded",
+        json_pack("{s:s,s:I,s:I,s:I,s:I,s:o,s:I,s:I}", "name", sim->options->name, "recorded",
                   (json_int_t)(sim->next_seq - 1), "held", (json_int_t)sim->record_count, "dropped",
                   (json_int_t)sim->dropped, "max_records", (json_int_t)sim->options->max_records,
-                  "by_status", by_status);
+                  "by_status", by_status, "tokens_issued", (json_int_t)sim->tokens_issued,
+                  "token_requests_refused", (json_int_t)sim->token_requests_refused);
     pthread_mutex_unlock(&sim->store_lock);
     return stats;
+}
+
+/* --- authentication ----------------------------------------------------- */
+
+/* Percent-decodes len bytes of text (form encoding: '+' is a space) into out.
+ * Returns 0, or -1 on a bad escape, a NUL byte or when out is too small. */
+static int partner_sim_percent_decode(const char *text, size_t len, char *out, size_t out_size)
+{
+    size_t used = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            unsigned value = 0;
+            if (i + 2 >= len)
+                return -1;
+            for (int k = 1; k <= 2; k++) {
+                char h = text[i + (size_t)k];
+                value <<= 4;
+                if (h >= '0' && h <= '9')
+                    value |= (unsigned)(h - '0');
+                else if (h >= 'a' && h <= 'f')
+                    value |= (unsigned)(h - 'a' + 10);
+                else if (h >= 'A' && h <= 'F')
+                    value |= (unsigned)(h - 'A' + 10);
+                else
+                    return -1;
+            }
+            if (value == 0)
+                return -1;
+            c = (char)value;
+            i += 2;
+        }
+        if (used + 1 >= out_size)
+            return -1;
+        out[used++] = c;
+    }
+    out[used] = '\0';
+    return 0;
+}
+
+/* The value of name in a form-urlencoded body, decoded into out. Returns 1
+ * when found, 0 when absent, -1 when malformed. */
+static int partner_sim_form_value(const char *body, size_t body_len, const char *name, char *out,
+                                  size_t out_size)
+{
+    size_t name_len = strlen(name);
+    const char *end = body + body_len;
+    for (const char *pair = body; pair < end;) {
+        const char *amp = memchr(pair, '&', (size_t)(end - pair));
+        const char *pair_end = amp ? amp : end;
+        const char *equals = memchr(pair, '=', (size_t)(pair_end - pair));
+        if (equals && (size_t)(equals - pair) == name_len && memcmp(pair, name, name_len) == 0)
+            return partner_sim_percent_decode(equals + 1, (size_t)(pair_end - equals - 1), out,
+                                              out_size) == 0
+                       ? 1
+                       : -1;
+        pair = pair_end + 1;
+    }
+    return 0;
+}
+
+/* The client id and secret of an "Authorization: Basic" header (RFC 6749
+ * section 2.3.1: each form-urlencoded, then joined by ':' and base64'd).
+ * Returns 1 when given, 0 when the header is absent or another scheme, -1
+ * when malformed. */
+static int partner_sim_basic_credentials(const char *authorization, char *id, size_t id_size,
+                                         char *secret, size_t secret_size)
+{
+    if (!authorization || strncasecmp(authorization, "Basic ", 6) != 0)
+        return 0;
+    const char *encoded = authorization + 6;
+    size_t len = strlen(encoded);
+    unsigned char decoded[3 * PARTNER_SIM_CREDENTIAL_MAX / 4 + 4];
+    if (len == 0 || len % 4 != 0 || len > PARTNER_SIM_CREDENTIAL_MAX)
+        return -1;
+    int n = EVP_DecodeBlock(decoded, (const unsigned char *)encoded, (int)len);
+    if (n < 0)
+        return -1;
+    /* EVP_DecodeBlock counts padding as zero bytes. */
+    if (encoded[len - 1] == '=')
+        n--;
+    if (encoded[len - 2] == '=')
+        n--;
+    const unsigned char *colon = memchr(decoded, ':', (size_t)n);
+    if (!colon)
+        return -1;
+    size_t id_len = (size_t)(colon - decoded);
+    if (partner_sim_percent_decode((const char *)decoded, id_len, id, id_size) != 0 ||
+        partner_sim_percent_decode((const char *)colon + 1, (size_t)n - id_len - 1, secret,
+                                   secret_size) != 0)
+        return -1;
+    return 1;
+}
+
+/* An OAuth2 error answer (RFC 6749 section 5.2). */
+static void partner_sim_oauth_error(struct httpd_response *response, int status, const char *error,
+                                    const char *description)
+{
+    httpd_response_json(response, status,
+                        json_pack("{s:s,s:s}", "error", error, "error_description", description));
+    httpd_response_header(response, "Cache-Control", "no-store");
+    if (status == 401)
+        httpd_response_header(response, "WWW-Authenticate", "Basic realm=\"partner-sim\"");
+}
+
+static void partner_sim_count_token(struct partner_sim *sim, bool issued)
+{
+    pthread_mutex_lock(&sim->store_lock);
+    if (issued)
+        sim->tokens_issued++;
+    else
+        sim->token_requests_refused++;
+    pthread_mutex_unlock(&sim->store_lock);
+}
+
+/* Makes and remembers a token valid for ttl seconds. Returns 0 or -1. */
+static int partner_sim_token_issue(struct partner_sim *sim, long ttl, char *token, size_t size)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char random[16];
+    if (RAND_bytes(random, sizeof random) != 1 || size < 4 + 2 * sizeof random + 1)
+        return -1;
+    memcpy(token, "sim-", 4);
+    for (size_t i = 0; i < sizeof random; i++) {
+        token[4 + 2 * i] = hex[random[i] >> 4];
+        token[4 + 2 * i + 1] = hex[random[i] & 15];
+    }
+    token[4 + 2 * sizeof random] = '\0';
+
+    struct partner_sim_token issued;
+    snprintf(issued.value, sizeof issued.value, "%s", token);
+    clock_gettime(CLOCK_MONOTONIC, &issued.expires);
+    issued.expires.tv_sec += ttl;
+    pthread_mutex_lock(&sim->oauth_lock);
+    if (sim->token_count == PARTNER_SIM_TOKENS_MAX) {
+        sim->token_head = (sim->token_head + 1) % PARTNER_SIM_TOKENS_MAX;
+        sim->token_count--;
+    }
+    sim->tokens[(sim->token_head + sim->token_count) % PARTNER_SIM_TOKENS_MAX] = issued;
+    sim->token_count++;
+    pthread_mutex_unlock(&sim->oauth_lock);
+    return 0;
+}
+
+/* Whether token was issued here and has not expired or been revoked. */
+static bool partner_sim_token_valid(struct partner_sim *sim, const char *token)
+{
+    bool valid = false;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    pthread_mutex_lock(&sim->oauth_lock);
+    for (size_t i = 0; i < sim->token_count && sim->tokens; i++) {
+        const struct partner_sim_token *held =
+            &sim->tokens[(sim->token_head + i) % PARTNER_SIM_TOKENS_MAX];
+        if (strcmp(held->value, token) == 0) {
+            valid = now.tv_sec < held->expires.tv_sec ||
+                    (now.tv_sec == held->expires.tv_sec && now.tv_nsec < held->expires.tv_nsec);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&sim->oauth_lock);
+    return valid;
+}
+
+/* --require-auth: a token issued here, the static bearer token, or the API key. */
+static bool partner_sim_authorised(struct partner_sim *sim, const struct httpd_request *request)
+{
+    const struct partner_sim_options *options = sim->options;
+    const char *authorization = httpd_request_header(request, "Authorization");
+    if (authorization && strncasecmp(authorization, "Bearer ", 7) == 0) {
+        const char *token = authorization + 7;
+        if (options->bearer_token && strcmp(token, options->bearer_token) == 0)
+            return true;
+        if (options->oauth_client && partner_sim_token_valid(sim, token))
+            return true;
+    }
+    const char *api_key = httpd_request_header(request, "X-API-Key");
+    return options->api_key && api_key && strcmp(api_key, options->api_key) == 0;
+}
+
+/* POST /_sim/oauth/token: the client credentials grant (RFC 6749 section
+ * 4.4), the client authenticated by HTTP Basic or by client_id and
+ * client_secret in the form, never both. */
+static void partner_sim_handle_token(struct partner_sim *sim, const struct httpd_request *request,
+                                     struct httpd_response *response)
+{
+    const struct partner_sim_options *options = sim->options;
+    char grant[64], form_id[PARTNER_SIM_CREDENTIAL_MAX], form_secret[PARTNER_SIM_CREDENTIAL_MAX];
+    char basic_id[PARTNER_SIM_CREDENTIAL_MAX], basic_secret[PARTNER_SIM_CREDENTIAL_MAX];
+    char scope[PARTNER_SIM_CREDENTIAL_MAX], token[PARTNER_SIM_TOKEN_SIZE];
+
+    if (!options->oauth_client) {
+        httpd_response_error(response, 404, "not_found", NULL,
+                             "the token endpoint is off: start with --oauth-client ID:SECRET");
+        return;
+    }
+    if (strcmp(request->method, "POST") != 0) {
+        partner_sim_method_not_allowed(response, "POST");
+        return;
+    }
+    const char *body = request->body;
+    size_t len = request->body_len;
+    int has_grant = partner_sim_form_value(body, len, "grant_type", grant, sizeof grant);
+    int has_id = partner_sim_form_value(body, len, "client_id", form_id, sizeof form_id);
+    int has_secret =
+        partner_sim_form_value(body, len, "client_secret", form_secret, sizeof form_secret);
+    int has_scope = partner_sim_form_value(body, len, "scope", scope, sizeof scope);
+    int has_basic =
+        partner_sim_basic_credentials(httpd_request_header(request, "Authorization"), basic_id,
+                                      sizeof basic_id, basic_secret, sizeof basic_secret);
+    if (has_grant < 0 || has_id < 0 || has_secret < 0 || has_scope < 0 || has_basic < 0) {
+        partner_sim_count_token(sim, false);
+        partner_sim_oauth_error(response, 400, "invalid_request",
+                                "malformed form body or Authorization header");
+        return;
+    }
+    if (has_grant == 0) {
+        partner_sim_count_token(sim, false);
+        partner_sim_oauth_error(response, 400, "invalid_request", "grant_type is missing");
+        return;
+    }
+    if (strcmp(grant, "client_credentials") != 0) {
+        partner_sim_count_token(sim, false);
+        partner_sim_oauth_error(response, 400, "unsupported_grant_type",
+                                "only client_credentials is supported");
+        return;
+    }
+    if (has_basic && has_secret) {
+        partner_sim_count_token(sim, false);
+        partner_sim_oauth_error(response, 400, "invalid_request",
+                                "the client authenticated twice (Basic and form)");
+        return;
+    }
+    const char *id = has_basic ? basic_id : has_id ? form_id : NULL;
+    const char *secret = has_basic ? basic_secret : has_secret ? form_secret : NULL;
+    const char *colon = strchr(options->oauth_client, ':');
+    size_t want_id_len = (size_t)(colon - options->oauth_client);
+    if (!id || !secret || strlen(id) != want_id_len ||
+        memcmp(id, options->oauth_client, want_id_len) != 0 || strcmp(secret, colon + 1) != 0) {
+        partner_sim_count_token(sim, false);
+        partner_sim_oauth_error(response, 401, "invalid_client", "unknown client or wrong secret");
+        return;
+    }
+    long ttl =
+        options->oauth_ttl_seconds > 0 ? options->oauth_ttl_seconds : PARTNER_SIM_DEFAULT_OAUTH_TTL;
+    if (partner_sim_token_issue(sim, ttl, token, sizeof token) != 0) {
+        httpd_response_error(response, 500, "no_randomness", NULL, "cannot make a token");
+        return;
+    }
+    partner_sim_count_token(sim, true);
+    json_t *answer = json_pack("{s:s,s:s,s:I}", "access_token", token, "token_type", "Bearer",
+                               "expires_in", (json_int_t)ttl);
+    if (answer && has_scope)
+        json_object_set_new(answer, "scope", json_string(scope));
+    httpd_response_json(response, 200, answer);
+    httpd_response_header(response, "Cache-Control", "no-store");
+    log_debug("token issued expires_in=%ld", ttl);
+}
+
+/* DELETE /_sim/oauth/tokens: revokes every token issued, as a partner that
+ * rotated its keys would; the next request with one is answered 401. */
+static void partner_sim_handle_tokens(struct partner_sim *sim, const struct httpd_request *request,
+                                      struct httpd_response *response)
+{
+    if (strcmp(request->method, "DELETE") != 0) {
+        partner_sim_method_not_allowed(response, "DELETE");
+        return;
+    }
+    pthread_mutex_lock(&sim->oauth_lock);
+    size_t revoked = sim->token_count;
+    sim->token_head = 0;
+    sim->token_count = 0;
+    pthread_mutex_unlock(&sim->oauth_lock);
+    httpd_response_json(response, 200, json_pack("{s:I}", "revoked", (json_int_t)revoked));
 }
 
 /* --- request handling --------------------------------------------------- */
@@ -734,7 +1047,16 @@ static void partner_sim_handle_partner(struct partner_sim *sim, const struct htt
     struct timespec received;
     clock_gettime(CLOCK_REALTIME, &received);
 
-    long delay_ms = partner_sim_behaviour_take(sim, response);
+    long delay_ms = 0;
+    if (sim->options->require_auth && !partner_sim_authorised(sim, request)) {
+        /* Refused before the behaviour queue: a step is spent only on a
+         * request the partner would have accepted. */
+        httpd_response_error(response, 401, "unauthorized", NULL,
+                             "a valid Authorization: Bearer token or X-API-Key is needed");
+        httpd_response_header(response, "WWW-Authenticate", "Bearer realm=\"partner-sim\"");
+    } else {
+        delay_ms = partner_sim_behaviour_take(sim, response);
+    }
     struct partner_sim_record *record =
         partner_sim_record_new(request, &received, response->status);
     if (!record)
@@ -746,12 +1068,6 @@ static void partner_sim_handle_partner(struct partner_sim *sim, const struct htt
               delay_ms);
     if (delay_ms > 0)
         partner_sim_delay(sim, delay_ms);
-}
-
-static void partner_sim_method_not_allowed(struct httpd_response *response, const char *allow)
-{
-    httpd_response_error(response, 405, "method_not_allowed", NULL, "use %s", allow);
-    httpd_response_header(response, "Allow", allow);
 }
 
 static void partner_sim_handle_behaviour(struct partner_sim *sim,
@@ -865,13 +1181,18 @@ static void partner_sim_handle(void *context, const struct httpd_request *reques
             httpd_response_json(response, 200, partner_sim_stats_to_json(sim));
         else
             partner_sim_method_not_allowed(response, "GET");
+    } else if (strcmp(path, "/_sim/oauth/token") == 0) {
+        partner_sim_handle_token(sim, request, response);
+    } else if (strcmp(path, "/_sim/oauth/tokens") == 0) {
+        partner_sim_handle_tokens(sim, request, response);
     } else if (strcmp(path, "/_sim/healthz") == 0) {
         httpd_response_json(response, 200,
                             json_pack("{s:b,s:s}", "ok", 1, "name", sim->options->name));
     } else {
         httpd_response_error(response, 404, "not_found", NULL,
                              "no such control endpoint; see /_sim/behaviour, "
-                             "/_sim/requests, /_sim/stats, /_sim/healthz");
+                             "/_sim/requests, /_sim/stats, /_sim/healthz, /_sim/oauth/token, "
+                             "/_sim/oauth/tokens");
     }
 }
 
@@ -884,6 +1205,18 @@ struct partner_sim *partner_sim_new(const struct partner_sim_options *options, c
         snprintf(errstr, errstr_size, "max records must be at least 1");
         return NULL;
     }
+    if (options->oauth_client &&
+        (!strchr(options->oauth_client, ':') || options->oauth_client[0] == ':')) {
+        snprintf(errstr, errstr_size, "the OAuth2 client must be given as ID:SECRET");
+        return NULL;
+    }
+    if (options->require_auth && !options->oauth_client && !options->api_key &&
+        !options->bearer_token) {
+        snprintf(errstr, errstr_size,
+                 "requiring authentication needs a credential to accept: an OAuth2 client, an "
+                 "API key or a bearer token");
+        return NULL;
+    }
     struct partner_sim *sim = calloc(1, sizeof *sim);
     if (!sim) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -894,6 +1227,7 @@ struct partner_sim *partner_sim_new(const struct partner_sim_options *options, c
     pthread_mutex_init(&sim->behaviour_lock, NULL);
     pthread_mutex_init(&sim->store_lock, NULL);
     pthread_mutex_init(&sim->stop_lock, NULL);
+    pthread_mutex_init(&sim->oauth_lock, NULL);
     /* Delays are measured on the monotonic clock: a clock step must not
      * stretch or cut a simulated delay. */
     pthread_condattr_t attributes;
@@ -901,6 +1235,14 @@ struct partner_sim *partner_sim_new(const struct partner_sim_options *options, c
     pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
     pthread_cond_init(&sim->stop_cond, &attributes);
     pthread_condattr_destroy(&attributes);
+    if (options->oauth_client) {
+        sim->tokens = calloc(PARTNER_SIM_TOKENS_MAX, sizeof *sim->tokens);
+        if (!sim->tokens) {
+            snprintf(errstr, errstr_size, "out of memory");
+            partner_sim_destroy(sim);
+            return NULL;
+        }
+    }
 
     sim->httpd = httpd_new(options->listen, options->max_body_bytes, &partner_sim_handle, sim,
                            errstr, errstr_size);
@@ -934,6 +1276,8 @@ void partner_sim_destroy(struct partner_sim *sim)
     pthread_mutex_destroy(&sim->stop_lock);
     pthread_mutex_destroy(&sim->store_lock);
     pthread_mutex_destroy(&sim->behaviour_lock);
+    pthread_mutex_destroy(&sim->oauth_lock);
+    free(sim->tokens);
     free(sim);
 }
 
@@ -1004,6 +1348,12 @@ int partner_sim_run(const struct partner_sim_options *options)
     fflush(stdout);
     log_info("listening on %s (port %d) max_body=%zu max_records=%zu", options->listen, port,
              options->max_body_bytes, options->max_records);
+    if (options->oauth_client)
+        log_info("OAuth2 token endpoint on /_sim/oauth/token expires_in=%ld",
+                 options->oauth_ttl_seconds > 0 ? options->oauth_ttl_seconds
+                                                : PARTNER_SIM_DEFAULT_OAUTH_TTL);
+    if (options->require_auth)
+        log_info("partner requests need a credential (else 401)");
 
     int signal_number = 0;
     while (sigwait(&signals, &signal_number) != 0)

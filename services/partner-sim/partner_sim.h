@@ -11,6 +11,7 @@
 #define PARTNER_SIM_DEFAULT_NAME "partner"
 #define PARTNER_SIM_DEFAULT_MAX_BODY ((size_t)10 * 1024 * 1024)
 #define PARTNER_SIM_DEFAULT_MAX_RECORDS ((size_t)1000000)
+#define PARTNER_SIM_DEFAULT_OAUTH_TTL 3600L
 
 struct partner_sim_options {
     const char *listen;    /* "host:port"; port 0 picks a free one */
@@ -18,6 +19,13 @@ struct partner_sim_options {
     const char *port_file; /* NULL, or where to write the bound port */
     size_t max_body_bytes;
     size_t max_records; /* at least 1; the oldest records are dropped beyond it */
+    /* Authentication, all off when zero (docs/partner-sim.md). Secrets given
+     * on the command line: this is a test double, not a place for real ones. */
+    const char *oauth_client; /* "ID:SECRET": enables POST /_sim/oauth/token */
+    long oauth_ttl_seconds;   /* expires_in of the tokens issued; 0 means 3600 */
+    int require_auth;         /* partner requests need a credential, else 401 */
+    const char *api_key;      /* accepted in X-API-Key when require_auth */
+    const char *bearer_token; /* a static bearer token accepted when require_auth */
 };
 
 struct partner_sim;

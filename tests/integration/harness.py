@@ -221,8 +221,9 @@ class Partner:
         except requests.ConnectionError:
             return False
 
-    def requests(self):
-        answer = requests.get(self.url + "/_sim/requests", timeout=30)
+    def requests(self, since=0, limit=10**7):
+        answer = requests.get(self.url + f"/_sim/requests?since={since}&limit={limit}",
+                              timeout=60)
         answer.raise_for_status()
         return answer.json()["requests"]
 

@@ -60,10 +60,10 @@ static void test_example_loads(void **state)
     assert_string_equal(config->schema_registry.listen, "127.0.0.1:8081");
     assert_null(config->schema_registry.url);
 
-    static const char *const topics[] = {"admission", "discharge", "referral",
-                                         "employment-support"};
-    assert_int_equal(config->topic_count, 4);
-    for (size_t i = 0; i < 4; i++) {
+    static const char *const topics[] = {"admission", "discharge", "referral", "employment-support",
+                                         "hl7-raw"};
+    assert_int_equal(config->topic_count, 5);
+    for (size_t i = 0; i < 5; i++) {
         assert_string_equal(config->topics[i].name, topics[i]);
         assert_int_equal(config->topics[i].partitions, 6);
         assert_int_equal(config->topics[i].replication_factor, 1);
@@ -91,7 +91,7 @@ static void test_example_loads(void **state)
     assert_ptr_equal(homes, &config->partners[0]);
     assert_string_equal(homes->name, "Stockport Homes (simulated housing provider)");
     assert_string_equal(homes->connector, "webhook");
-    assert_int_equal(homes->line, 79);
+    assert_int_equal(homes->line, 85);
     assert_int_equal(homes->topic_count, 2);
     assert_string_equal(homes->topics[0], "admission");
     assert_string_equal(homes->topics[1], "discharge");
@@ -103,7 +103,7 @@ static void test_example_loads(void **state)
 
     const struct config_partner *leisure = config_partner_find(config, "life-leisure");
     assert_ptr_equal(leisure, &config->partners[1]);
-    assert_int_equal(leisure->line, 86);
+    assert_int_equal(leisure->line, 92);
     assert_int_equal(leisure->topic_count, 2);
     assert_string_equal(leisure->topics[0], "referral");
     assert_string_equal(leisure->topics[1], "employment-support");
@@ -160,7 +160,7 @@ static void test_unknown_key(void **state)
     /* Nothing close: the known keys are listed instead. */
     expect_error(KAFKA TOPICS "colour: blue\n", "5:1",
                  "unknown key 'colour' in the top level (known keys: kafka, schema_registry, "
-                 "topics, ingest, dispatch, partners)");
+                 "topics, ingest, dispatch, mllp, partners)");
 }
 
 static void test_duplicate_key(void **state)

@@ -1,0 +1,240 @@
+"""placehub benchmarks: every figure measured in this run, on this machine,
+next to its ceiling measured in the same run.
+
+  dispatch   events/s from Kafka to one simulated partner over loopback,
+             next to plain libcurl multi POSTs of the same body to the same
+             partner with the same number in flight (bench/curl_baseline.c)
+  latency    p50/p99 from the event's produce time to the partner receiving
+             it, at a fixed offered load
+  memory     peak resident size of placehub-dispatch with ten partners
+
+Run with `make bench` (which builds what it needs). Sizes: BENCH_EVENTS
+(default 20000), BENCH_RATE (offered load for latency, default 200/s),
+BENCH_SECONDS (latency run, default 10).
+"""
+import datetime
+import io
+import json
+import os
+import platform
+import random
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+
+import fastavro  # noqa: E402
+from confluent_kafka import Producer  # noqa: E402
+
+import events  # noqa: E402
+from harness import BIN, Broker, Hub, wait_until  # noqa: E402
+
+EVENTS = int(os.environ.get("BENCH_EVENTS", "20000"))
+RATE = int(os.environ.get("BENCH_RATE", "200"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+IN_FLIGHT = 16
+BASELINE = os.path.join(REPO, os.environ.get("BUILD", "build"), "bench", "curl_baseline")
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores, {cpu}, {memory:.0f} GiB, {platform.system()} {platform.release()}"
+
+
+def to_datum(schema, value, named):
+    """Plain JSON (docs/schemas.md) to the datum fastavro writes."""
+    if isinstance(schema, list):
+        return None if value is None else to_datum(schema[1], value, named)
+    if isinstance(schema, str):
+        schema = named.get(schema, schema)
+        if isinstance(schema, str):
+            return value
+    if "name" in schema:
+        named[schema["name"]] = schema
+        if "namespace" in schema:
+            named[schema["namespace"] + "." + schema["name"]] = schema
+    logical = schema.get("logicalType")
+    if logical == "timestamp-millis":
+        return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if logical == "date":
+        return datetime.date.fromisoformat(value)
+    if schema["type"] == "record":
+        return {f["name"]: to_datum(f["type"], value.get(f["name"], f.get("default")), named)
+                for f in schema["fields"]}
+    if schema["type"] == "array":
+        return [to_datum(schema["items"], item, named) for item in value]
+    return value
+
+
+class Encoder:
+    """Confluent-framed admission events, encoded by fastavro."""
+
+    def __init__(self):
+        catalogue = json.load(open(os.path.join(REPO, "schemas", "catalogue.json")))["schemas"]
+        entry = next(e for e in catalogue if e["subject"] == "admission-value")
+        self.schema_json = json.load(open(os.path.join(REPO, "schemas", entry["file"])))
+        self.schema = fastavro.parse_schema(self.schema_json)
+        self.header = b"\0" + struct.pack(">I", entry["id"])
+        self.rng = random.Random(2026)
+
+    def event(self):
+        event = events.admission(self.rng, with_hub_fields=True)
+        event["event_id"] = str(uuid.uuid4())
+        return event
+
+    def encode(self, event):
+        buffer = io.BytesIO()
+        fastavro.schemaless_writer(buffer, self.schema, to_datum(self.schema_json, event, {}))
+        return self.header + buffer.getvalue()
+
+
+def preload(broker, encoder, count):
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 20,
+                         "enable.idempotence": True})
+    for i in range(count):
+        event = encoder.event()
+        producer.produce("admission", key=event["person"]["nhs_number"].encode(),
+                         value=encoder.encode(event),
+                         headers=[("event_id", event["event_id"].encode())])
+        if i % 1000 == 0:
+            producer.poll(0)
+    assert producer.flush(60) == 0, "preloading did not finish"
+
+
+def received_times(partner):
+    return [datetime.datetime.fromisoformat(r["received_at"].replace("Z", "+00:00"))
+            for r in partner.requests()]
+
+
+def peak_rss_mb(process):
+    with open(f"/proc/{process.popen.pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_dispatch(broker, encoder):
+    hub = Hub(broker, {"bench": ["admission"]}, start_dispatch=False,
+              partner_options={"bench": {"max_in_flight": IN_FLIGHT}})
+    try:
+        partner = hub.partners["bench"]
+        preload(broker, encoder, EVENTS)
+        hub.start_dispatch()
+        wait_until(lambda: partner.count() >= EVENTS, 600, f"{EVENTS} events delivered", 0.2)
+        times = received_times(partner)
+        dispatch_seconds = (max(times) - min(times)).total_seconds()
+        dispatch_rate = (len(times) - 1) / dispatch_seconds
+        dispatch_rss = peak_rss_mb(hub.dispatch)
+        body = partner.requests()[0]["body"]
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            f.write(body)
+        baseline = json.loads(subprocess.run(
+            [BASELINE, f"{partner.url}/placehub/events", f.name, str(EVENTS), str(IN_FLIGHT)],
+            capture_output=True, text=True, check=True, timeout=600).stdout)
+        os.unlink(f.name)
+
+        # Latency at a fixed offered load, dispatch idle before it starts.
+        requests_before = partner.count()
+        producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0,
+                             "enable.idempotence": True})
+        sent = {}
+        began = time.monotonic()
+        total = RATE * SECONDS
+        for i in range(total):
+            due = began + i / RATE
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            event = encoder.event()
+            sent[event["event_id"]] = time.time()
+            producer.produce("admission", key=event["person"]["nhs_number"].encode(),
+                             value=encoder.encode(event),
+                             headers=[("event_id", event["event_id"].encode())])
+            producer.poll(0)
+        producer.flush(30)
+        wait_until(lambda: partner.count() >= requests_before + total, 120,
+                   "latency events delivered", 0.2)
+        latencies = []
+        for record in partner.requests(since=requests_before):
+            event_id = (record.get("json") or {}).get("event_id")
+            if event_id in sent:
+                received = datetime.datetime.fromisoformat(
+                    record["received_at"].replace("Z", "+00:00")).timestamp()
+                latencies.append((received - sent[event_id]) * 1000)
+        latencies.sort()
+        return {
+            "dispatch_rate": dispatch_rate,
+            "baseline_rate": baseline["per_second"],
+            "p50": statistics.median(latencies),
+            "p99": latencies[int(len(latencies) * 0.99) - 1],
+            "latency_count": len(latencies),
+            "rss_one_partner": dispatch_rss,
+        }
+    finally:
+        hub.stop()
+
+
+def bench_memory(broker, encoder):
+    partners = {f"partner-{i}": ["admission"] for i in range(10)}
+    hub = Hub(broker, partners)
+    try:
+        preload(broker, encoder, 5000)
+        expected = broker.end_offsets(["admission"])
+        for pid in partners:
+            wait_until(lambda: broker.committed(hub.group(pid), ["admission"]) == expected, 600,
+                       f"{pid} caught up", 0.5)
+        return {"rss_ten_partners": peak_rss_mb(hub.dispatch),
+                "rss_ingest": peak_rss_mb(hub.ingest),
+                "rss_registry": peak_rss_mb(hub.registry)}
+    finally:
+        hub.stop()
+
+
+def main():
+    for path in (BASELINE, os.path.join(BIN, "placehub-dispatch")):
+        if not os.path.exists(path):
+            sys.exit(f"bench: {path} is missing: run `make bench`")
+    print(f"machine: {machine()}", flush=True)
+    broker = Broker().start()
+    try:
+        encoder = Encoder()
+        figures = bench_dispatch(broker, encoder)
+        figures.update(bench_memory(broker, encoder))
+    finally:
+        broker.destroy()
+    ratio = figures["dispatch_rate"] / figures["baseline_rate"]
+    rows = [
+        ("dispatch, Kafka -> partner (events/s)", f"{figures['dispatch_rate']:.0f}",
+         f"{figures['baseline_rate']:.0f} plain curl multi", f"{ratio:.0%} (target >= 50%)"),
+        (f"latency p50 / p99 at {RATE}/s (ms)",
+         f"{figures['p50']:.1f} / {figures['p99']:.1f}", f"n={figures['latency_count']}", ""),
+        ("dispatch peak RSS, 1 partner (MB)", f"{figures['rss_one_partner']:.1f}", "", ""),
+        ("dispatch peak RSS, 10 partners (MB)", f"{figures['rss_ten_partners']:.1f}", "64 MB",
+         "OK" if figures["rss_ten_partners"] < 64 else "OVER"),
+        ("ingest / registry peak RSS (MB)",
+         f"{figures['rss_ingest']:.1f} / {figures['rss_registry']:.1f}", "", ""),
+    ]
+    print(f"\n{'measure':42} {'placehub':>16} {'ceiling':>26} {'ratio':>18}")
+    for row in rows:
+        print(f"{row[0]:42} {row[1]:>16} {row[2]:>26} {row[3]:>18}")
+    print(f"\n{EVENTS} events, {IN_FLIGHT} in flight, one simulated partner on loopback")
+
+
+if __name__ == "__main__":
+    main()
