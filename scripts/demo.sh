@@ -33,10 +33,10 @@ esac
 
 bold() { if [ -t 1 ]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
 
-for program in ingest dispatch registry partner-sim; do
+for program in ingest dispatch registry partner-sim mllp; do
   [ -x "$BIN/placehub-$program" ] || { echo "demo: $BIN/placehub-$program is missing: run 'make demo'" >&2; exit 1; }
 done
-for port in 8080 8081 9101 9102; do
+for port in 8080 8081 2575 9101 9102; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "demo: port $port on 127.0.0.1 is already in use (an earlier demo? stop it, or change $CONFIG)" >&2
     exit 1
@@ -82,9 +82,12 @@ start registry "$BIN/placehub-registry" -c "$CONFIG"
 start ingest "$BIN/placehub-ingest" -c "$CONFIG"
 wait_http "$INGEST/healthz" "placehub-ingest"
 start dispatch "$BIN/placehub-dispatch" -c "$CONFIG"
+start mllp "$BIN/placehub-mllp" -c "$CONFIG"
 wait_http "$REGISTRY/subjects" "placehub-registry"
 for partner in "${PARTNERS[@]}"; do wait_http "${partner#*|}/_sim/healthz" "partner ${partner%%|*}"; done
-echo "   ingest $INGEST   registry $REGISTRY   partners :9101 (housing: admission, discharge)  :9102 (leisure: referral, employment-support)"
+for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/2575) 2>/dev/null && break; sleep 0.1; done
+echo "   ingest $INGEST   registry $REGISTRY   HL7 MLLP 127.0.0.1:2575"
+echo "   partners :9101 (housing: admission, discharge)  :9102 (leisure: referral, employment-support)"
 
 bold "3. Sending one sample event of each type (tests/data/*.json)"
 declare -A sent
@@ -97,6 +100,11 @@ for type in admission discharge referral employment-support; do
   sent[$id]="$type"
   printf '   %-19s -> 202 accepted after the broker acknowledged it, event_id %s\n' "$type" "$id"
 done
+
+bold "3b. A hospital sends HL7 v2 ADT over MLLP: an admission (A01) and a pending discharge (A16)"
+python3 scripts/mllp-send.py 127.0.0.1:2575 tests/data/hl7/a01.hl7 tests/data/hl7/a16.hl7
+sent[hl7-a01]=admission
+sent[hl7-a16]=discharge
 
 bold "4. Arriving at the partners"
 deadline=$((SECONDS + 60))
@@ -126,6 +134,7 @@ echo "   (partitions no event has reached yet are left out; LAG 0 = all delivere
 echo
 echo "Try it yourself:"
 echo "   curl -H 'Content-Type: application/json' --data @tests/data/referral.json $INGEST/v1/events/referral"
+echo "   python3 scripts/mllp-send.py 127.0.0.1:2575 tests/data/hl7/a03.hl7   # a discharge, as a hospital sends it"
 echo "   curl ${PARTNERS[1]#*|}/_sim/requests          # what the leisure partner received"
 echo "   curl $REGISTRY/subjects                      # the embedded schema registry"
 if [ "$once" = 1 ]; then

@@ -43,9 +43,11 @@ int main(int argc, char **argv)
      * megabytes per partner for no gain here: two are plenty. */
     mallopt(M_ARENA_MAX, 2);
     log_init("placehub-dispatch", -1);
+    /* First of all: a stop asked for during start-up is then honoured
+     * once start-up is done, instead of killing the process halfway. */
+    service_block_signals();
     service_parse_options(argc, argv, help, &options);
     struct config *config = service_load_config("placehub-dispatch", &options);
-    service_block_signals();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (registry_new(config, &registry, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "placehub-dispatch: schemas: %s\n", errstr);

@@ -42,9 +42,11 @@ int main(int argc, char **argv)
     struct ingest *ingest = NULL;
 
     log_init("placehub-ingest", -1);
+    /* First of all: a stop asked for during start-up is then honoured
+     * once start-up is done, instead of killing the process halfway. */
+    service_block_signals();
     service_parse_options(argc, argv, help, &options);
     struct config *config = service_load_config("placehub-ingest", &options);
-    service_block_signals();
     if (registry_new(config, &registry, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "placehub-ingest: schemas: %s\n", errstr);
         config_destroy(config);

@@ -43,6 +43,9 @@ int main(int argc, char **argv)
     struct intake *intake = NULL;
 
     log_init("placehub-mllp", -1);
+    /* First of all: a stop asked for during start-up is then honoured
+     * once start-up is done, instead of killing the process halfway. */
+    service_block_signals();
     service_parse_options(argc, argv, help, &options);
     /* The code tables are checked here, where the schema's symbols are
      * known, so --check-config waits until they are. */
@@ -59,7 +62,6 @@ int main(int argc, char **argv)
         config_destroy(config);
         return 0;
     }
-    service_block_signals();
     if (registry_new(config, &registry, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "placehub-mllp: schemas: %s\n", errstr);
         config_destroy(config);

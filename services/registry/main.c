@@ -35,6 +35,9 @@ int main(int argc, char **argv)
     int rc = 1;
 
     log_init("placehub-registry", -1);
+    /* First of all: a stop asked for during start-up is then honoured
+     * once start-up is done, instead of killing the process halfway. */
+    service_block_signals();
     service_parse_options(argc, argv, help, &options);
     int check_only = options.check_config;
     options.check_config = 0;
@@ -54,7 +57,6 @@ int main(int argc, char **argv)
         rc = 0;
         goto out;
     }
-    service_block_signals();
     struct httpd *httpd = httpd_new(config->schema_registry.listen, 1024 * 1024,
                                     registry_server_handle, catalogue, errstr, sizeof errstr);
     if (!httpd) {

@@ -324,8 +324,13 @@ class Hub:
                    "placehub-registry to answer /healthz")
 
     def _start(self, program):
-        process = Process(program, [os.path.join(BIN, f"placehub-{program}"), "-c",
-                                    self.config_path], self.workdir)
+        # A restarted program gets a log of its own: the first one's is evidence.
+        name, n = program, 1
+        while any(p.name == name for p in self.processes):
+            n += 1
+            name = f"{program}-{n}"
+        process = Process(name, [os.path.join(BIN, f"placehub-{program}"), "-c",
+                                 self.config_path], self.workdir)
         self.processes.append(process)
         return process
 

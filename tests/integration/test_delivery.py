@@ -151,10 +151,14 @@ def test_a_hanging_partner_does_not_slow_the_others(make_hub, broker):
 def test_kill_9_mid_stream_loses_nothing(make_hub, broker):
     hub = make_hub({"housing": ["discharge"]})
     partner = hub.partners["housing"]
-    partner.behave(status=200, delay_ms=20)
+    # Slow enough (200 events x 200 ms / 16 in flight = 2.5 s) that the
+    # kill lands mid-stream.
+    partner.behave(status=200, delay_ms=200)
     ids, _ = post_many(hub, "discharge", 200, 47)
     wait_until(lambda: len(delivered_ids(partner, set(ids))) >= 40, 60, "delivery under way")
     hub.dispatch.stop(sig=signal.SIGKILL)
+    assert len(set(delivered_ids(partner, set(ids)))) < len(ids), \
+        "everything was delivered before the kill: the test proved nothing"
     partner.behave(status=200)
     hub.start_dispatch()
     wait_until(lambda: set(delivered_ids(partner, set(ids))) == set(ids), 60,
@@ -172,7 +176,7 @@ def test_two_instances_share_the_work_and_survive_one_killed(make_hub, broker):
     hub = make_hub({"housing": ["admission", "discharge"]})
     second = hub.start_another_dispatch("dispatch-2")
     partner = hub.partners["housing"]
-    partner.behave(status=200, delay_ms=10)
+    partner.behave(status=200, delay_ms=100)
     rng = random.Random(48)
     batch = [("admission" if i % 2 else "discharge") for i in range(300)]
 
@@ -185,5 +189,7 @@ def test_two_instances_share_the_work_and_survive_one_killed(make_hub, broker):
         ids = list(pool.map(post, batch))
     wait_until(lambda: len(delivered_ids(partner, set(ids))) >= 60, 60, "delivery under way")
     second.stop(sig=signal.SIGKILL)
+    assert len(set(delivered_ids(partner, set(ids)))) < len(ids), \
+        "everything was delivered before the kill: the test proved nothing"
     wait_until(lambda: set(delivered_ids(partner, set(ids))) == set(ids), 90,
                "every event delivered by the surviving instance")
