@@ -19,7 +19,7 @@ PACKAGES=(
   openjdk-17-jre-headless maven
   # integration tests are driven from Python
   python3 python3-venv python3-pip
-  curl ca-certificates
+  curl ca-certificates openssl
 )
 
 missing=()

@@ -193,3 +193,46 @@ def test_two_instances_share_the_work_and_survive_one_killed(make_hub, broker):
         "everything was delivered before the kill: the test proved nothing"
     wait_until(lambda: set(delivered_ids(partner, set(ids))) == set(ids), 90,
                "every event delivered by the surviving instance")
+
+
+def test_retry_window_ends_in_a_dead_letter(make_hub, broker):
+    """An event still failing when the retry window closes goes to the
+    dead-letter topic with the last reason, and the partition moves on."""
+    hub = make_hub({"housing": ["admission"]},
+                   dispatch_settings={"retry_window_ms": 2000, "breaker_failures": 1000})
+    partner = hub.partners["housing"]
+    caught_up(hub, broker, "housing", ["admission"])
+    partner.behave(status=503)
+    ids, _ = post_many(hub, "admission", 1, 49)
+    wait_until(lambda: len(broker.read_topic(hub.dead_letter_topic)) == 1, 30,
+               "the event dead-lettered when its retry window closed")
+    [(_, _, headers)] = broker.read_topic(hub.dead_letter_topic)
+    assert headers["placehub.event_id"] == ids[0]
+    assert "retry window" in headers["placehub.reason"]
+    assert "HTTP 503" in headers["placehub.reason"]
+    assert int(headers["placehub.attempts"]) >= 2
+
+
+def test_redirects_are_not_followed_and_answers_are_capped(make_hub, broker):
+    """A 3xx is not followed (the event could end up where no agreement
+    covers it): it is refused like any other non-2xx. A huge answer costs at
+    most max_response_bytes and does not stop the event being delivered."""
+    hub = make_hub({"housing": ["admission"]},
+                   partner_options={"housing": {"max_response_bytes": 1024}})
+    partner = hub.partners["housing"]
+    caught_up(hub, broker, "housing", ["admission"])
+    partner.behave(status=302, headers={"Location": "http://127.0.0.1:9/elsewhere"}, times=1)
+    redirected, _ = post_many(hub, "admission", 1, 50)
+    wait_until(lambda: len(broker.read_topic(hub.dead_letter_topic)) == 1, 30,
+               "the redirected event dead-lettered")
+    [(_, _, headers)] = broker.read_topic(hub.dead_letter_topic)
+    assert headers["placehub.event_id"] == redirected[0]
+    assert headers["placehub.status"] == "302"
+    assert [r for r in partner.requests() if r["path"] == "/elsewhere"] == []
+
+    partner.behave(status=200, body="x" * 2_000_000, times=1)
+    big, _ = post_many(hub, "admission", 1, 51)
+    wait_until(lambda: big[0] in {r["event_id"] for r in receipts(broker, hub)}, 30,
+               "a receipt for the event answered with 2 MB")
+    outcome = {r["event_id"]: r for r in receipts(broker, hub)}[big[0]]
+    assert outcome["outcome"] == "delivered" and outcome["status"] == 200
