@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "log.h"
+#include "registry.h"
 
 void service_parse_options(int argc, char **argv, const char *help, struct service_options *options)
 {
@@ -56,6 +57,17 @@ struct config *service_load_config(const char *program, const struct service_opt
         exit(0);
     }
     return config;
+}
+
+struct registry *service_load_registry(const char *program, const struct config *config)
+{
+    char errstr[1024];
+    struct registry *registry = NULL;
+    if (registry_new(config, &registry, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "%s: schemas: %s\n", program, errstr);
+        exit(1);
+    }
+    return registry;
 }
 
 void service_block_signals(void)

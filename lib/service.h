@@ -23,6 +23,11 @@ void service_parse_options(int argc, char **argv, const char *help,
  * With --check-config, prints "configuration OK" and exits 0. */
 struct config *service_load_config(const char *program, const struct service_options *options);
 
+/* Loads the schemas (the catalogue, and the external registry client when
+ * configured) or exits 1 saying what is wrong. Caller frees with
+ * registry_destroy. */
+struct registry *service_load_registry(const char *program, const struct config *config);
+
 /* Blocks SIGINT and SIGTERM in the calling thread (call before starting any
  * thread, so they all inherit the mask), and later waits for one. */
 void service_block_signals(void);

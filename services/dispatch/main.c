@@ -49,10 +49,7 @@ int main(int argc, char **argv)
     service_parse_options(argc, argv, help, &options);
     struct config *config = service_load_config("placehub-dispatch", &options);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (registry_new(config, &registry, errstr, sizeof errstr) != 0) {
-        fprintf(stderr, "placehub-dispatch: schemas: %s\n", errstr);
-        goto out;
-    }
+    registry = service_load_registry("placehub-dispatch", config);
     if (dispatch_new(config, registry, &dispatch, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "placehub-dispatch: cannot start: %s\n", errstr);
         goto out;

@@ -106,6 +106,8 @@ struct partner {
     int open_ms;
     int64_t open_until_ms;
     int probe_in_flight;
+    uint64_t *blocked; /* person keys holding later events back, per turn */
+    size_t blocked_slots;
     int paused;
     unsigned random_state;
 };
@@ -377,18 +379,20 @@ static void partner_start_attempt(struct partner *partner, struct pending *pendi
 /* Starts what may start; returns when the next waiting event is due. */
 static int64_t partner_start_due(struct partner *partner, int64_t now)
 {
-    enum { SLOTS = 4096 };
-    static __thread uint64_t blocked[SLOTS];
-    memset(blocked, 0, sizeof blocked);
+    /* Open addressing over at most max_pending keys in twice as many slots;
+     * cleared each turn, so sized to the partner, not to the largest case. */
+    uint64_t *blocked = partner->blocked;
+    const size_t mask = partner->blocked_slots - 1;
+    memset(blocked, 0, partner->blocked_slots * sizeof *blocked);
     int64_t next_due = now + 1000;
     for (struct pending *pending = partner->head; pending; pending = pending->next) {
         int is_blocked = 0;
         size_t slot = 0;
         if (pending->key_hash) {
             /* Open addressing over the keys of unsettled earlier events. */
-            slot = pending->key_hash & (SLOTS - 1);
+            slot = pending->key_hash & mask;
             while (blocked[slot] && blocked[slot] != pending->key_hash)
-                slot = (slot + 1) & (SLOTS - 1);
+                slot = (slot + 1) & mask;
             is_blocked = blocked[slot] == pending->key_hash;
         }
         if (pending->state == PENDING_WAITING && !is_blocked) {
@@ -724,6 +728,15 @@ int partner_new(const struct partner_shared *shared, const struct config_partner
     if (partner->max_pending > 2048)
         partner->max_pending = 2048;
 
+    partner->blocked_slots = 1;
+    while (partner->blocked_slots < (size_t)partner->max_pending * 2)
+        partner->blocked_slots *= 2;
+    partner->blocked = calloc(partner->blocked_slots, sizeof *partner->blocked);
+    if (!partner->blocked) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+
     partner->type = connector_find(config->connector, message, sizeof message);
     if (!partner->type) {
         snprintf(errstr, errstr_size, "%s:%d: partner %s: %s", hub->path, config->line, config->id,
@@ -864,5 +877,6 @@ void partner_destroy(struct partner *partner)
         partner->type->destroy(partner->instance);
     transfer_settings_free(&partner->settings);
     auth_destroy(partner->auth);
+    free(partner->blocked);
     free(partner);
 }

@@ -47,11 +47,7 @@ int main(int argc, char **argv)
     service_block_signals();
     service_parse_options(argc, argv, help, &options);
     struct config *config = service_load_config("placehub-ingest", &options);
-    if (registry_new(config, &registry, errstr, sizeof errstr) != 0) {
-        fprintf(stderr, "placehub-ingest: schemas: %s\n", errstr);
-        config_destroy(config);
-        return 1;
-    }
+    registry = service_load_registry("placehub-ingest", config);
     if (ingest_new(config, registry, &ingest, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "placehub-ingest: cannot start: %s\n", errstr);
         registry_destroy(registry);

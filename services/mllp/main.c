@@ -62,11 +62,7 @@ int main(int argc, char **argv)
         config_destroy(config);
         return 0;
     }
-    if (registry_new(config, &registry, errstr, sizeof errstr) != 0) {
-        fprintf(stderr, "placehub-mllp: schemas: %s\n", errstr);
-        config_destroy(config);
-        return 1;
-    }
+    registry = service_load_registry("placehub-mllp", config);
     if (intake_new(config, registry, &intake, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "placehub-mllp: cannot start: %s\n", errstr);
         registry_destroy(registry);
