@@ -124,11 +124,20 @@ done
 
 bold "5. The partners' consumer groups, as Kafka's own tooling shows them"
 libs="$(ls -d "${PLACEHUB_CACHE:-$REPO/.cache}"/kafka/*/libs | head -n1)"
-sleep 1.5 # dispatch commits stored offsets every second
-java -cp "$libs/*" -Dlog4j2.level=ERROR org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
-  --bootstrap-server 127.0.0.1:9092 --describe --all-groups 2>/dev/null \
+describe_groups() {
+  java -cp "$libs/*" -Dlog4j2.level=ERROR org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+    --bootstrap-server 127.0.0.1:9092 --describe --all-groups 2>/dev/null || true
+}
+# Dispatch commits stored offsets every second: wait until every partition
+# that holds events shows its offset committed, rather than guess a pause.
+for _ in $(seq 1 20); do
+  groups="$(describe_groups)"
+  printf '%s\n' "$groups" | awk '$1 ~ /^placehub/ && $5 != "0" && $4 != $5 {late = 1} END {exit !late}' || break
+  sleep 0.5
+done
+printf '%s\n' "$groups" \
   | awk '$1 == "GROUP" || ($1 ~ /^placehub/ && $4 != "-") {print $1, $2, $3, $4, $5, $6}' \
-  | column -t | sed 's/^/   /' || true
+  | column -t | sed 's/^/   /'
 echo "   (partitions no event has reached yet are left out; LAG 0 = all delivered)"
 
 echo
