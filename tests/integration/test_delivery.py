@@ -173,8 +173,11 @@ def test_kill_9_mid_stream_loses_nothing(make_hub, broker):
 
 
 def test_two_instances_share_the_work_and_survive_one_killed(make_hub, broker):
-    hub = make_hub({"housing": ["admission", "discharge"]})
-    second = hub.start_another_dispatch("dispatch-2")
+    # The whole batch is on the broker before either instance starts, and two
+    # requests in flight each against a 100 ms partner make delivery take
+    # about 7 s, so the kill always lands mid-stream, however slow the build.
+    hub = make_hub({"housing": ["admission", "discharge"]}, start_dispatch=False,
+                   dispatch_settings={"max_in_flight": 2})
     partner = hub.partners["housing"]
     partner.behave(status=200, delay_ms=100)
     rng = random.Random(48)
@@ -187,6 +190,8 @@ def test_two_instances_share_the_work_and_survive_one_killed(make_hub, broker):
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         ids = list(pool.map(post, batch))
+    hub.start_dispatch()
+    second = hub.start_another_dispatch("dispatch-2")
     wait_until(lambda: len(delivered_ids(partner, set(ids))) >= 60, 60, "delivery under way")
     second.stop(sig=signal.SIGKILL)
     assert len(set(delivered_ids(partner, set(ids)))) < len(ids), \
