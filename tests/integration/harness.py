@@ -61,17 +61,30 @@ def wait_until(condition, timeout, message, interval=0.05):
 class Broker:
     """A real single-node KRaft broker started with scripts/kafka.sh."""
 
-    def __init__(self):
+    def __init__(self, sasl_plain_users=None):
+        """sasl_plain_users: {user: password}; the client listener is then
+        SASL_PLAINTEXT/PLAIN (scripts/kafka.sh KAFKA_SASL_PLAIN_USERS) and
+        the test's own clients log in as the first user."""
         self.port = free_port()
         self.controller_port = free_port()
         self.data_dir = tempfile.mkdtemp(prefix="placehub-kafka-")
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.start_seconds = None
+        self.sasl_plain_users = sasl_plain_users or {}
+        self.client_config = {"bootstrap.servers": self.bootstrap}
+        if self.sasl_plain_users:
+            user, password = next(iter(self.sasl_plain_users.items()))
+            self.client_config.update({"security.protocol": "SASL_PLAINTEXT",
+                                       "sasl.mechanism": "PLAIN", "sasl.username": user,
+                                       "sasl.password": password})
 
     def _env(self):
         env = dict(os.environ)
         env.update(KAFKA_PORT=str(self.port), KAFKA_CONTROLLER_PORT=str(self.controller_port),
                    KAFKA_DATA_DIR=self.data_dir)
+        if self.sasl_plain_users:
+            env["KAFKA_SASL_PLAIN_USERS"] = ",".join(
+                f"{u}:{p}" for u, p in self.sasl_plain_users.items())
         return env
 
     def start(self):
@@ -94,7 +107,7 @@ class Broker:
     def end_offsets(self, topics=TOPICS):
         """Sum of high watermarks per topic (events written so far)."""
         from confluent_kafka import Consumer, TopicPartition
-        consumer = Consumer({"bootstrap.servers": self.bootstrap,
+        consumer = Consumer({**self.client_config,
                              "group.id": "placehub-test-watermarks",
                              "enable.auto.commit": False})
         try:
@@ -130,7 +143,7 @@ class Broker:
         """Every message on topic from the beginning up to its current end:
         a list of (key, value, {header: value}) in partition order."""
         from confluent_kafka import Consumer, TopicPartition
-        consumer = Consumer({"bootstrap.servers": self.bootstrap,
+        consumer = Consumer({**self.client_config,
                              "group.id": "placehub-test-reader-" + uuid.uuid4().hex,
                              "enable.auto.commit": False, "auto.offset.reset": "earliest"})
         try:
@@ -159,7 +172,7 @@ class Broker:
     def committed(self, group, topics=TOPICS):
         """Committed offsets of a consumer group, summed per topic."""
         from confluent_kafka import Consumer, TopicPartition
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": group,
+        consumer = Consumer({**self.client_config, "group.id": group,
                              "enable.auto.commit": False})
         try:
             metadata = consumer.list_topics(timeout=10)
