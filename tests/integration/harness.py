@@ -358,7 +358,9 @@ class Hub:
         self.config_path = os.path.join(self.workdir, "placehub.yaml")
         partner_options = partner_options or {}
         if publishers is None:
-            publishers = {TEST_PUBLISHER: {}}
+            # Load tests send thousands of events at once: no practical limit.
+            publishers = {TEST_PUBLISHER: {"rate_limit": {"events_per_second": 100000,
+                                                          "burst": 100000}}}
         self.keys = {}
         publisher_lines = ""
         for publisher_id, rights in publishers.items():
