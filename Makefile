@@ -90,6 +90,15 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIBPLACEHUB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+# --- fault injection -----------------------------------------------------
+# A librdkafka mock cluster in a process of its own, driven from stdin by
+# tests/integration/test_kafka_faults.py (see tests/fault/mock_cluster.c).
+
+MOCK_CLUSTER := $(BUILD)/fault/mock_cluster
+$(MOCK_CLUSTER): $(BUILD)/obj/tests/fault/mock_cluster.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # --- fuzzing -------------------------------------------------------------
 # Every parser of outside input has a target tests/fuzz/fuzz_<name>.c with a
 # seed corpus in tests/fuzz/corpus/<name>/. `make fuzz-replay` builds each
@@ -159,7 +168,7 @@ test-asan: deps
 pyenv:
 	@scripts/pyenv.sh
 
-test-integration: all pyenv
+test-integration: all pyenv $(MOCK_CLUSTER)
 	@BUILD=$(BUILD) .cache/venv/bin/python -m pytest -q tests/integration $(PYTEST_ARGS)
 
 # --- the dev stack -------------------------------------------------------
@@ -178,7 +187,8 @@ kafka-stop:
 # other versions may lay out a few lines differently.
 CLANG_FORMAT ?= $(shell command -v clang-format-14 || command -v clang-format)
 FORMAT_SRCS = $(LIB_SRCS) $(CONNECTOR_SRCS) $(wildcard services/*/*.c services/*/*.h \
-              include/placehub/*.h lib/*.h tests/unit/*.c tests/unit/*.h)
+              include/placehub/*.h lib/*.h tests/unit/*.c tests/unit/*.h \
+              tests/fault/*.c)
 
 format:
 	$(CLANG_FORMAT) -i $(FORMAT_SRCS)
