@@ -50,7 +50,7 @@ FUZZ_SECONDS ?= 20
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all deps test test-unit test-integration test-asan demo kafka-start kafka-stop \
+.PHONY: all deps test test-unit test-integration test-asan reliability test-valgrind demo kafka-start kafka-stop \
         clean format format-check pyenv fuzz fuzz-build fuzz-replay bench
 
 all: $(BINS)
@@ -132,6 +132,22 @@ fuzz: deps
 	    | grep -E '^(INFO: Seed|#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)' ; \
 	  test $${PIPESTATUS[0]} -eq 0; done
 
+# --- the reliability report ----------------------------------------------
+# tests/reliability/report.py: the fault suite (Kafka faults on librdkafka's
+# mock cluster, the real broker stopped mid-stream, kill -9 cycles, bad
+# partner answers), then every fuzz target for a bounded time, and a table
+# of events acknowledged, delivered, dead-lettered, duplicated and lost, and
+# of fuzz executions and crashes. Fails on any loss or crash. The short form
+# runs in CI; LONG=1 is the long form (21 kill cycles, 300 s per target).
+# docs/reliability.md explains the table.
+
+RELIABILITY_ARGS ?= $(if $(LONG),--long,)
+reliability: deps
+	@$(MAKE) --no-print-directory all $(MOCK_CLUSTER) pyenv
+	@$(MAKE) --no-print-directory CC=clang BUILD=build-fuzz OPT="-O1 -g" \
+	  SANITIZE="$(FUZZ_SANITIZE)" fuzz-build
+	@BUILD=$(BUILD) .cache/venv/bin/python tests/reliability/report.py $(RELIABILITY_ARGS)
+
 # --- benchmarks ----------------------------------------------------------
 # Figures measured in one run on this machine, each next to its ceiling
 # (bench/run.py says what is measured). Never part of `make test`.
@@ -188,7 +204,7 @@ kafka-stop:
 CLANG_FORMAT ?= $(shell command -v clang-format-14 || command -v clang-format)
 FORMAT_SRCS = $(LIB_SRCS) $(CONNECTOR_SRCS) $(wildcard services/*/*.c services/*/*.h \
               include/placehub/*.h lib/*.h tests/unit/*.c tests/unit/*.h \
-              tests/fault/*.c)
+              tests/fault/*.c tests/fuzz/*.c)
 
 format:
 	$(CLANG_FORMAT) -i $(FORMAT_SRCS)

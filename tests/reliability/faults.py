@@ -69,6 +69,21 @@ class MockCluster:
                 self.process.wait()
 
 
+def quick_group_failover(hub):
+    """A killed dispatch's group membership lapses after session.timeout.ms
+    (45 s by default); 6 s (the broker's minimum) keeps each cycle short
+    without changing what is being tested. Applies to processes started
+    from now on."""
+    with open(hub.config_path) as f:
+        text = f.read()
+    marker = "  bootstrap_servers:"
+    line_end = text.index("\n", text.index(marker)) + 1
+    text = (text[:line_end] + "  properties:\n    session.timeout.ms: \"6000\"\n"
+            "    heartbeat.interval.ms: \"1000\"\n" + text[line_end:])
+    with open(hub.config_path, "w") as f:
+        f.write(text)
+
+
 class Load:
     """Posts events to ingest from a thread, one after another, for a fixed
     set of people, until stopped. Every answer is kept: 202s are the events

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from faults import Load, MockCluster, account
+from faults import Load, MockCluster, account, quick_group_failover
 from harness import Hub
 
 PARTNER = "housing"
@@ -25,6 +25,7 @@ def mock_hub():
                   produce_timeout_ms=3000, **hub_options)
         made[-1] = (cluster, hub)
         cluster.create_hub_topics(hub)
+        quick_group_failover(hub)
         hub.start_dispatch()
         return cluster, hub
 
