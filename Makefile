@@ -181,6 +181,19 @@ test-asan: deps
 	@ASAN_OPTIONS=abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" SANITIZE="$(ASAN_FLAGS)" test-integration
 
+# The unit tests and every fuzz target's corpus replay under valgrind's
+# memcheck (a second opinion beside ASan, on the optimised gcc build):
+# invalid reads or writes, uses of uninitialised values and definite or
+# indirect leaks fail. tests/valgrind.supp holds suppressions for
+# third-party libraries only, each explained.
+VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full \
+            --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+            --suppressions=tests/valgrind.supp
+test-valgrind: $(UNIT_BINS) $(patsubst %,$(BUILD)/fuzz-replay/fuzz_%,$(FUZZ_NAMES))
+	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; $(VALGRIND) $$t >/dev/null; done
+	@set -e; for name in $(FUZZ_NAMES); do echo "== valgrind fuzz_$$name"; \
+	  $(VALGRIND) $(BUILD)/fuzz-replay/fuzz_$$name tests/fuzz/corpus/$$name; done
+
 pyenv:
 	@scripts/pyenv.sh
 

@@ -43,7 +43,10 @@ def run_fuzz(fuzz_dir, seconds, work_dir):
             shutil.copy(seed, corpus)
         print(f"== fuzz_{name} for {seconds} s", flush=True)
         result = subprocess.run(
+            # One allocation over 128 MB is a crash: no input of a few bytes
+            # may make a parser reserve memory it has not seen data for.
             [binary, f"-max_total_time={seconds}", "-print_final_stats=1",
+             "-malloc_limit_mb=128", "-rss_limit_mb=1024",
              f"-artifact_prefix={work_dir}/crash-{name}-", corpus],
             cwd=REPO, capture_output=True, text=True, errors="replace")
         found = re.findall(r"stat::number_of_executed_units: (\d+)", result.stderr)
