@@ -153,6 +153,12 @@ class Load:
         wait_until(lambda: self._progress(1, target), timeout,
                    f"ingest to refuse {more} more events while the fault lasts")
 
+    def wait_answers(self, more, timeout=90):
+        """Waits until ingest answered `more` more posts, whatever it said."""
+        target = sum(self.counts()) + more
+        wait_until(lambda: self._progress(0, 0) and sum(self.counts()) >= target, timeout,
+                   f"ingest to answer {more} more posts")
+
     def stop(self):
         self.stopping.set()
         self.thread.join(120)
