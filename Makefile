@@ -50,7 +50,7 @@ FUZZ_SECONDS ?= 20
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all deps test test-unit test-integration test-asan demo kafka-start kafka-stop \
+.PHONY: all deps test test-unit test-integration test-asan reliability test-valgrind demo kafka-start kafka-stop \
         clean format format-check pyenv fuzz fuzz-build fuzz-replay bench
 
 all: $(BINS)
@@ -90,6 +90,15 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIBPLACEHUB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+# --- fault injection -----------------------------------------------------
+# A librdkafka mock cluster in a process of its own, driven from stdin by
+# tests/integration/test_kafka_faults.py (see tests/fault/mock_cluster.c).
+
+MOCK_CLUSTER := $(BUILD)/fault/mock_cluster
+$(MOCK_CLUSTER): $(BUILD)/obj/tests/fault/mock_cluster.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # --- fuzzing -------------------------------------------------------------
 # Every parser of outside input has a target tests/fuzz/fuzz_<name>.c with a
 # seed corpus in tests/fuzz/corpus/<name>/. `make fuzz-replay` builds each
@@ -122,6 +131,22 @@ fuzz: deps
 	    -artifact_prefix=build-fuzz/crash-$$name- build-fuzz/corpus/$$name 2>&1 \
 	    | grep -E '^(INFO: Seed|#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)' ; \
 	  test $${PIPESTATUS[0]} -eq 0; done
+
+# --- the reliability report ----------------------------------------------
+# tests/reliability/report.py: the fault suite (Kafka faults on librdkafka's
+# mock cluster, the real broker stopped mid-stream, kill -9 cycles, bad
+# partner answers), then every fuzz target for a bounded time, and a table
+# of events acknowledged, delivered, dead-lettered, duplicated and lost, and
+# of fuzz executions and crashes. Fails on any loss or crash. The short form
+# runs in CI; LONG=1 is the long form (21 kill cycles, 300 s per target).
+# docs/reliability.md explains the table.
+
+RELIABILITY_ARGS ?= $(if $(LONG),--long,)
+reliability: deps
+	@$(MAKE) --no-print-directory all $(MOCK_CLUSTER) pyenv
+	@$(MAKE) --no-print-directory CC=clang BUILD=build-fuzz OPT="-O1 -g" \
+	  SANITIZE="$(FUZZ_SANITIZE)" fuzz-build
+	@BUILD=$(BUILD) .cache/venv/bin/python tests/reliability/report.py $(RELIABILITY_ARGS)
 
 # --- benchmarks ----------------------------------------------------------
 # Figures measured in one run on this machine, each next to its ceiling
@@ -156,10 +181,23 @@ test-asan: deps
 	@ASAN_OPTIONS=abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" SANITIZE="$(ASAN_FLAGS)" test-integration
 
+# The unit tests and every fuzz target's corpus replay under valgrind's
+# memcheck (a second opinion beside ASan, on the optimised gcc build):
+# invalid reads or writes, uses of uninitialised values and definite or
+# indirect leaks fail. tests/valgrind.supp holds suppressions for
+# third-party libraries only, each explained.
+VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full \
+            --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+            --suppressions=tests/valgrind.supp
+test-valgrind: $(UNIT_BINS) $(patsubst %,$(BUILD)/fuzz-replay/fuzz_%,$(FUZZ_NAMES))
+	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; $(VALGRIND) $$t >/dev/null; done
+	@set -e; for name in $(FUZZ_NAMES); do echo "== valgrind fuzz_$$name"; \
+	  $(VALGRIND) $(BUILD)/fuzz-replay/fuzz_$$name tests/fuzz/corpus/$$name; done
+
 pyenv:
 	@scripts/pyenv.sh
 
-test-integration: all pyenv
+test-integration: all pyenv $(MOCK_CLUSTER)
 	@BUILD=$(BUILD) .cache/venv/bin/python -m pytest -q tests/integration $(PYTEST_ARGS)
 
 # --- the dev stack -------------------------------------------------------
@@ -178,7 +216,8 @@ kafka-stop:
 # other versions may lay out a few lines differently.
 CLANG_FORMAT ?= $(shell command -v clang-format-14 || command -v clang-format)
 FORMAT_SRCS = $(LIB_SRCS) $(CONNECTOR_SRCS) $(wildcard services/*/*.c services/*/*.h \
-              include/placehub/*.h lib/*.h tests/unit/*.c tests/unit/*.h)
+              include/placehub/*.h lib/*.h tests/unit/*.c tests/unit/*.h \
+              tests/fault/*.c tests/fuzz/*.c)
 
 format:
 	$(CLANG_FORMAT) -i $(FORMAT_SRCS)

@@ -165,8 +165,8 @@ fail:
     return NULL;
 }
 
-int kafka_topics_create(rd_kafka_t *kafka, const struct config_topic *declared, size_t count,
-                        int timeout_ms, char *errstr, size_t errstr_size)
+static int kafka_topics_request(rd_kafka_t *kafka, const struct config_topic *declared,
+                                size_t count, int timeout_ms, char *errstr, size_t errstr_size)
 {
     rd_kafka_NewTopic_t **topics = calloc(count ? count : 1, sizeof *topics);
     rd_kafka_queue_t *queue = rd_kafka_queue_new(kafka);
@@ -243,6 +243,50 @@ out:
     free(topics);
     rd_kafka_AdminOptions_destroy(options);
     rd_kafka_queue_destroy(queue);
+    return rc;
+}
+
+/* Copies into missing[] the declared topics the cluster's metadata does not
+ * list. When the metadata cannot be had, every topic counts as missing and
+ * the CreateTopics request reports what is wrong. */
+static size_t kafka_topics_missing(rd_kafka_t *kafka, const struct config_topic *declared,
+                                   size_t count, int timeout_ms, struct config_topic *missing)
+{
+    const struct rd_kafka_metadata *metadata = NULL;
+    size_t found = 0;
+    int wait_ms = timeout_ms < 5000 ? timeout_ms : 5000;
+    if (rd_kafka_metadata(kafka, 1, NULL, &metadata, wait_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        memcpy(missing, declared, count * sizeof *declared);
+        return count;
+    }
+    for (size_t i = 0; i < count; i++) {
+        int exists = 0;
+        for (int t = 0; t < metadata->topic_cnt && !exists; t++)
+            exists = metadata->topics[t].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                     strcmp(metadata->topics[t].topic, declared[i].name) == 0;
+        if (!exists)
+            missing[found++] = declared[i];
+    }
+    rd_kafka_metadata_destroy(metadata);
+    return found;
+}
+
+/* Only the topics that do not exist yet are asked for: an operator may have
+ * created them beforehand and given the hub no right to create topics, and
+ * librdkafka's mock cluster (tests/fault) does not implement CreateTopics. */
+int kafka_topics_create(rd_kafka_t *kafka, const struct config_topic *declared, size_t count,
+                        int timeout_ms, char *errstr, size_t errstr_size)
+{
+    struct config_topic *missing = calloc(count ? count : 1, sizeof *missing);
+    if (!missing) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    size_t missing_count = kafka_topics_missing(kafka, declared, count, timeout_ms, missing);
+    int rc = missing_count == 0 ? 0
+                                : kafka_topics_request(kafka, missing, missing_count, timeout_ms,
+                                                       errstr, errstr_size);
+    free(missing);
     return rc;
 }
 

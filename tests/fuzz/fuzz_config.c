@@ -13,8 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct config *config = NULL;
     char errstr[1024];
-    if (config_load_string("fuzz.yaml", (const char *)data, size, &config, errstr,
-                           sizeof errstr) == 0) {
+    if (config_load_string("fuzz.yaml", (const char *)data, size, &config, errstr, sizeof errstr) ==
+        0) {
         for (size_t i = 0; i < config->partner_count; i++)
             (void)config_partner_option(&config->partners[i], "url");
         config_destroy(config);

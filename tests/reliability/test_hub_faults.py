@@ -1,0 +1,88 @@
+"""Hub-side faults on a real broker, under a steady load of events: the
+broker stopped mid-stream and started again, and kill -9 of each service at
+random points, repeated (PLACEHUB_KILL_CYCLES cycles, 20 or more in the long
+run). For each: every event ingest acknowledged reaches the partner, none is
+lost (faults.account)."""
+import os
+import random
+import signal
+
+import requests
+
+from faults import Load, account, quick_group_failover
+from harness import wait_until
+
+PARTNER = "housing"
+KILL_CYCLES = int(os.environ.get("PLACEHUB_KILL_CYCLES", "3"))
+KILL_SEED = int(os.environ.get("PLACEHUB_KILL_SEED", "20261122"))
+
+
+def test_broker_stopped_mid_stream_and_started_again(make_hub, broker):
+    hub = make_hub({PARTNER: ["admission"]}, produce_timeout_ms=3000)
+    load = Load(hub, seed=201).start()
+    load.wait_acked(20)
+    broker.stop()
+    load.wait_refused(2)
+    broker.start()
+    load.wait_acked(20, timeout=180)
+    account("broker: stopped mid-stream, started again", broker, hub, PARTNER, load.stop(),
+            timeout=180)
+
+
+def restart(hub, program):
+    process = hub._start(program)
+    setattr(hub, program, process)
+    if program == "ingest":
+        wait_until(lambda: hub._healthy(process, hub.ingest_url), 60,
+                   "placehub-ingest back after kill -9")
+    return process
+
+
+def test_kill_9_cycles_under_load(make_hub, broker):
+    hub = make_hub({PARTNER: ["admission"]}, produce_timeout_ms=3000, start_dispatch=False)
+    quick_group_failover(hub)
+    hub.start_dispatch()
+    partner = hub.partners[PARTNER]
+    # A partner that takes a moment keeps deliveries in flight at the kill.
+    partner.behave(status=200, delay_ms=20)
+    rng = random.Random(KILL_SEED)
+    load = Load(hub, seed=202).start()
+    load.wait_acked(10)
+    killed = {"ingest": 0, "dispatch": 0, "registry": 0}
+    for cycle in range(KILL_CYCLES):
+        # Every service is killed in turn; the moment is random.
+        program = ["dispatch", "ingest", "registry"][cycle % 3]
+        load.wait_acked(rng.randrange(1, 15))
+        getattr(hub, program).stop(sig=signal.SIGKILL)
+        killed[program] += 1
+        restart(hub, program)
+    load.wait_acked(10)
+    counts = account(f"kill -9 x{KILL_CYCLES} (ingest {killed['ingest']}, dispatch "
+                     f"{killed['dispatch']}, registry {killed['registry']})",
+                     broker, hub, PARTNER, load.stop(), timeout=180)
+    assert counts["acknowledged"] > KILL_CYCLES
+
+
+def test_partner_answers_garbage_huge_and_never(make_hub, broker):
+    """A partner answering bytes that are no JSON or text, 5 MB answers, and
+    a request it never answers: dispatch caps what it reads, times the hung
+    request out and tries again, and loses nothing."""
+    hub = make_hub({PARTNER: ["admission"]},
+                   partner_options={PARTNER: {"timeout_ms": 2000, "max_response_bytes": 4096}})
+    partner = hub.partners[PARTNER]
+    garbage = "".join(chr(c) for c in range(1, 256)) * 8
+    requests_before = partner.count()
+    requests.put(partner.url + "/_sim/behaviour", timeout=10, json=[
+        {"status": 200, "times": 3, "body": garbage,
+         "headers": {"Content-Type": "application/octet-stream"}},
+        {"status": 200, "times": 3, "body": "x" * 5_000_000},
+        {"status": 200, "times": 1, "delay_ms": 600000},
+        {"status": 500, "times": 2, "body": garbage},
+    ]).raise_for_status()
+    load = Load(hub, seed=203).start()
+    load.wait_acked(30)
+    wait_until(lambda: partner.count() - requests_before >= 9, 90,
+               "the partner to have given every bad answer")
+    counts = account("partner: garbage, 5 MB and unanswered responses", broker, hub, PARTNER,
+                     load.stop(), timeout=120)
+    assert counts["dead_lettered"] == 0, "a 2xx or 5xx answer is never a reason to dead-letter"
