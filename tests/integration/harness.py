@@ -243,8 +243,9 @@ class Partner:
 
 def write_config(path, broker, ingest_port, registry_port, partners, group_prefix,
                  produce_timeout_ms=10000, max_body_bytes=65536, registry_mode="embedded",
-                 dispatch_settings=None):
-    """partners maps an id to (Partner, topics) or (Partner, topics, options)."""
+                 dispatch_settings=None, extra_config=""):
+    """partners maps an id to (Partner, topics) or (Partner, topics, options);
+    extra_config is YAML appended at the top level (e.g. an operations: section)."""
     partner_lines = []
     for partner_id, spec in partners.items():
         partner, topics = spec[0], spec[1]
@@ -285,7 +286,7 @@ dispatch:
   dead_letter_topic: "{group_prefix}.dead-letter"
   audit_topic: "{group_prefix}.audit"
 {dispatch_lines}partners:
-{"".join(partner_lines)}""")
+{"".join(partner_lines)}{extra_config}""")
 
 
 class Hub:
@@ -294,7 +295,7 @@ class Hub:
 
     def __init__(self, broker, partners, produce_timeout_ms=10000, max_body_bytes=65536,
                  start_dispatch=True, registry_mode="embedded", partner_options=None,
-                 dispatch_settings=None):
+                 dispatch_settings=None, extra_config=""):
         self.broker = broker
         self.workdir = tempfile.mkdtemp(prefix="placehub-hub-")
         self.group_prefix = "test-" + uuid.uuid4().hex[:8]
@@ -309,7 +310,7 @@ class Hub:
                      {pid: (self.partners[pid], topics, partner_options.get(pid, {}))
                       for pid, topics in partners.items()},
                      self.group_prefix, produce_timeout_ms, max_body_bytes, registry_mode,
-                     dispatch_settings)
+                     dispatch_settings, extra_config)
         self.dead_letter_topic = f"{self.group_prefix}.dead-letter"
         self.audit_topic = f"{self.group_prefix}.audit"
         self.processes = [p.process for p in self.partners.values()]
