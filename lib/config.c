@@ -560,6 +560,25 @@ static int config_parse_ingest(struct config_parser *parser, struct config *conf
     return 0;
 }
 
+static int config_parse_operations(struct config_parser *parser, struct config *config,
+                                   const yaml_node_t *node)
+{
+    static const char *const known[] = {"ingest_listen", "dispatch_listen", "mllp_listen",
+                                        "token_file", NULL};
+    const char *where = "operations";
+    if (config_expect(parser, node, YAML_MAPPING_NODE, where) != 0 ||
+        config_check_keys(parser, node, known, where) != 0 ||
+        config_string(parser, node, "ingest_listen", where, 0, &config->operations.ingest_listen) !=
+            0 ||
+        config_string(parser, node, "dispatch_listen", where, 0,
+                      &config->operations.dispatch_listen) != 0 ||
+        config_string(parser, node, "mllp_listen", where, 0, &config->operations.mllp_listen) !=
+            0 ||
+        config_string(parser, node, "token_file", where, 0, &config->operations.token_file) != 0)
+        return -1;
+    return 0;
+}
+
 static int config_topic_name_valid(const char *name);
 
 static int config_parse_dispatch(struct config_parser *parser, struct config *config,
@@ -1018,8 +1037,9 @@ static int config_parse_partners(struct config_parser *parser, struct config *co
 
 static int config_parse_document(struct config_parser *parser, struct config *config)
 {
-    static const char *const known[] = {"kafka", "schema_registry", "topics", "ingest", "dispatch",
-                                        "mllp",  "partners",        NULL};
+    static const char *const known[] = {"kafka",    "schema_registry", "topics",
+                                        "ingest",   "dispatch",        "mllp",
+                                        "partners", "operations",      NULL};
     yaml_node_t *root = yaml_document_get_root_node(parser->document);
     if (!root)
         return config_fail(parser, NULL, "the file is empty; start from config/placehub.yaml");
@@ -1045,6 +1065,9 @@ static int config_parse_document(struct config_parser *parser, struct config *co
         config_parse_dispatch(parser, config, node) != 0)
         return -1;
     if ((node = config_get(parser, root, "mllp")) && config_parse_mllp(parser, config, node) != 0)
+        return -1;
+    if ((node = config_get(parser, root, "operations")) &&
+        config_parse_operations(parser, config, node) != 0)
         return -1;
     /* Partners last: their topics must refer to declared topics. */
     if ((node = config_get(parser, root, "partners")) &&
@@ -1173,6 +1196,10 @@ void config_destroy(struct config *config)
     config_options_free(config->mllp.specialties, config->mllp.specialty_count);
     free(config->dispatch.dead_letter_topic);
     free(config->dispatch.audit_topic);
+    free(config->operations.ingest_listen);
+    free(config->operations.dispatch_listen);
+    free(config->operations.mllp_listen);
+    free(config->operations.token_file);
     for (size_t i = 0; i < config->topic_count; i++)
         free(config->topics[i].name);
     free(config->topics);

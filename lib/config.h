@@ -119,6 +119,16 @@ struct config {
         struct config_option *specialties; /* PV1-10 code -> readable specialty name */
         size_t specialty_count;
     } mllp;
+    struct {
+        /* Operators' HTTP listeners, apart from the partners' ingest port:
+         * /metrics, /healthz, /readyz and the status page. NULL: none. */
+        char *ingest_listen;
+        char *dispatch_listen;
+        char *mllp_listen;
+        /* A file holding the bearer token /metrics and /status ask for;
+         * NULL: no token (bind the listeners to a private address). */
+        char *token_file;
+    } operations;
     struct config_topic *topics;
     size_t topic_count;
     struct config_partner *partners;

@@ -20,6 +20,8 @@ PACKAGES=(
   # integration tests are driven from Python
   python3 python3-venv python3-pip
   curl ca-certificates openssl
+  # the status page test renders it in headless Chromium
+  chromium
 )
 
 missing=()

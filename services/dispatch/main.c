@@ -4,10 +4,12 @@
  */
 #include <curl/curl.h>
 #include <malloc.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "dispatch.h"
 #include "log.h"
+#include "operations.h"
 #include "registry.h"
 #include "service.h"
 
@@ -24,6 +26,9 @@ static const char help[] =
     "An event's offset is stored only after the partner accepted it (HTTP 2xx).\n"
     "Until then it is retried with backoff; nothing is skipped.\n"
     "\n"
+    "Operators: with operations.dispatch_listen set, /metrics (Prometheus), /healthz,\n"
+    "/readyz and /status (a status page) are served there (docs/operations.md).\n"
+    "\n"
     "Options:\n"
     "  -c, --config FILE   configuration (default config/placehub.yaml)\n"
     "      --check-config  check the configuration and exit\n"
@@ -31,8 +36,17 @@ static const char help[] =
     "\n"
     "Environment: PLACEHUB_LOG_LEVEL=debug|info|warning|error\n";
 
+static atomic_int dispatch_ready;
+
+static int dispatch_is_ready(void *context)
+{
+    (void)context;
+    return atomic_load(&dispatch_ready);
+}
+
 int main(int argc, char **argv)
 {
+    struct operations *operations = NULL;
     struct service_options options;
     char errstr[1024];
     struct registry *registry = NULL;
@@ -50,13 +64,18 @@ int main(int argc, char **argv)
     struct config *config = service_load_config("placehub-dispatch", &options);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     registry = service_load_registry("placehub-dispatch", config);
-    if (dispatch_new(config, registry, &dispatch, errstr, sizeof errstr) != 0) {
+    /* Up first, so /readyz says 503 while the partners start. */
+    if (operations_start(config, config->operations.dispatch_listen, "placehub-dispatch",
+                         dispatch_is_ready, NULL, &operations, errstr, sizeof errstr) != 0 ||
+        dispatch_new(config, registry, &dispatch, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "placehub-dispatch: cannot start: %s\n", errstr);
         goto out;
     }
+    atomic_store(&dispatch_ready, 1);
     service_wait_for_signal();
     rc = 0;
 out:
+    operations_stop(operations);
     dispatch_destroy(dispatch);
     registry_destroy(registry);
     config_destroy(config);

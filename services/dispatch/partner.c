@@ -45,6 +45,7 @@
 #include "framing.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 #include "record.h"
 #include "transfer.h"
 
@@ -159,6 +160,7 @@ static void partner_breaker_open(struct partner *partner, int64_t now, const cha
     partner->breaker = BREAKER_OPEN;
     partner->open_until_ms = now + partner->open_ms;
     partner_pause(partner, 1);
+    metrics_dispatch_circuit(partner->config->id, METRICS_CIRCUIT_OPEN);
     log_warning("circuit open partner=%s failures=%d probe_in_ms=%d reason=%.100s",
                 partner->config->id, partner->failures, partner->open_ms, reason);
 }
@@ -171,6 +173,7 @@ static void partner_breaker_success(struct partner *partner)
     partner->breaker = BREAKER_CLOSED;
     partner->open_ms = partner->shared->config->dispatch.breaker_open_ms;
     partner_pause(partner, 0);
+    metrics_dispatch_circuit(partner->config->id, METRICS_CIRCUIT_CLOSED);
     log_info("circuit closed partner=%s", partner->config->id);
 }
 
@@ -188,6 +191,7 @@ static int partner_breaker_allows(struct partner *partner, int64_t now)
 {
     if (partner->breaker == BREAKER_OPEN && now >= partner->open_until_ms) {
         partner->breaker = BREAKER_HALF_OPEN;
+        metrics_dispatch_circuit(partner->config->id, METRICS_CIRCUIT_HALF_OPEN);
         log_info("circuit half-open partner=%s: sending a probe", partner->config->id);
     }
     if (partner->breaker == BREAKER_CLOSED)
@@ -260,6 +264,7 @@ static void partner_take(struct partner *partner, rd_kafka_message_t *message, i
     }
     pending->partner = partner;
     pending->message = message;
+    metrics_dispatch_in(partner->config->id, rd_kafka_topic_name(message->rkt));
     pending->key_hash = message->key ? partner_hash(message->key, message->key_len) : 0;
     pending->first_attempt_ms = now;
     pending->next_attempt_ms = now;
@@ -483,6 +488,7 @@ static void partner_complete(struct partner *partner, struct pending *pending, C
         partner_final(partner, pending, 0, reason);
         return;
     }
+    metrics_dispatch_retry(partner->config->id, rd_kafka_topic_name(pending->message->rkt));
     log_warning("delivery failed partner=%s event_id=%s attempt=%d reason=%.100s retry_in_ms=%lld",
                 partner->config->id, pending->event_id, pending->attempts, outcome.reason,
                 (long long)delay);
@@ -579,6 +585,10 @@ static void partner_final(struct partner *partner, struct pending *pending, int 
     pending->delivered = delivered;
     snprintf(pending->reason, sizeof pending->reason, "%s", reason ? reason : "");
     pending->state = PENDING_RECORDING;
+    rd_kafka_timestamp_type_t timestamp_type;
+    int64_t timestamp = rd_kafka_message_timestamp(pending->message, &timestamp_type);
+    metrics_dispatch_out(partner->config->id, rd_kafka_topic_name(pending->message->rkt), delivered,
+                         timestamp > 0 ? partner_now() - timestamp : 0);
     if (delivered)
         log_debug("delivered partner=%s event_id=%s attempts=%d", partner->config->id,
                   pending->event_id, pending->attempts);
@@ -788,7 +798,8 @@ int partner_new(const struct partner_shared *shared, const struct config_partner
         kafka_conf_set(conf, "fetch.error.backoff.ms", "20", errstr, errstr_size) != 0 ||
         /* The engine polls only when it has room; a partner held back by
          * a long outage must not be thrown out of its group for that. */
-        kafka_conf_set(conf, "max.poll.interval.ms", "86400000", errstr, errstr_size) != 0) {
+        kafka_conf_set(conf, "max.poll.interval.ms", "86400000", errstr, errstr_size) != 0 ||
+        metrics_kafka_stats(conf, config->id, config->id, 5000, errstr, errstr_size) != 0) {
         rd_kafka_conf_destroy(conf);
         goto fail;
     }
@@ -811,6 +822,7 @@ int partner_new(const struct partner_shared *shared, const struct config_partner
                  rd_kafka_err2str(err));
         goto fail;
     }
+    metrics_dispatch_circuit(config->id, METRICS_CIRCUIT_CLOSED);
     log_info("partner ready partner=%s group=%s connector=%s topics=%zu max_in_flight=%d",
              config->id, group, partner->type->name, config->topic_count, partner->max_in_flight);
     *out = partner;

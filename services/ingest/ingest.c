@@ -29,6 +29,7 @@
 #include "framing.h"
 #include "httpd.h"
 #include "kafka.h"
+#include "metrics.h"
 #include "log.h"
 #include "producer.h"
 #include "publisher.h"
@@ -319,6 +320,11 @@ static void ingest_handle(void *context, const struct httpd_request *request,
             return;
         }
         ingest_handle_event(ingest, type, request, response);
+        /* The label is a declared topic or "other": a caller cannot mint series. */
+        metrics_ingest(response->status == 404 ? "other" : type,
+                       response->status == 202   ? "accepted"
+                       : response->status >= 500 ? "unavailable"
+                                                 : "rejected");
         return;
     }
     if (strcmp(request->path, "/healthz") == 0) {

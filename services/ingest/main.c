@@ -10,6 +10,7 @@
 #include "apikey.h"
 #include "ingest.h"
 #include "log.h"
+#include "operations.h"
 #include "registry.h"
 #include "service.h"
 
@@ -108,7 +109,17 @@ int main(int argc, char **argv)
         return 1;
     }
     log_info("listening port=%d", ingest_port(ingest));
+    struct operations *operations = NULL;
+    if (operations_start(config, config->operations.ingest_listen, "placehub-ingest", NULL, NULL,
+                         &operations, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "placehub-ingest: cannot start: %s\n", errstr);
+        ingest_destroy(ingest);
+        registry_destroy(registry);
+        config_destroy(config);
+        return 1;
+    }
     service_wait_for_signal();
+    operations_stop(operations);
     ingest_destroy(ingest);
     registry_destroy(registry);
     config_destroy(config);

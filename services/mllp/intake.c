@@ -31,6 +31,7 @@
 #include "hl7.h"
 #include "kafka.h"
 #include "listener.h"
+#include "metrics.h"
 #include "log.h"
 #include "producer.h"
 
@@ -208,6 +209,7 @@ static char *intake_handle(void *context, const char *text, size_t len, const ch
             header = NULL;
         answer = intake_ack(header, ACK_REJECT, error.reason, &error, answer_len);
         hl7_message_destroy(header);
+        metrics_mllp("rejected");
         return answer;
     }
     adt_map(intake->config, message, &result);
@@ -216,9 +218,11 @@ static char *intake_handle(void *context, const char *text, size_t len, const ch
                  result.event_id[0] ? result.event_id : "-",
                  result.trigger[0] ? result.trigger : "-", result.error.code, result.error.reason);
         answer = intake_ack(message, ACK_REJECT, result.error.reason, &result.error, answer_len);
+        metrics_mllp("rejected");
         goto out;
     }
     enum ack_code code = intake_produce(intake, message, &result, &error);
+    metrics_mllp(code == ACK_ACCEPT ? "accepted" : code == ACK_REJECT ? "rejected" : "error");
     if (code == ACK_ACCEPT) {
         char text_out[128];
         if (result.action == ADT_FORWARD)

@@ -8,6 +8,7 @@
 #include "adt.h"
 #include "intake.h"
 #include "log.h"
+#include "operations.h"
 #include "registry.h"
 #include "service.h"
 
@@ -70,7 +71,17 @@ int main(int argc, char **argv)
         return 1;
     }
     log_info("listening port=%d", intake_port(intake));
+    struct operations *operations = NULL;
+    if (operations_start(config, config->operations.mllp_listen, "placehub-mllp", NULL, NULL,
+                         &operations, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "placehub-mllp: cannot start: %s\n", errstr);
+        intake_destroy(intake);
+        registry_destroy(registry);
+        config_destroy(config);
+        return 1;
+    }
     service_wait_for_signal();
+    operations_stop(operations);
     intake_destroy(intake);
     registry_destroy(registry);
     config_destroy(config);

@@ -287,9 +287,11 @@ def publisher_yaml(partner_id, key_hash, publishes=None, source_ods_codes=None,
 
 def write_config(path, broker, ingest_port, registry_port, partners, group_prefix,
                  produce_timeout_ms=10000, max_body_bytes=65536, registry_mode="embedded",
-                 dispatch_settings=None, publishers="", kafka_extra="", ingest_extra=""):
+                 dispatch_settings=None, publishers="", kafka_extra="", ingest_extra="",
+                 extra_config=""):
     """partners maps an id to (Partner, topics) or (Partner, topics, options);
-    publishers is YAML for publish-only partners (publisher_yaml)."""
+    publishers is YAML for publish-only partners (publisher_yaml);
+    extra_config is YAML appended at the top level (e.g. an operations: section)."""
     partner_lines = []
     for partner_id, spec in partners.items():
         partner, topics = spec[0], spec[1]
@@ -331,7 +333,7 @@ topics:
   retry_backoff_max_ms: 1000
   dead_letter_topic: "{group_prefix}.dead-letter"
   audit_topic: "{group_prefix}.audit"
-{dispatch_lines}partners:{partner_list}""")
+{dispatch_lines}partners:{partner_list}{extra_config}""")
 
 
 class Hub:
@@ -341,7 +343,7 @@ class Hub:
     def __init__(self, broker, partners, produce_timeout_ms=10000, max_body_bytes=65536,
                  start_dispatch=True, registry_mode="embedded", partner_options=None,
                  dispatch_settings=None, publishers=None, kafka_extra="", ingest_extra="",
-                 env=None):
+                 env=None, extra_config=""):
         """publishers maps a publish-only partner id to publisher_yaml's
         keyword arguments; each gets a fresh key in self.keys. Without it
         there is one, TEST_PUBLISHER, allowed every type and every
@@ -374,7 +376,8 @@ class Hub:
                      {pid: (self.partners[pid], topics, partner_options.get(pid, {}))
                       for pid, topics in partners.items()},
                      self.group_prefix, produce_timeout_ms, max_body_bytes, registry_mode,
-                     dispatch_settings, publisher_lines, kafka_extra, ingest_extra)
+                     dispatch_settings, publisher_lines, kafka_extra, ingest_extra,
+                     extra_config)
         self.dead_letter_topic = f"{self.group_prefix}.dead-letter"
         self.audit_topic = f"{self.group_prefix}.audit"
         self.processes = [p.process for p in self.partners.values()]

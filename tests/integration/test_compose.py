@@ -172,6 +172,17 @@ def listeners(d, name):
     elif prog == "placehub-partner-sim":
         # The program's default (services/partner-sim/partner_sim.h).
         found.append(split_hostport(option(args, "--listen") or "127.0.0.1:9101"))
+    # The operators' listeners (operations: in the config; lib/operations.c).
+    operations_key = {"placehub-ingest": "ingest_listen", "placehub-dispatch": "dispatch_listen",
+                      "placehub-mllp": "mllp_listen"}.get(prog)
+    if operations_key and (config.get("operations") or {}).get(operations_key):
+        found.append(split_hostport(config["operations"][operations_key]))
+    # Monitoring images, on their documented default ports.
+    image = str(svc.get("image", ""))
+    if image.startswith("prom/prometheus:"):
+        found.append(("0.0.0.0", 9090))
+    if image.startswith("grafana/grafana:"):
+        found.append(("0.0.0.0", 3000))
     return found
 
 

@@ -169,7 +169,9 @@ static void test_unknown_key(void **state)
     /* Nothing close: the known keys are listed instead. */
     expect_error(KAFKA TOPICS "colour: blue\n", "5:1",
                  "unknown key 'colour' in the top level (known keys: kafka, schema_registry, "
-                 "topics, ingest, dispatch, mllp, partners)");
+                 "topics, ingest, dispatch, mllp, partners, operations)");
+    expect_error(KAFKA TOPICS "operations:\n  dispatch_listn: \"127.0.0.1:9181\"\n", "6:3",
+                 "unknown key 'dispatch_listn' in operations; did you mean 'dispatch_listen'?");
 }
 
 static void test_duplicate_key(void **state)

@@ -1,0 +1,172 @@
+/*
+ * placehub-ctl: the operator's command. main() picks the subcommand; each
+ * lives in its own file (status.c, tail and replay in replay.c, dlq.c,
+ * audit.c, schemas.c) and parses its own options (see ctl.h).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "ctl.h"
+#include "kafka.h"
+#include "log.h"
+
+static const char help[] =
+    "Usage: placehub-ctl SUBCOMMAND [OPTIONS]\n"
+    "\n"
+    "Watch and operate a placehub hub: what is on the topics, how far each partner\n"
+    "is, what failed and why, and who received what about a person.\n"
+    "\n"
+    "Subcommands (each has --help):\n"
+    "  status                 brokers, topics, per-partner lag, dead letters, circuits\n"
+    "  tail TOPIC             decode and print the latest events (--follow for more)\n"
+    "  dlq list|show|redrive  inspect dead letters; send them again once fixed\n"
+    "  replay                 events by time window or offsets, filtered; print,\n"
+    "                         export (JSON lines, CSV) or redeliver to one partner\n"
+    "  audit person NHS       every event about a person and who received it\n"
+    "  schemas list|show|check  the schema catalogue; check a new version\n"
+    "\n"
+    "Options every subcommand takes:\n"
+    "  -c, --config FILE   configuration (default config/placehub.yaml)\n"
+    "      --json          one JSON document per line instead of tables\n"
+    "  -q, --quiet         no progress bar (it is drawn on stderr only when stderr\n"
+    "                      is a terminal)\n"
+    "  -h, --help          help\n"
+    "\n"
+    "Exit codes:\n"
+    "  0  done; for status: nothing needs attention\n"
+    "  1  could not do it (configuration, broker unreachable, file)\n"
+    "  2  bad command line\n"
+    "  3  done, but needs attention: status found lag over the limit, dead letters\n"
+    "     or an open circuit; nothing matched; some redeliveries failed\n"
+    "  4  schemas check: the new version is not backward compatible\n"
+    "\n"
+    "docs/operations.md is the runbook: find a stuck partner, see why, fix, redrive;\n"
+    "audit a person; replay.\n";
+
+int ctl_common_option(struct ctl *ctl, int option, const char *subcommand_help)
+{
+    switch (option) {
+    case 'c':
+        ctl->config_path = optarg;
+        return 0;
+    case 'J':
+        ctl->json = 1;
+        return 0;
+    case 'q':
+        ctl->progress = 0;
+        return 0;
+    case 'h':
+        fputs(subcommand_help, stdout);
+        exit(CTL_EXIT_OK);
+    default:
+        fprintf(stderr, "Try 'placehub-ctl %s --help'.\n", optind > 0 ? "SUBCOMMAND" : "");
+        exit(CTL_EXIT_USAGE);
+    }
+}
+
+int ctl_load(struct ctl *ctl)
+{
+    char errstr[1024];
+    if (ctl->config)
+        return 0;
+    if (config_load(ctl->config_path, &ctl->config, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "placehub-ctl: configuration error: %s\n", errstr);
+        return -1;
+    }
+    return 0;
+}
+
+struct registry *ctl_registry(struct ctl *ctl)
+{
+    char errstr[1024];
+    if (!ctl->registry && registry_new(ctl->config, &ctl->registry, errstr, sizeof errstr) != 0)
+        fprintf(stderr, "placehub-ctl: cannot load the schemas: %s\n", errstr);
+    return ctl->registry;
+}
+
+rd_kafka_t *ctl_consumer(const struct config *config, const char *group, char *errstr,
+                         size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = kafka_conf_new(config, errstr, errstr_size);
+    if (!conf)
+        return NULL;
+    /* librdkafka 2.0 wants a group.id even for assign-only reading; a
+     * private one never joins (nothing subscribes) and never commits, so
+     * the broker keeps nothing of it. A partner's group is given only to
+     * read its committed offsets (status). */
+    char private_group[64];
+    snprintf(private_group, sizeof private_group, "placehub-ctl-%ld-%ld", (long)getpid(),
+             (long)time(NULL));
+    if (kafka_conf_set(conf, "group.id", group ? group : private_group, errstr, errstr_size) != 0 ||
+        kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) != 0 ||
+        kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errstr_size) != 0 ||
+        kafka_conf_set(conf, "client.id", "placehub-ctl", errstr, errstr_size) != 0 ||
+        kafka_conf_set(conf, "fetch.max.bytes", "52428800", errstr, errstr_size) != 0 ||
+        kafka_conf_set(conf, "queued.max.messages.kbytes", "65536", errstr, errstr_size) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_t *consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+    if (!consumer) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(consumer);
+    return consumer;
+}
+
+int ctl_parse_time(const char *text, int64_t *millis)
+{
+    char *end = NULL;
+    long long number = strtoll(text, &end, 10);
+    if (end != text && *end == '\0' && strlen(text) > 8) {
+        *millis = number;
+        return 0;
+    }
+    if (codec_timestamp_parse(text, millis) == 0)
+        return 0;
+    int32_t days;
+    if (strlen(text) == 10 && codec_date_parse(text, &days) == 0) {
+        *millis = (int64_t)days * 86400000;
+        return 0;
+    }
+    return -1;
+}
+
+static const struct {
+    const char *name;
+    int (*run)(struct ctl *ctl, int argc, char **argv);
+} subcommands[] = {
+    {"status", ctl_status}, {"tail", ctl_tail},   {"dlq", ctl_dlq},
+    {"replay", ctl_replay}, {"audit", ctl_audit}, {"schemas", ctl_schemas},
+};
+
+int main(int argc, char **argv)
+{
+    struct ctl ctl = {.config_path = "config/placehub.yaml", .progress = isatty(2)};
+    const char *level = getenv("PLACEHUB_LOG_LEVEL");
+    /* Quiet by default: the output is the point, not librdkafka's notes. */
+    log_init("placehub-ctl", level ? -1 : LOG_WARNING);
+    if (argc < 2 || argv[1][0] == '-') {
+        if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+            fputs(help, stdout);
+            return CTL_EXIT_OK;
+        }
+        fputs(help, stderr);
+        return CTL_EXIT_USAGE;
+    }
+    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+        if (strcmp(argv[1], subcommands[i].name) == 0) {
+            int rc = subcommands[i].run(&ctl, argc - 1, argv + 1);
+            registry_destroy(ctl.registry);
+            config_destroy(ctl.config);
+            return rc;
+        }
+    fprintf(stderr, "placehub-ctl: no subcommand '%s'. Try 'placehub-ctl --help'.\n", argv[1]);
+    return CTL_EXIT_USAGE;
+}

@@ -1,0 +1,230 @@
+/*
+ * redeliver.c - placehub-ctl sends an event again to ONE partner, itself,
+ * through that partner's connector, transport settings and credentials
+ * (the same lib/connector + lib/transfer + lib/auth that dispatch uses),
+ * one request at a time.
+ *
+ * Why not through dispatch: a dispatch partner engine is one consumer
+ * group over the event topics; sending an old event again through it would
+ * mean moving that group's offsets (which also re-sends everything after
+ * it) or a side topic that every engine must learn about. Delivering from
+ * here moves no consumer group at all, so no partner's progress changes,
+ * the chosen partner's included.
+ *
+ * At-least-once: a dead letter stays on the dead-letter topic until a
+ * delivery succeeded and its receipt was acknowledged by the broker; only
+ * then is the "redriven" marker written. A crash in between sends it again
+ * next time (same event id, the partner deduplicates on it).
+ *
+ * IMPORTANT (issue 4): once data-sharing agreements filter fields in
+ * dispatch, the same filter must be applied to `body` in redeliver_send
+ * before the connector sees it, and the receipt must carry "agreement" and
+ * "fields" as dispatch's does.
+ */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
+#include "codec.h"
+#include "connector.h"
+#include "ctl.h"
+#include "producer.h"
+#include "transfer.h"
+
+struct redeliver {
+    const struct config *config;
+    const struct config_partner *partner;
+    const struct placehub_connector_type *type;
+    void *instance;
+    struct placehub_options options;
+    struct transfer_settings settings;
+    struct auth *auth;
+    struct producer *producer;
+    CURL *easy;
+};
+
+static const char *redeliver_option(const struct placehub_options *options, const char *key)
+{
+    return config_partner_option(options->opaque, key);
+}
+
+static int64_t redeliver_now(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+struct redeliver *redeliver_new(const struct config *config, const char *partner_id, char *errstr,
+                                size_t errstr_size)
+{
+    struct redeliver *redeliver = calloc(1, sizeof *redeliver);
+    if (!redeliver) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    redeliver->config = config;
+    redeliver->partner = config_partner_find(config, partner_id);
+    if (!redeliver->partner) {
+        snprintf(errstr, errstr_size, "no partner %s in %s", partner_id, config->path);
+        goto fail;
+    }
+    redeliver->options.opaque = redeliver->partner;
+    redeliver->options.get = redeliver_option;
+    char message[512];
+    redeliver->type = connector_find(redeliver->partner->connector, message, sizeof message);
+    if (!redeliver->type) {
+        snprintf(errstr, errstr_size, "partner %s: %s", partner_id, message);
+        goto fail;
+    }
+    if (transfer_settings_load(partner_id, &redeliver->options, &redeliver->settings, errstr,
+                               errstr_size) != 0 ||
+        auth_new(partner_id, &redeliver->options, &redeliver->auth, errstr, errstr_size) != 0 ||
+        redeliver->type->create(connector_host(), partner_id, &redeliver->options,
+                                &redeliver->instance, errstr, errstr_size) != 0)
+        goto fail;
+    redeliver->easy = curl_easy_init();
+    if (!redeliver->easy) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    if (producer_new(config, "placehub-ctl", 30000, &redeliver->producer, errstr, errstr_size) != 0)
+        goto fail;
+    return redeliver;
+fail:
+    redeliver_destroy(redeliver);
+    return NULL;
+}
+
+struct producer *redeliver_producer(struct redeliver *redeliver)
+{
+    return redeliver->producer;
+}
+
+void redeliver_destroy(struct redeliver *redeliver)
+{
+    if (!redeliver)
+        return;
+    producer_destroy(redeliver->producer);
+    if (redeliver->easy)
+        curl_easy_cleanup(redeliver->easy);
+    if (redeliver->instance)
+        redeliver->type->destroy(redeliver->instance);
+    auth_destroy(redeliver->auth);
+    transfer_settings_free(&redeliver->settings);
+    free(redeliver);
+}
+
+/* One attempt. Returns the connector's judgement, reason and status filled. */
+static enum placehub_result redeliver_attempt(struct redeliver *redeliver,
+                                              const struct placehub_delivery *delivery, int *status,
+                                              long *retry_after_ms, char *reason,
+                                              size_t reason_size)
+{
+    struct placehub_request request;
+    struct transfer transfer;
+    char errstr[300], auth_line[AUTH_HEADER_MAX];
+    memset(&request, 0, sizeof request);
+    memset(&transfer, 0, sizeof transfer);
+    *status = 0;
+    *retry_after_ms = 0;
+    if (redeliver->type->prepare(redeliver->instance, delivery, &request, errstr, sizeof errstr) !=
+        0) {
+        snprintf(reason, reason_size, "connector refused the event: %s", errstr);
+        return PLACEHUB_REJECTED;
+    }
+    enum placehub_result result = PLACEHUB_RETRY;
+    if (auth_header(redeliver->auth, auth_line, sizeof auth_line, errstr, sizeof errstr) != 0) {
+        snprintf(reason, reason_size, "no credentials: %s", errstr);
+        goto out;
+    }
+    if (transfer_setup(&transfer, redeliver->easy, &redeliver->settings, delivery, &request,
+                       auth_line, errstr, sizeof errstr) != 0) {
+        snprintf(reason, reason_size, "cannot set the request up: %s", errstr);
+        goto out;
+    }
+    CURLcode code = curl_easy_perform(redeliver->easy);
+    struct placehub_response response;
+    struct placehub_outcome outcome;
+    transfer_finish(&transfer, code, &response, &outcome, retry_after_ms);
+    if (redeliver->type->classify)
+        redeliver->type->classify(redeliver->instance, delivery, &response, &outcome);
+    if (response.status == 401 && outcome.result == PLACEHUB_REJECTED) {
+        auth_invalidate(redeliver->auth);
+        outcome.result = PLACEHUB_RETRY;
+        snprintf(outcome.reason, sizeof outcome.reason, "HTTP 401: credentials refused");
+    }
+    *status = response.status;
+    result = outcome.result;
+    snprintf(reason, reason_size, "%s", outcome.reason);
+out:
+    transfer_cleanup(&transfer);
+    if (redeliver->type->release)
+        redeliver->type->release(redeliver->instance, &request);
+    return result;
+}
+
+int redeliver_send(struct redeliver *redeliver, const struct redeliver_source *source,
+                   const char *event_type, const char *event_id, const char *body, const char *via,
+                   json_t *extra, int attempts, char *reason, size_t reason_size)
+{
+    struct placehub_delivery delivery = {
+        .partner_id = redeliver->partner->id,
+        .event_id = event_id,
+        .event_type = event_type,
+        .body = body,
+        .body_len = strlen(body),
+    };
+    int64_t began = redeliver_now();
+    int status = 0, attempt = 0;
+    enum placehub_result result = PLACEHUB_RETRY;
+    long delay_ms = 500;
+    reason[0] = '\0';
+    while (attempt < attempts) {
+        delivery.attempt = ++attempt;
+        long retry_after_ms = 0;
+        result =
+            redeliver_attempt(redeliver, &delivery, &status, &retry_after_ms, reason, reason_size);
+        if (result != PLACEHUB_RETRY || attempt == attempts)
+            break;
+        long wait_ms = retry_after_ms > delay_ms ? retry_after_ms : delay_ms;
+        if (wait_ms > 30000)
+            wait_ms = 30000;
+        struct timespec pause = {wait_ms / 1000, (wait_ms % 1000) * 1000000};
+        nanosleep(&pause, NULL);
+        delay_ms *= 2;
+    }
+    int delivered = result == PLACEHUB_DELIVERED;
+    int64_t now = redeliver_now();
+    char completed[48];
+    codec_timestamp_format(now, completed, sizeof completed);
+    json_t *receipt =
+        json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:i,s:I},s:s,s:i,s:i,s:I,s:s,s:s}", "record", "delivery",
+                  "partner", redeliver->partner->id, "event_id", event_id, "event_type", event_type,
+                  "source", "topic", source->topic, "partition", (int)source->partition, "offset",
+                  (json_int_t)source->offset, "outcome", delivered ? "delivered" : "failed",
+                  "status", status, "attempts", attempt, "latency_ms", (json_int_t)(now - began),
+                  "completed_at", completed, "via", via);
+    if (!receipt) {
+        snprintf(reason, reason_size, "out of memory");
+        return -1;
+    }
+    if (!delivered)
+        json_object_set_new(receipt, "reason", json_string(reason));
+    if (extra)
+        json_object_update(receipt, extra);
+    char *text = json_dumps(receipt, JSON_COMPACT);
+    json_decref(receipt);
+    struct producer_result produced;
+    if (!text ||
+        producer_send(redeliver->producer, redeliver->config->dispatch.audit_topic, source->key,
+                      source->key_len, text, strlen(text), NULL, 0, &produced) != 0) {
+        snprintf(reason, reason_size, "the receipt was not written to %s",
+                 redeliver->config->dispatch.audit_topic);
+        return -1;
+    }
+    return delivered;
+}

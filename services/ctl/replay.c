@@ -1,0 +1,514 @@
+/*
+ * replay.c - `placehub-ctl tail` and `placehub-ctl replay`: read events
+ * back from the topics, decoded, and print, export or redeliver them.
+ *
+ * Both read with an assign-only consumer in no group (ctl.h): nothing they
+ * do moves a consumer group. `replay --redeliver PARTNER` sends the matching
+ * events to that partner alone through redeliver.c, each with a receipt on
+ * the audit topic marked "via": "replay".
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalogue.h"
+#include "codec.h"
+#include "ctl.h"
+
+static const char tail_help[] =
+    "Usage: placehub-ctl tail TOPIC [-n COUNT] [--from-beginning] [--follow]\n"
+    "\n"
+    "Prints the latest messages of TOPIC as JSON lines, decoded: events (admission,\n"
+    "discharge, referral, employment-support and dead letters) from Avro to plain\n"
+    "JSON, audit receipts as they are, with topic, partition, offset, timestamp and\n"
+    "headers. Reads without a consumer group: no one's progress moves.\n"
+    "\n"
+    "Options:\n"
+    "  -n, --lines COUNT     the last COUNT messages of each partition (default 10)\n"
+    "      --from-beginning  every message the topic holds\n"
+    "  -f, --follow          then wait for new messages until Ctrl-C\n"
+    "  -c, --config FILE     configuration (default config/placehub.yaml)\n"
+    "  -h, --help            this text\n"
+    "\n"
+    "Exit codes: 0 done, 1 error (broker, unknown topic), 2 bad command line.\n"
+    "\n"
+    "Example: placehub-ctl tail discharge -n 5\n";
+
+static const char replay_help[] =
+    "Usage: placehub-ctl replay [--from TIME] [--to TIME] [--offsets T:P:START[-END]]...\n"
+    "                           [--type TYPE]... [--nhs NUMBER] [--partner ID]\n"
+    "                           [--format json|csv] [--output FILE]\n"
+    "                           [--redeliver PARTNER [--attempts N]]\n"
+    "\n"
+    "Reads events back from the event topics: those written in a time window\n"
+    "(Kafka timestamps, i.e. when ingest accepted them; looked up with\n"
+    "rd_kafka_offsets_for_times) or in explicit offset ranges, filtered by type,\n"
+    "person or partner, and prints them as JSON lines (the default), exports them\n"
+    "(--format csv, --output FILE) or sends them again to ONE partner.\n"
+    "\n"
+    "Selection:\n"
+    "      --from TIME       window start, inclusive (RFC 3339 such as\n"
+    "                        2026-11-22T10:00:00Z, a date, or epoch milliseconds)\n"
+    "      --to TIME         window end, exclusive (default: up to now)\n"
+    "      --offsets T:P:START[-END]  topic T, partition P, offsets START to END-1\n"
+    "                        (repeatable; END omitted: up to the current end)\n"
+    "      --type TYPE       only this event type (topic); repeatable\n"
+    "      --nhs NUMBER      only events about this person (person.nhs_number)\n"
+    "      --partner ID      only the event types partner ID subscribes to\n"
+    "Output:\n"
+    "      --format FORMAT   json (default: one decoded event per line) or csv\n"
+    "                        (topic, partition, offset, timestamp, event_id,\n"
+    "                        occurred_at, recorded_at, source_ods_code, priority,\n"
+    "                        nhs_number)\n"
+    "  -o, --output FILE     write there instead of stdout\n"
+    "      --redeliver PARTNER  send each matching event to PARTNER only, through its\n"
+    "                        connector; a receipt (\"via\": \"replay\") goes to the audit\n"
+    "                        topic. No consumer group moves: the other partners' and\n"
+    "                        PARTNER's own progress stay as they are\n"
+    "      --attempts N      tries per event on passing failures (default 3)\n"
+    "  -c, --config FILE     configuration (default config/placehub.yaml)\n"
+    "  -q, --quiet           no progress bar or summary on stderr\n"
+    "  -h, --help            this text\n"
+    "\n"
+    "Exit codes: 0 done, 1 error, 2 bad command line, 3 nothing matched or some\n"
+    "redeliveries failed.\n"
+    "\n"
+    "Examples:\n"
+    "  placehub-ctl replay --from 2026-11-22T09:00:00Z --to 2026-11-22T10:00:00Z\n"
+    "  placehub-ctl replay --type discharge --format csv -o discharges.csv\n"
+    "  placehub-ctl replay --from 2026-11-22 --redeliver stockport-homes\n";
+
+/* ---- tail --------------------------------------------------------------- */
+
+static int tail_print(void *opaque, const rd_kafka_message_t *message)
+{
+    output_json_line(decode_message(opaque, message));
+    fflush(stdout);
+    return 0;
+}
+
+int ctl_tail(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option options[] = {CTL_COMMON_LONG,
+                                            {"lines", required_argument, NULL, 'n'},
+                                            {"from-beginning", no_argument, NULL, 'B'},
+                                            {"follow", no_argument, NULL, 'f'},
+                                            {NULL, 0, NULL, 0}};
+    long long last = 10;
+    int follow = 0, option;
+    while ((option = getopt_long(argc, argv, CTL_COMMON_SHORT "n:f", options, NULL)) != -1) {
+        if (option == 'n') {
+            char *end;
+            last = strtoll(optarg, &end, 10);
+            if (*end || last < 0) {
+                fprintf(stderr, "placehub-ctl tail: --lines must be a count, not '%s'\n", optarg);
+                return CTL_EXIT_USAGE;
+            }
+        } else if (option == 'B') {
+            last = -1;
+        } else if (option == 'f') {
+            follow = 1;
+        } else {
+            ctl_common_option(ctl, option, tail_help);
+        }
+    }
+    if (optind + 1 != argc) {
+        fprintf(stderr, "placehub-ctl tail: name one topic. Try 'placehub-ctl tail --help'.\n");
+        return CTL_EXIT_USAGE;
+    }
+    if (ctl_load(ctl) != 0 || !ctl_registry(ctl))
+        return CTL_EXIT_ERROR;
+    char errstr[512];
+    struct scan_plan plan = {0};
+    int rc = CTL_EXIT_ERROR;
+    rd_kafka_t *consumer = ctl_consumer(ctl->config, NULL, errstr, sizeof errstr);
+    if (!consumer || scan_plan_tail(consumer, &plan, argv[optind], last, errstr, sizeof errstr) ||
+        scan_run(consumer, &plan, follow, 0, tail_print, ctl->registry, errstr, sizeof errstr) < 0)
+        fprintf(stderr, "placehub-ctl tail: %s\n", errstr);
+    else
+        rc = CTL_EXIT_OK;
+    scan_plan_free(&plan);
+    if (consumer) {
+        rd_kafka_consumer_close(consumer);
+        rd_kafka_destroy(consumer);
+    }
+    return rc;
+}
+
+/* ---- replay ------------------------------------------------------------- */
+
+struct replay {
+    struct ctl *ctl;
+    int64_t from_ms, to_ms;
+    const char *nhs;
+    int csv;
+    FILE *out;
+    struct redeliver *redeliver;
+    int attempts;
+    long long read, matched, delivered, failed;
+    int broken; /* a receipt could not be written: stop */
+};
+
+static void replay_csv_cell(FILE *out, const char *text, int last)
+{
+    if (!text)
+        text = "";
+    if (strpbrk(text, ",\"\r\n")) {
+        fputc('"', out);
+        for (const char *c = text; *c; c++) {
+            if (*c == '"')
+                fputc('"', out);
+            fputc(*c, out);
+        }
+        fputc('"', out);
+    } else {
+        fputs(text, out);
+    }
+    fputc(last ? '\n' : ',', out);
+}
+
+static const char *replay_string(json_t *event, const char *path)
+{
+    return json_string_value(json_object_get(event, path));
+}
+
+static int replay_visit(void *opaque, const rd_kafka_message_t *message)
+{
+    struct replay *replay = opaque;
+    replay->read++;
+    rd_kafka_timestamp_type_t type;
+    int64_t timestamp = rd_kafka_message_timestamp(message, &type);
+    /* offsets_for_times gave the range; the timestamp makes the window exact. */
+    if ((replay->from_ms >= 0 && timestamp < replay->from_ms) ||
+        (replay->to_ms >= 0 && timestamp >= replay->to_ms))
+        return 0;
+    int schema_id;
+    json_t *event = decode_value(replay->ctl->registry, message, &schema_id);
+    if (!event)
+        return 0;
+    if (replay->nhs) {
+        const char *nhs =
+            json_string_value(json_object_get(json_object_get(event, "person"), "nhs_number"));
+        if (!nhs || strcmp(nhs, replay->nhs) != 0) {
+            json_decref(event);
+            return 0;
+        }
+    }
+    replay->matched++;
+    if (replay->redeliver) {
+        const char *event_id = replay_string(event, "event_id");
+        char *body = json_dumps(event, JSON_COMPACT);
+        char reason[320];
+        struct redeliver_source source = {rd_kafka_topic_name(message->rkt), message->partition,
+                                          message->offset, message->key, message->key_len};
+        int sent = body && event_id && schema_id >= 0
+                       ? redeliver_send(replay->redeliver, &source,
+                                        rd_kafka_topic_name(message->rkt), event_id, body, "replay",
+                                        NULL, replay->attempts, reason, sizeof reason)
+                       : 0;
+        free(body);
+        if (sent > 0) {
+            replay->delivered++;
+        } else {
+            replay->failed++;
+            fprintf(stderr,
+                    "placehub-ctl replay: not delivered topic=%s partition=%d offset=%lld%s%s\n",
+                    rd_kafka_topic_name(message->rkt), (int)message->partition,
+                    (long long)message->offset, sent < 0 ? ": " : "", sent < 0 ? reason : "");
+            if (sent < 0)
+                replay->broken = 1;
+        }
+        json_decref(event);
+        return replay->broken ? -1 : 0;
+    }
+    if (replay->csv) {
+        char partition[16], offset[32], when[48] = "";
+        snprintf(partition, sizeof partition, "%d", (int)message->partition);
+        snprintf(offset, sizeof offset, "%lld", (long long)message->offset);
+        if (timestamp >= 0)
+            codec_timestamp_format(timestamp, when, sizeof when);
+        replay_csv_cell(replay->out, rd_kafka_topic_name(message->rkt), 0);
+        replay_csv_cell(replay->out, partition, 0);
+        replay_csv_cell(replay->out, offset, 0);
+        replay_csv_cell(replay->out, when, 0);
+        replay_csv_cell(replay->out, replay_string(event, "event_id"), 0);
+        replay_csv_cell(replay->out, replay_string(event, "occurred_at"), 0);
+        replay_csv_cell(replay->out, replay_string(event, "recorded_at"), 0);
+        replay_csv_cell(replay->out, replay_string(event, "source_ods_code"), 0);
+        replay_csv_cell(replay->out, replay_string(event, "priority"), 0);
+        replay_csv_cell(
+            replay->out,
+            json_string_value(json_object_get(json_object_get(event, "person"), "nhs_number")), 1);
+        json_decref(event);
+        return 0;
+    }
+    json_decref(event);
+    json_t *line = decode_message(replay->ctl->registry, message);
+    char *text = line ? json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    if (text)
+        fprintf(replay->out, "%s\n", text);
+    free(text);
+    json_decref(line);
+    return 0;
+}
+
+/* Parses "topic:partition:start[-end]". */
+static int replay_parse_offsets(char *text, char **topic, int32_t *partition, int64_t *start,
+                                int64_t *end)
+{
+    char *second = strrchr(text, ':');
+    if (!second || second == text)
+        return -1;
+    *second = '\0';
+    char *first = strrchr(text, ':');
+    if (!first)
+        return -1;
+    *first = '\0';
+    *topic = text;
+    char *rest;
+    long value = strtol(first + 1, &rest, 10);
+    if (*rest || value < 0 || rest == first + 1)
+        return -1;
+    *partition = (int32_t)value;
+    long long from = strtoll(second + 1, &rest, 10);
+    if (rest == second + 1 || from < 0)
+        return -1;
+    *start = from;
+    *end = -1;
+    if (*rest == '-') {
+        char *tail;
+        long long to = strtoll(rest + 1, &tail, 10);
+        if (*tail || tail == rest + 1 || to < from)
+            return -1;
+        *end = to;
+    } else if (*rest) {
+        return -1;
+    }
+    return 0;
+}
+
+static int replay_has(const char *const *list, size_t count, const char *name)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(list[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+int ctl_replay(struct ctl *ctl, int argc, char **argv)
+{
+    enum { FROM = 1000, TO, OFFSETS, TYPE, NHS, PARTNER, FORMAT, REDELIVER, ATTEMPTS };
+    static const struct option options[] = {CTL_COMMON_LONG,
+                                            {"from", required_argument, NULL, FROM},
+                                            {"to", required_argument, NULL, TO},
+                                            {"offsets", required_argument, NULL, OFFSETS},
+                                            {"type", required_argument, NULL, TYPE},
+                                            {"nhs", required_argument, NULL, NHS},
+                                            {"partner", required_argument, NULL, PARTNER},
+                                            {"format", required_argument, NULL, FORMAT},
+                                            {"output", required_argument, NULL, 'o'},
+                                            {"redeliver", required_argument, NULL, REDELIVER},
+                                            {"attempts", required_argument, NULL, ATTEMPTS},
+                                            {NULL, 0, NULL, 0}};
+    struct replay replay = {.ctl = ctl, .from_ms = -1, .to_ms = -1, .out = stdout, .attempts = 3};
+    const char *types[64], *partner_id = NULL, *redeliver_id = NULL, *output = NULL;
+    char *offsets[64];
+    size_t type_count = 0, offset_count = 0;
+    int option;
+    while ((option = getopt_long(argc, argv, CTL_COMMON_SHORT "o:", options, NULL)) != -1) {
+        switch (option) {
+        case FROM:
+        case TO:
+            if (ctl_parse_time(optarg, option == FROM ? &replay.from_ms : &replay.to_ms) != 0) {
+                fprintf(stderr,
+                        "placehub-ctl replay: --%s: '%s' is not a time (e.g. "
+                        "2026-11-22T10:00:00Z, 2026-11-22 or epoch milliseconds)\n",
+                        option == FROM ? "from" : "to", optarg);
+                return CTL_EXIT_USAGE;
+            }
+            break;
+        case OFFSETS:
+            if (offset_count == 64)
+                return CTL_EXIT_USAGE;
+            offsets[offset_count++] = optarg;
+            break;
+        case TYPE:
+            if (type_count == 64)
+                return CTL_EXIT_USAGE;
+            types[type_count++] = optarg;
+            break;
+        case NHS:
+            replay.nhs = optarg;
+            break;
+        case PARTNER:
+            partner_id = optarg;
+            break;
+        case FORMAT:
+            if (strcmp(optarg, "csv") != 0 && strcmp(optarg, "json") != 0) {
+                fprintf(stderr, "placehub-ctl replay: --format: json or csv, not '%s'\n", optarg);
+                return CTL_EXIT_USAGE;
+            }
+            replay.csv = strcmp(optarg, "csv") == 0;
+            break;
+        case 'o':
+            output = optarg;
+            break;
+        case REDELIVER:
+            redeliver_id = optarg;
+            break;
+        case ATTEMPTS:
+            replay.attempts = atoi(optarg);
+            if (replay.attempts < 1) {
+                fprintf(stderr, "placehub-ctl replay: --attempts must be 1 or more\n");
+                return CTL_EXIT_USAGE;
+            }
+            break;
+        default:
+            ctl_common_option(ctl, option, replay_help);
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "placehub-ctl replay: unexpected argument '%s'\n", argv[optind]);
+        return CTL_EXIT_USAGE;
+    }
+    if (offset_count && (replay.from_ms >= 0 || replay.to_ms >= 0)) {
+        fprintf(stderr, "placehub-ctl replay: --offsets and --from/--to exclude each other\n");
+        return CTL_EXIT_USAGE;
+    }
+    if (replay.from_ms >= 0 && replay.to_ms >= 0 && replay.to_ms <= replay.from_ms) {
+        fprintf(stderr, "placehub-ctl replay: --to must be after --from\n");
+        return CTL_EXIT_USAGE;
+    }
+    if (redeliver_id && (output || replay.csv)) {
+        fprintf(stderr, "placehub-ctl replay: --redeliver sends; it does not print or export\n");
+        return CTL_EXIT_USAGE;
+    }
+    if (ctl_load(ctl) != 0 || !ctl_registry(ctl))
+        return CTL_EXIT_ERROR;
+
+    /* Which topics: the event topics (those with a schema), narrowed by
+     * --type and by the partner's (or the redelivery target's) topics. */
+    const struct catalogue *catalogue = registry_catalogue(ctl->registry);
+    const char *topics[64];
+    size_t topic_count = 0;
+    const struct config_partner *partners[2] = {
+        partner_id ? config_partner_find(ctl->config, partner_id) : NULL,
+        redeliver_id ? config_partner_find(ctl->config, redeliver_id) : NULL};
+    const char *named[2] = {partner_id, redeliver_id};
+    for (int i = 0; i < 2; i++)
+        if (named[i] && !partners[i]) {
+            fprintf(stderr, "placehub-ctl replay: no partner '%s' in %s\n", named[i],
+                    ctl->config->path);
+            return CTL_EXIT_USAGE;
+        }
+    for (size_t i = 0; i < type_count; i++)
+        if (!catalogue_latest_for_topic(catalogue, types[i])) {
+            fprintf(stderr, "placehub-ctl replay: --type: '%s' is not an event type\n", types[i]);
+            return CTL_EXIT_USAGE;
+        }
+    for (size_t i = 0; i < ctl->config->topic_count && topic_count < 64; i++) {
+        const char *name = ctl->config->topics[i].name;
+        if (!catalogue_latest_for_topic(catalogue, name) ||
+            (type_count && !replay_has(types, type_count, name)))
+            continue;
+        int subscribed = 1;
+        for (int p = 0; p < 2; p++)
+            if (partners[p] && !replay_has((const char *const *)partners[p]->topics,
+                                           partners[p]->topic_count, name))
+                subscribed = 0;
+        if (subscribed)
+            topics[topic_count++] = name;
+    }
+    if (redeliver_id)
+        for (size_t i = 0; i < type_count; i++)
+            if (!replay_has((const char *const *)partners[1]->topics, partners[1]->topic_count,
+                            types[i])) {
+                fprintf(stderr,
+                        "placehub-ctl replay: partner %s does not receive %s events: not sent\n",
+                        redeliver_id, types[i]);
+                return CTL_EXIT_USAGE;
+            }
+
+    char errstr[1024];
+    struct scan_plan plan = {0};
+    int rc = CTL_EXIT_ERROR;
+    rd_kafka_t *consumer = ctl_consumer(ctl->config, NULL, errstr, sizeof errstr);
+    if (!consumer)
+        goto fail;
+    if (offset_count) {
+        for (size_t i = 0; i < offset_count; i++) {
+            char *topic;
+            int32_t partition;
+            int64_t start, end;
+            if (replay_parse_offsets(offsets[i], &topic, &partition, &start, &end) != 0) {
+                fprintf(stderr,
+                        "placehub-ctl replay: --offsets: expected TOPIC:PARTITION:START[-END]\n");
+                rc = CTL_EXIT_USAGE;
+                goto out;
+            }
+            if (!replay_has(topics, topic_count, topic)) {
+                fprintf(stderr,
+                        "placehub-ctl replay: --offsets: %s is not among the selected event "
+                        "types\n",
+                        topic);
+                rc = CTL_EXIT_USAGE;
+                goto out;
+            }
+            if (scan_plan_offsets(consumer, &plan, topic, partition, start, end, errstr,
+                                  sizeof errstr) != 0)
+                goto fail;
+        }
+    } else if (scan_plan_times(consumer, &plan, topics, topic_count, replay.from_ms, replay.to_ms,
+                               errstr, sizeof errstr) != 0) {
+        goto fail;
+    }
+    if (redeliver_id) {
+        replay.redeliver = redeliver_new(ctl->config, redeliver_id, errstr, sizeof errstr);
+        if (!replay.redeliver)
+            goto fail;
+    }
+    if (output) {
+        replay.out = fopen(output, "w");
+        if (!replay.out) {
+            snprintf(errstr, sizeof errstr, "cannot write %s", output);
+            replay.out = stdout;
+            goto fail;
+        }
+    }
+    if (replay.csv)
+        fputs("topic,partition,offset,timestamp,event_id,occurred_at,recorded_at,"
+              "source_ods_code,priority,nhs_number\n",
+              replay.out);
+    if (scan_run(consumer, &plan, 0, ctl->progress, replay_visit, &replay, errstr, sizeof errstr) <
+        0)
+        goto fail;
+    if (fflush(replay.out) != 0) {
+        snprintf(errstr, sizeof errstr, "cannot write the output");
+        goto fail;
+    }
+    if (redeliver_id && ctl->json)
+        output_json_line(json_pack("{s:s,s:I,s:I,s:I,s:I}", "partner", redeliver_id, "read",
+                                   (json_int_t)replay.read, "matched", (json_int_t)replay.matched,
+                                   "delivered", (json_int_t)replay.delivered, "failed",
+                                   (json_int_t)replay.failed));
+    else if (redeliver_id)
+        printf("%lld events matched; %lld delivered to %s, %lld failed\n", replay.matched,
+               replay.delivered, redeliver_id, replay.failed);
+    else if (ctl->progress)
+        fprintf(stderr, "%lld events matched of %lld read\n", replay.matched, replay.read);
+    rc = replay.matched == 0 || replay.failed ? CTL_EXIT_ATTENTION : CTL_EXIT_OK;
+    goto out;
+fail:
+    fprintf(stderr, "placehub-ctl replay: %s\n", errstr);
+out:
+    if (replay.out != stdout)
+        fclose(replay.out);
+    redeliver_destroy(replay.redeliver);
+    scan_plan_free(&plan);
+    if (consumer) {
+        rd_kafka_consumer_close(consumer);
+        rd_kafka_destroy(consumer);
+    }
+    return rc;
+}

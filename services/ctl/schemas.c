@@ -1,0 +1,176 @@
+/*
+ * schemas.c - `placehub-ctl schemas list|show|check`: the schema catalogue
+ * (schemas/catalogue.json) and the backward-compatibility check a new
+ * version must pass before it joins it (lib/compat.c).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalogue.h"
+#include "compat.h"
+#include "ctl.h"
+
+static const char schemas_help[] =
+    "Usage: placehub-ctl schemas list\n"
+    "       placehub-ctl schemas show (ID | SUBJECT [VERSION])\n"
+    "       placehub-ctl schemas check FILE.avsc [--subject SUBJECT]\n"
+    "\n"
+    "  list    every schema version of the catalogue: id, subject, version, file\n"
+    "  show    one schema's .avsc text, by id or by subject (latest version unless\n"
+    "          VERSION is given), e.g. `schemas show admission-value`\n"
+    "  check   whether data written with the subject's latest version can be read\n"
+    "          with FILE (Avro resolution rules: backward compatibility). The\n"
+    "          subject is the one whose record has the same full name as FILE's,\n"
+    "          unless --subject names it\n"
+    "\n"
+    "Options:\n"
+    "      --subject SUBJECT  check: compare with this subject's latest version\n"
+    "      --json             JSON instead of text\n"
+    "  -c, --config FILE      configuration (default config/placehub.yaml)\n"
+    "  -h, --help             this text\n"
+    "\n"
+    "Exit codes: 0 done (check: compatible), 1 error (unreadable file or schema),\n"
+    "2 bad command line, 3 no such schema, 4 check: not backward compatible (the\n"
+    "path at fault and why are printed).\n";
+
+static char *schemas_read(const char *path, char *errstr, size_t errstr_size)
+{
+    FILE *file = fopen(path, "rb");
+    char *text = NULL;
+    if (!file) {
+        snprintf(errstr, errstr_size, "cannot read %s", path);
+        return NULL;
+    }
+    if (fseek(file, 0, SEEK_END) == 0) {
+        long size = ftell(file);
+        if (size >= 0 && size < (1 << 22) && fseek(file, 0, SEEK_SET) == 0) {
+            text = malloc((size_t)size + 1);
+            if (text && fread(text, 1, (size_t)size, file) == (size_t)size)
+                text[size] = '\0';
+            else {
+                free(text);
+                text = NULL;
+            }
+        }
+    }
+    fclose(file);
+    if (!text)
+        snprintf(errstr, errstr_size, "cannot read %s (or larger than 4 MB)", path);
+    return text;
+}
+
+int ctl_schemas(struct ctl *ctl, int argc, char **argv)
+{
+    enum { SUBJECT = 1000 };
+    static const struct option options[] = {
+        CTL_COMMON_LONG, {"subject", required_argument, NULL, SUBJECT}, {NULL, 0, NULL, 0}};
+    const char *subject = NULL;
+    int option;
+    while ((option = getopt_long(argc, argv, CTL_COMMON_SHORT, options, NULL)) != -1) {
+        if (option == SUBJECT)
+            subject = optarg;
+        else
+            ctl_common_option(ctl, option, schemas_help);
+    }
+    if (optind >= argc) {
+        fputs(schemas_help, stderr);
+        return CTL_EXIT_USAGE;
+    }
+    const char *action = argv[optind++];
+    if (ctl_load(ctl) != 0 || !ctl_registry(ctl))
+        return CTL_EXIT_ERROR;
+    const struct catalogue *catalogue = registry_catalogue(ctl->registry);
+    if (strcmp(action, "list") == 0 && optind == argc) {
+        static const char *const headings[] = {"ID", "SUBJECT", "VERSION", "RECORD", "FILE"};
+        struct table *table = ctl->json ? NULL : table_new(5, headings);
+        for (size_t i = 0; i < catalogue->count; i++) {
+            const struct catalogue_entry *entry = &catalogue->entries[i];
+            if (ctl->json) {
+                output_json_line(json_pack("{s:i,s:s,s:i,s:s,s:s}", "id", entry->id, "subject",
+                                           entry->subject, "version", entry->version, "record",
+                                           codec_schema_name(entry->schema), "file", entry->file));
+                continue;
+            }
+            char id[16], version[16];
+            snprintf(id, sizeof id, "%d", entry->id);
+            snprintf(version, sizeof version, "%d", entry->version);
+            const char *cells[] = {id, entry->subject, version, codec_schema_name(entry->schema),
+                                   entry->file};
+            table_add(table, cells);
+        }
+        table_print(table, stdout);
+        return CTL_EXIT_OK;
+    }
+    if (strcmp(action, "show") == 0 && (optind + 1 == argc || optind + 2 == argc)) {
+        const char *name = argv[optind];
+        char *end;
+        long id = strtol(name, &end, 10);
+        const struct catalogue_entry *entry =
+            *end == '\0' ? catalogue_find_id(catalogue, (int)id)
+                         : catalogue_find_subject(catalogue, name,
+                                                  optind + 2 == argc ? atoi(argv[optind + 1]) : -1);
+        if (!entry) {
+            fprintf(stderr, "placehub-ctl schemas show: no schema %s%s%s\n", name,
+                    optind + 2 == argc ? " version " : "",
+                    optind + 2 == argc ? argv[optind + 1] : "");
+            return CTL_EXIT_ATTENTION;
+        }
+        const char *text = codec_schema_text(entry->schema);
+        if (ctl->json)
+            output_json_line(json_pack("{s:i,s:s,s:i,s:s}", "id", entry->id, "subject",
+                                       entry->subject, "version", entry->version, "schema", text));
+        else
+            fputs(text, stdout);
+        return CTL_EXIT_OK;
+    }
+    if (strcmp(action, "check") == 0 && optind + 1 == argc) {
+        char errstr[1024];
+        char *text = schemas_read(argv[optind], errstr, sizeof errstr);
+        struct codec_schema *candidate = NULL;
+        if (!text || codec_schema_new(text, strlen(text), &candidate, errstr, sizeof errstr) != 0) {
+            fprintf(stderr, "placehub-ctl schemas check: %s%s%s\n", text ? argv[optind] : "",
+                    text ? ": " : "", errstr);
+            free(text);
+            return CTL_EXIT_ERROR;
+        }
+        const struct catalogue_entry *latest = NULL;
+        if (subject) {
+            latest = catalogue_find_subject(catalogue, subject, -1);
+        } else {
+            for (size_t i = 0; i < catalogue->count; i++) {
+                const struct catalogue_entry *entry = &catalogue->entries[i];
+                if (strcmp(codec_schema_name(entry->schema), codec_schema_name(candidate)) == 0 &&
+                    (!latest || entry->version > latest->version))
+                    latest = entry;
+            }
+        }
+        codec_schema_destroy(candidate);
+        if (!latest) {
+            fprintf(stderr,
+                    "placehub-ctl schemas check: no subject %s in the catalogue (name it with "
+                    "--subject)\n",
+                    subject ? subject : "with that record name");
+            free(text);
+            return CTL_EXIT_ATTENTION;
+        }
+        int compatible = compat_check_backward(codec_schema_text(latest->schema), text, errstr,
+                                               sizeof errstr) == 0;
+        free(text);
+        if (ctl->json)
+            output_json_line(json_pack("{s:s,s:i,s:b,s:s?}", "subject", latest->subject,
+                                       "against_version", latest->version, "compatible", compatible,
+                                       "problem", compatible ? NULL : errstr));
+        else if (compatible)
+            printf("%s: compatible with %s version %d (data written with it can be read)\n",
+                   argv[optind], latest->subject, latest->version);
+        else
+            printf("%s: NOT compatible with %s version %d: %s\n", argv[optind], latest->subject,
+                   latest->version, errstr);
+        return compatible ? CTL_EXIT_OK : CTL_EXIT_INCOMPATIBLE;
+    }
+    fprintf(stderr, "placehub-ctl schemas: expected list, show ID|SUBJECT, or check FILE. Try "
+                    "--help.\n");
+    return CTL_EXIT_USAGE;
+}

@@ -1,0 +1,322 @@
+/*
+ * status.c - `placehub-ctl status`: the hub at a glance. Brokers and topics
+ * from Kafka's metadata; each partner's lag from its consumer group's
+ * committed offsets against the topics' end offsets; outstanding dead
+ * letters from the dead-letter topic; circuit states from dispatch's
+ * /metrics (operations.dispatch_listen), when it is configured and up.
+ */
+#include <curl/curl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+
+static const char status_help[] =
+    "Usage: placehub-ctl status [--max-lag N] [--json]\n"
+    "\n"
+    "The hub at a glance:\n"
+    "  - brokers, and each topic's partitions and end offsets (messages written);\n"
+    "  - per partner: its consumer group, committed offsets, lag (events written\n"
+    "    to its topics and not yet delivered or dead-lettered), outstanding dead\n"
+    "    letters, and its circuit (closed, open, half-open) as dispatch reports it\n"
+    "    on operations.dispatch_listen (\"unknown\" when dispatch is not reachable).\n"
+    "A partner NEEDS ATTENTION when its lag exceeds --max-lag, it has outstanding\n"
+    "dead letters, or its circuit is not closed. Next steps: docs/operations.md.\n"
+    "\n"
+    "Options:\n"
+    "      --max-lag N      lag above which a partner needs attention (default 1000)\n"
+    "      --json           one JSON document\n"
+    "  -c, --config FILE    configuration (default config/placehub.yaml)\n"
+    "  -h, --help           this text\n"
+    "\n"
+    "Exit codes: 0 all well, 1 error (e.g. broker unreachable), 2 bad command line,\n"
+    "3 a partner needs attention.\n";
+
+struct status_buffer {
+    char *data;
+    size_t len;
+};
+
+static size_t status_write(char *data, size_t size, size_t count, void *opaque)
+{
+    struct status_buffer *buffer = opaque;
+    size_t len = size * count;
+    if (buffer->len + len > (4u << 20))
+        return 0;
+    char *grown = realloc(buffer->data, buffer->len + len + 1);
+    if (!grown)
+        return 0;
+    memcpy(grown + buffer->len, data, len);
+    buffer->data = grown;
+    buffer->len += len;
+    grown[buffer->len] = '\0';
+    return len;
+}
+
+/* The operations token from operations.token_file, or "" when none. */
+static void status_token(const struct config *config, char *token, size_t token_size)
+{
+    char path[1024];
+    token[0] = '\0';
+    if (!config->operations.token_file ||
+        config_resolve_path(config, config->operations.token_file, path, sizeof path) != 0)
+        return;
+    FILE *file = fopen(path, "r");
+    if (!file)
+        return;
+    if (fgets(token, (int)token_size, file))
+        token[strcspn(token, "\r\n")] = '\0';
+    fclose(file);
+}
+
+/* Dispatch's /metrics text (caller frees), or NULL when unreachable. */
+static char *status_dispatch_metrics(const struct config *config)
+{
+    if (!config->operations.dispatch_listen)
+        return NULL;
+    char url[512], token[512], header[600];
+    snprintf(url, sizeof url, "http://%s/metrics", config->operations.dispatch_listen);
+    status_token(config, token, sizeof token);
+    struct status_buffer buffer = {0};
+    CURL *easy = curl_easy_init();
+    struct curl_slist *headers = NULL;
+    if (!easy)
+        return NULL;
+    if (token[0]) {
+        snprintf(header, sizeof header, "Authorization: Bearer %s", token);
+        headers = curl_slist_append(headers, header);
+    }
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, status_write);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &buffer);
+    long code = 0;
+    if (curl_easy_perform(easy) != CURLE_OK ||
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK || code != 200) {
+        free(buffer.data);
+        buffer.data = NULL;
+    }
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(easy);
+    return buffer.data;
+}
+
+/* The circuit state dispatch reports for partner: "closed", "open",
+ * "half-open", or "unknown". */
+static const char *status_circuit(const char *metrics, const char *partner)
+{
+    if (!metrics)
+        return "unknown";
+    char prefix[300];
+    snprintf(prefix, sizeof prefix, "placehub_dispatch_circuit_state{partner=\"%s\"} ", partner);
+    const char *line = strstr(metrics, prefix);
+    if (!line)
+        return "unknown";
+    int state = atoi(line + strlen(prefix));
+    return state == 0 ? "closed" : state == 1 ? "open" : "half-open";
+}
+
+int ctl_status(struct ctl *ctl, int argc, char **argv)
+{
+    enum { MAX_LAG = 1000 };
+    static const struct option options[] = {
+        CTL_COMMON_LONG, {"max-lag", required_argument, NULL, MAX_LAG}, {NULL, 0, NULL, 0}};
+    long long max_lag = 1000;
+    int option;
+    while ((option = getopt_long(argc, argv, CTL_COMMON_SHORT, options, NULL)) != -1) {
+        if (option == MAX_LAG) {
+            char *end;
+            max_lag = strtoll(optarg, &end, 10);
+            if (*end || max_lag < 0) {
+                fprintf(stderr, "placehub-ctl status: --max-lag must be a count\n");
+                return CTL_EXIT_USAGE;
+            }
+        } else {
+            ctl_common_option(ctl, option, status_help);
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "placehub-ctl status: unexpected argument '%s'\n", argv[optind]);
+        return CTL_EXIT_USAGE;
+    }
+    if (ctl_load(ctl) != 0)
+        return CTL_EXIT_ERROR;
+    const struct config *config = ctl->config;
+    char errstr[1024];
+    int rc = CTL_EXIT_ERROR;
+    json_t *report = json_object(), *brokers = json_array(), *topics = json_array(),
+           *partners = json_array(), *dead = json_object();
+    json_object_set_new(report, "brokers", brokers);
+    json_object_set_new(report, "topics", topics);
+    json_object_set_new(report, "partners", partners);
+    char *metrics = NULL;
+    const struct rd_kafka_metadata *metadata = NULL;
+    rd_kafka_t *consumer = ctl_consumer(config, NULL, errstr, sizeof errstr);
+    if (!consumer)
+        goto fail;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(consumer, 1, NULL, &metadata, 10000);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(errstr, sizeof errstr, "cannot reach the brokers at %s: %s",
+                 config->kafka.bootstrap_servers, rd_kafka_err2str(err));
+        goto fail;
+    }
+    for (int i = 0; i < metadata->broker_cnt; i++)
+        json_array_append_new(brokers, json_pack("{s:i,s:s,s:i}", "id", metadata->brokers[i].id,
+                                                 "host", metadata->brokers[i].host, "port",
+                                                 metadata->brokers[i].port));
+
+    /* End offsets of every topic the hub uses: the declared ones, then its own. */
+    size_t names_count = config->topic_count + 2;
+    const char **names = calloc(names_count, sizeof *names);
+    if (!names)
+        goto fail;
+    for (size_t i = 0; i < config->topic_count; i++)
+        names[i] = config->topics[i].name;
+    names[config->topic_count] = config->dispatch.dead_letter_topic;
+    names[config->topic_count + 1] = config->dispatch.audit_topic;
+    json_t *ends = json_object(); /* "topic" -> [high per partition] */
+    json_object_set_new(report, "_ends", ends);
+    for (size_t i = 0; i < names_count; i++) {
+        const struct rd_kafka_metadata_topic *found = NULL;
+        for (int t = 0; t < metadata->topic_cnt && !found; t++)
+            if (strcmp(metadata->topics[t].topic, names[i]) == 0)
+                found = &metadata->topics[t];
+        json_t *highs = json_array();
+        long long total = 0;
+        for (int p = 0; found && p < found->partition_cnt; p++) {
+            int64_t low = 0, high = 0;
+            if (rd_kafka_query_watermark_offsets(consumer, names[i], p, &low, &high, 10000) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR)
+                high = -1;
+            json_array_append_new(highs, json_integer(high));
+            total += high > 0 ? high : 0;
+        }
+        json_object_set_new(ends, names[i], highs);
+        json_array_append_new(topics, json_pack("{s:s,s:b,s:i,s:I}", "topic", names[i], "exists",
+                                                found != NULL, "partitions",
+                                                found ? found->partition_cnt : 0, "end_offsets",
+                                                (json_int_t)total));
+    }
+    free(names);
+
+    if (dlq_outstanding(ctl, dead, errstr, sizeof errstr) != 0)
+        json_object_set_new(report, "dead_letter_error", json_string(errstr));
+    metrics = status_dispatch_metrics(config);
+    int attention = 0;
+    for (size_t i = 0; i < config->partner_count; i++) {
+        const struct config_partner *partner = &config->partners[i];
+        char group[300];
+        snprintf(group, sizeof group, "%s.%s", config->dispatch.group_prefix, partner->id);
+        rd_kafka_t *reader = ctl_consumer(config, group, errstr, sizeof errstr);
+        if (!reader)
+            goto fail;
+        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
+        for (size_t t = 0; t < partner->topic_count; t++) {
+            json_t *highs = json_object_get(ends, partner->topics[t]);
+            for (size_t p = 0; p < json_array_size(highs); p++)
+                rd_kafka_topic_partition_list_add(list, partner->topics[t], (int32_t)p);
+        }
+        long long committed = 0, lag = 0;
+        int known = rd_kafka_committed(reader, list, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (int e = 0; known && e < list->cnt; e++) {
+            rd_kafka_topic_partition_t *entry = &list->elems[e];
+            json_int_t high = json_integer_value(
+                json_array_get(json_object_get(ends, entry->topic), (size_t)entry->partition));
+            long long at = entry->offset >= 0 ? entry->offset : 0;
+            committed += at;
+            lag += high > at ? high - at : 0;
+        }
+        rd_kafka_topic_partition_list_destroy(list);
+        rd_kafka_destroy(reader);
+        json_int_t dead_letters = json_integer_value(json_object_get(dead, partner->id));
+        const char *circuit = status_circuit(metrics, partner->id);
+        int needs = !known || lag > max_lag || dead_letters > 0 ||
+                    (strcmp(circuit, "closed") != 0 && strcmp(circuit, "unknown") != 0);
+        attention |= needs;
+        json_t *topic_list = json_array();
+        for (size_t t = 0; t < partner->topic_count; t++)
+            json_array_append_new(topic_list, json_string(partner->topics[t]));
+        json_t *row = json_pack(
+            "{s:s,s:s,s:o,s:I,s:s,s:I,s:s,s:b}", "partner", partner->id, "group", group, "topics",
+            topic_list, "committed", (json_int_t)committed, "lag", known ? "" : "unknown",
+            "dead_letters", dead_letters, "circuit", circuit, "attention", needs);
+        if (known)
+            json_object_set_new(row, "lag", json_integer(lag));
+        json_array_append_new(partners, row);
+    }
+    json_object_del(report, "_ends");
+
+    if (ctl->json) {
+        output_json_line(json_incref(report));
+    } else {
+        printf("Brokers:");
+        size_t i;
+        json_t *row;
+        json_array_foreach(brokers, i, row)
+            printf(" %lld at %s:%lld", (long long)json_integer_value(json_object_get(row, "id")),
+                   json_string_value(json_object_get(row, "host")),
+                   (long long)json_integer_value(json_object_get(row, "port")));
+        printf("\n\n");
+        static const char *const topic_headings[] = {"TOPIC", "PARTITIONS", "END OFFSETS"};
+        struct table *table = table_new(3, topic_headings);
+        json_array_foreach(topics, i, row)
+        {
+            char partitions[16], total[32];
+            int exists = json_is_true(json_object_get(row, "exists"));
+            snprintf(partitions, sizeof partitions, "%lld",
+                     (long long)json_integer_value(json_object_get(row, "partitions")));
+            snprintf(total, sizeof total, "%lld",
+                     (long long)json_integer_value(json_object_get(row, "end_offsets")));
+            const char *cells[] = {json_string_value(json_object_get(row, "topic")),
+                                   exists ? partitions : "missing", exists ? total : NULL};
+            table_add(table, cells);
+        }
+        table_print(table, stdout);
+        printf("\n");
+        static const char *const partner_headings[] = {"PARTNER", "LAG",   "DEAD LETTERS",
+                                                       "CIRCUIT", "STATE", "GROUP"};
+        table = table_new(6, partner_headings);
+        json_array_foreach(partners, i, row)
+        {
+            char lag[32], dead_letters[32];
+            json_t *lag_value = json_object_get(row, "lag");
+            if (json_is_integer(lag_value))
+                snprintf(lag, sizeof lag, "%lld", (long long)json_integer_value(lag_value));
+            else
+                snprintf(lag, sizeof lag, "unknown");
+            snprintf(dead_letters, sizeof dead_letters, "%lld",
+                     (long long)json_integer_value(json_object_get(row, "dead_letters")));
+            const char *cells[] = {
+                json_string_value(json_object_get(row, "partner")),
+                lag,
+                dead_letters,
+                json_string_value(json_object_get(row, "circuit")),
+                json_is_true(json_object_get(row, "attention")) ? "NEEDS ATTENTION" : "ok",
+                json_string_value(json_object_get(row, "group"))};
+            table_add(table, cells);
+        }
+        table_print(table, stdout);
+        if (json_object_get(report, "dead_letter_error"))
+            printf("\n(dead letters not counted: %s)\n",
+                   json_string_value(json_object_get(report, "dead_letter_error")));
+        if (attention)
+            printf("\nNext: `placehub-ctl dlq list --partner ID` shows why; docs/operations.md "
+                   "says what to do.\n");
+    }
+    rc = attention ? CTL_EXIT_ATTENTION : CTL_EXIT_OK;
+    goto out;
+fail:
+    fprintf(stderr, "placehub-ctl status: %s\n", errstr);
+out:
+    free(metrics);
+    if (metadata)
+        rd_kafka_metadata_destroy(metadata);
+    if (consumer)
+        rd_kafka_destroy(consumer);
+    json_decref(dead);
+    json_decref(report);
+    return rc;
+}
