@@ -312,10 +312,197 @@ static int config_defaults(struct config *config)
     return 0;
 }
 
+/* --- broker security (docs/security.md) --- */
+
+/* librdkafka properties that hold a secret (always refused), and those with
+ * a kafka: key of their own (refused when that key is set too, so there is
+ * one place to look), with what to write instead. */
+enum config_kafka_property_kind { CONFIG_KAFKA_SECRET, CONFIG_KAFKA_HAS_KEY };
+
+static const struct {
+    const char *property;
+    enum config_kafka_property_kind kind;
+    const char *instead;
+} config_kafka_refused_properties[] = {
+    {"sasl.password", CONFIG_KAFKA_SECRET, "kafka.sasl_password_env or kafka.sasl_password_file"},
+    {"ssl.key.password", CONFIG_KAFKA_SECRET,
+     "kafka.ssl_key_password_env or kafka.ssl_key_password_file"},
+    {"ssl.keystore.password", CONFIG_KAFKA_SECRET, "a PEM key in kafka.ssl_key_location"},
+    {"ssl.key.pem", CONFIG_KAFKA_SECRET, "kafka.ssl_key_location (a file)"},
+    {"ssl_key", CONFIG_KAFKA_SECRET, "kafka.ssl_key_location (a file)"},
+    {"sasl.oauthbearer.client.secret", CONFIG_KAFKA_SECRET,
+     "SASL PLAIN or SCRAM with kafka.sasl_password_file"},
+    {"sasl.oauthbearer.config", CONFIG_KAFKA_SECRET,
+     "SASL PLAIN or SCRAM with kafka.sasl_password_file"},
+    {"security.protocol", CONFIG_KAFKA_HAS_KEY, "kafka.security_protocol"},
+    {"sasl.mechanism", CONFIG_KAFKA_HAS_KEY, "kafka.sasl_mechanism"},
+    {"sasl.mechanisms", CONFIG_KAFKA_HAS_KEY, "kafka.sasl_mechanism"},
+    {"sasl.username", CONFIG_KAFKA_HAS_KEY, "kafka.sasl_username"},
+    {"ssl.ca.location", CONFIG_KAFKA_HAS_KEY, "kafka.ssl_ca_location"},
+    {"ssl.certificate.location", CONFIG_KAFKA_HAS_KEY, "kafka.ssl_certificate_location"},
+    {"ssl.key.location", CONFIG_KAFKA_HAS_KEY, "kafka.ssl_key_location"},
+};
+
+static int config_kafka_check_properties(struct config_parser *parser, struct config *config,
+                                         const yaml_node_t *node)
+{
+    yaml_node_t *properties = config_get(parser, node, "properties");
+    for (size_t i = 0; i < config->kafka.property_count; i++) {
+        const char *key = config->kafka.properties[i].key;
+        for (size_t k = 0;
+             k < sizeof config_kafka_refused_properties / sizeof *config_kafka_refused_properties;
+             k++) {
+            if (strcmp(key, config_kafka_refused_properties[k].property) != 0)
+                continue;
+            const char *instead = config_kafka_refused_properties[k].instead;
+            /* "kafka.security_protocol" -> is security_protocol set? */
+            if (config_kafka_refused_properties[k].kind == CONFIG_KAFKA_HAS_KEY &&
+                !config_get(parser, node, instead + strlen("kafka.")))
+                continue;
+            const yaml_node_t *at =
+                properties && properties->type == YAML_MAPPING_NODE
+                    ? yaml_document_get_node(parser->document,
+                                             properties->data.mapping.pairs.start[i].key)
+                    : node;
+            if (config_kafka_refused_properties[k].kind == CONFIG_KAFKA_SECRET)
+                return config_fail(parser, at,
+                                   "kafka.properties must not set '%s' (a secret written in the "
+                                   "configuration); use %s instead",
+                                   key, instead);
+            return config_fail(parser, at,
+                               "kafka.properties sets '%s' and %s is set too; keep only %s", key,
+                               instead, instead);
+        }
+    }
+    return 0;
+}
+
+static int config_one_of(const char *value, const char *const *allowed)
+{
+    for (const char *const *a = allowed; *a; a++)
+        if (strcmp(value, *a) == 0)
+            return 1;
+    return 0;
+}
+
+static int config_parse_kafka_security(struct config_parser *parser, struct config *config,
+                                       const yaml_node_t *node)
+{
+    static const char *const protocols[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL", NULL};
+    static const char *const mechanisms[] = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", NULL};
+    const char *where = "kafka";
+    if (config_string(parser, node, "security_protocol", where, 0,
+                      &config->kafka.security_protocol) != 0 ||
+        config_string(parser, node, "sasl_mechanism", where, 0, &config->kafka.sasl_mechanism) !=
+            0 ||
+        config_string(parser, node, "sasl_username", where, 0, &config->kafka.sasl_username) != 0 ||
+        config_string(parser, node, "sasl_password_env", where, 0,
+                      &config->kafka.sasl_password_env) != 0 ||
+        config_string(parser, node, "sasl_password_file", where, 0,
+                      &config->kafka.sasl_password_file) != 0 ||
+        config_string(parser, node, "ssl_ca_location", where, 0, &config->kafka.ssl_ca_location) !=
+            0 ||
+        config_string(parser, node, "ssl_certificate_location", where, 0,
+                      &config->kafka.ssl_certificate_location) != 0 ||
+        config_string(parser, node, "ssl_key_location", where, 0,
+                      &config->kafka.ssl_key_location) != 0 ||
+        config_string(parser, node, "ssl_key_password_env", where, 0,
+                      &config->kafka.ssl_key_password_env) != 0 ||
+        config_string(parser, node, "ssl_key_password_file", where, 0,
+                      &config->kafka.ssl_key_password_file) != 0)
+        return -1;
+    const char *protocol =
+        config->kafka.security_protocol ? config->kafka.security_protocol : "PLAINTEXT";
+    if (!config_one_of(protocol, protocols))
+        return config_fail(parser, config_get(parser, node, "security_protocol"),
+                           "kafka.security_protocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or "
+                           "SASL_SSL, found '%s'",
+                           protocol);
+    int sasl = strncmp(protocol, "SASL_", 5) == 0;
+    int tls = strcmp(protocol, "SSL") == 0 || strcmp(protocol, "SASL_SSL") == 0;
+    if (sasl) {
+        if (!config->kafka.sasl_mechanism ||
+            !config_one_of(config->kafka.sasl_mechanism, mechanisms))
+            return config_fail(parser,
+                               config_get(parser, node, "sasl_mechanism")
+                                   ? config_get(parser, node, "sasl_mechanism")
+                                   : node,
+                               "kafka.security_protocol %s needs sasl_mechanism: PLAIN, "
+                               "SCRAM-SHA-256 or SCRAM-SHA-512",
+                               protocol);
+        if (!config->kafka.sasl_username || !config->kafka.sasl_username[0])
+            return config_fail(parser, node, "kafka.security_protocol %s needs sasl_username",
+                               protocol);
+        if (!config->kafka.sasl_password_env == !config->kafka.sasl_password_file)
+            return config_fail(parser, node,
+                               "kafka.security_protocol %s needs exactly one of "
+                               "sasl_password_env (an environment variable) and "
+                               "sasl_password_file",
+                               protocol);
+    } else if (config->kafka.sasl_mechanism || config->kafka.sasl_username ||
+               config->kafka.sasl_password_env || config->kafka.sasl_password_file) {
+        return config_fail(parser, node,
+                           "kafka: sasl_* settings are used only with security_protocol "
+                           "SASL_PLAINTEXT or SASL_SSL (it is %s)",
+                           protocol);
+    }
+    if (!tls && (config->kafka.ssl_ca_location || config->kafka.ssl_certificate_location ||
+                 config->kafka.ssl_key_location || config->kafka.ssl_key_password_env ||
+                 config->kafka.ssl_key_password_file))
+        return config_fail(parser, node,
+                           "kafka: ssl_* settings are used only with security_protocol SSL or "
+                           "SASL_SSL (it is %s)",
+                           protocol);
+    if (!config->kafka.ssl_certificate_location != !config->kafka.ssl_key_location)
+        return config_fail(parser, node,
+                           "kafka: a client certificate needs both ssl_certificate_location and "
+                           "ssl_key_location");
+    if (config->kafka.ssl_key_password_env && config->kafka.ssl_key_password_file)
+        return config_fail(parser, node,
+                           "kafka: give ssl_key_password_env or ssl_key_password_file, not both");
+    if ((config->kafka.ssl_key_password_env || config->kafka.ssl_key_password_file) &&
+        !config->kafka.ssl_key_location)
+        return config_fail(parser, node, "kafka: a key password needs ssl_key_location");
+    /* Files are relative to the configuration file, like schemas_dir. */
+    char **paths[] = {&config->kafka.sasl_password_file, &config->kafka.ssl_ca_location,
+                      &config->kafka.ssl_certificate_location, &config->kafka.ssl_key_location,
+                      &config->kafka.ssl_key_password_file};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        char resolved[4096];
+        if (!*paths[i])
+            continue;
+        if (config_resolve_path(config, *paths[i], resolved, sizeof resolved) != 0)
+            return config_fail(parser, node, "kafka: a file path is too long");
+        char *copy = strdup(resolved);
+        if (!copy)
+            return config_fail(parser, node, "out of memory");
+        free(*paths[i]);
+        *paths[i] = copy;
+    }
+    return config_kafka_check_properties(parser, config, node);
+}
+
 static int config_parse_kafka(struct config_parser *parser, struct config *config,
                               const yaml_node_t *node)
 {
-    static const char *const known[] = {"bootstrap_servers", "properties", NULL};
+    static const char *const known[] = {"bootstrap_servers",
+                                        "properties",
+                                        "security_protocol",
+                                        "sasl_mechanism",
+                                        "sasl_username",
+                                        "sasl_password_env",
+                                        "sasl_password_file",
+                                        "ssl_ca_location",
+                                        "ssl_certificate_location",
+                                        "ssl_key_location",
+                                        "ssl_key_password_env",
+                                        "ssl_key_password_file",
+                                        NULL};
+    /* Checked before the key list, so the hint is about the secret. */
+    if (node->type == YAML_MAPPING_NODE && config_get(parser, node, "sasl_password"))
+        return config_fail(parser, config_get(parser, node, "sasl_password"),
+                           "kafka.sasl_password would put a secret in the configuration; use "
+                           "sasl_password_env (an environment variable) or sasl_password_file");
     if (config_expect(parser, node, YAML_MAPPING_NODE, "kafka") != 0 ||
         config_check_keys(parser, node, known, "kafka") != 0 ||
         config_string(parser, node, "bootstrap_servers", "kafka", 1,
@@ -323,7 +510,8 @@ static int config_parse_kafka(struct config_parser *parser, struct config *confi
         config_options(parser, node, "properties", "kafka", &config->kafka.properties,
                        &config->kafka.property_count) != 0)
         return -1;
-    return 0;
+    config->kafka.line = (int)node->start_mark.line + 1;
+    return config_parse_kafka_security(parser, config, node);
 }
 
 static int config_parse_registry(struct config_parser *parser, struct config *config,
@@ -351,17 +539,23 @@ static int config_parse_registry(struct config_parser *parser, struct config *co
     return 0;
 }
 
+static int config_boolean(struct config_parser *parser, const yaml_node_t *mapping,
+                          const char *name, const char *where, int *out);
+
 static int config_parse_ingest(struct config_parser *parser, struct config *config,
                                const yaml_node_t *node)
 {
-    static const char *const known[] = {"listen", "max_body_bytes", "produce_timeout_ms", NULL};
+    static const char *const known[] = {"listen", "max_body_bytes", "produce_timeout_ms",
+                                        "insecure_no_authentication", NULL};
     if (config_expect(parser, node, YAML_MAPPING_NODE, "ingest") != 0 ||
         config_check_keys(parser, node, known, "ingest") != 0 ||
         config_string(parser, node, "listen", "ingest", 0, &config->ingest.listen) != 0 ||
         config_integer(parser, node, "max_body_bytes", "ingest", 256, 64LL * 1024 * 1024,
                        &config->ingest.max_body_bytes) != 0 ||
         config_int(parser, node, "produce_timeout_ms", "ingest", 100, 300000,
-                   &config->ingest.produce_timeout_ms) != 0)
+                   &config->ingest.produce_timeout_ms) != 0 ||
+        config_boolean(parser, node, "insecure_no_authentication", "ingest",
+                       &config->ingest.insecure_no_authentication) != 0)
         return -1;
     return 0;
 }
@@ -543,6 +737,201 @@ static int config_parse_mllp(struct config_parser *parser, struct config *config
     return 0;
 }
 
+/* --- a partner's publishing rights (placehub-ingest; docs/security.md) --- */
+
+/* A list of plain values into a new array of copies. Missing keeps *out. */
+static int config_string_list(struct config_parser *parser, const yaml_node_t *mapping,
+                              const char *name, const char *where, char ***out, size_t *count)
+{
+    yaml_node_t *node = config_get(parser, mapping, name);
+    if (!node)
+        return 0;
+    char label[160];
+    snprintf(label, sizeof label, "%s.%s", where, name);
+    if (config_expect(parser, node, YAML_SEQUENCE_NODE, label) != 0)
+        return -1;
+    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    *out = calloc(n ? n : 1, sizeof **out);
+    if (!*out)
+        return config_fail(parser, node, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *entry =
+            yaml_document_get_node(parser->document, node->data.sequence.items.start[i]);
+        const char *text = config_scalar(entry);
+        if (!text || !text[0])
+            return config_fail(parser, entry, "%s entries must be single, non-empty values", label);
+        (*out)[i] = strdup(text);
+        *count = i + 1;
+        if (!(*out)[i])
+            return config_fail(parser, entry, "out of memory");
+    }
+    return 0;
+}
+
+static void config_string_list_free(char **list, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(list[i]);
+    free(list);
+}
+
+/* true/false; missing keeps *out. */
+static int config_boolean(struct config_parser *parser, const yaml_node_t *mapping,
+                          const char *name, const char *where, int *out)
+{
+    yaml_node_t *node = config_get(parser, mapping, name);
+    if (!node)
+        return 0;
+    const char *text = config_scalar(node);
+    if (text && strcmp(text, "true") == 0)
+        *out = 1;
+    else if (text && strcmp(text, "false") == 0)
+        *out = 0;
+    else
+        return config_fail(parser, node, "%s.%s must be true or false", where, name);
+    return 0;
+}
+
+/* "sha256:" and 64 hex digits; the key itself must never be here. */
+static int config_api_key_hash_valid(const char *text)
+{
+    if (strncmp(text, "sha256:", 7) != 0 || strlen(text) != 71)
+        return 0;
+    return strspn(text + 7, "0123456789abcdefABCDEF") == 64;
+}
+
+/* ODS organisation codes: 3-8 capital letters and digits (as placehub-mllp). */
+static int config_ods_code_valid(const char *text)
+{
+    size_t len = strlen(text);
+    return len >= 3 && len <= 8 && strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == len;
+}
+
+static int config_parse_rate_limit(struct config_parser *parser, struct config_publisher *publisher,
+                                   const yaml_node_t *mapping, const char *where)
+{
+    static const char *const known[] = {"events_per_second", "burst", NULL};
+    yaml_node_t *node = config_get(parser, mapping, "rate_limit");
+    if (!node)
+        return 0;
+    char label[160];
+    snprintf(label, sizeof label, "%s.rate_limit", where);
+    long long rate = (long long)publisher->events_per_second;
+    if (config_expect(parser, node, YAML_MAPPING_NODE, label) != 0 ||
+        config_check_keys(parser, node, known, label) != 0 ||
+        config_integer(parser, node, "events_per_second", label, 1, 100000, &rate) != 0 ||
+        config_int(parser, node, "burst", label, 1, 100000, &publisher->burst) != 0)
+        return -1;
+    publisher->events_per_second = (double)rate;
+    return 0;
+}
+
+static int config_parse_publisher(struct config_parser *parser, struct config *config,
+                                  struct config_partner *partner, const yaml_node_t *node,
+                                  const char *partner_where)
+{
+    static const char *const known[] = {"api_key_hashes",   "api_key_hashes_file", "publishes",
+                                        "source_ods_codes", "rate_limit",          NULL};
+    char where[96];
+    snprintf(where, sizeof where, "%s.ingest", partner_where);
+    if (config_expect(parser, node, YAML_MAPPING_NODE, where) != 0 ||
+        config_check_keys(parser, node, known, where) != 0)
+        return -1;
+    struct config_publisher *publisher = calloc(1, sizeof *publisher);
+    if (!publisher)
+        return config_fail(parser, node, "out of memory");
+    partner->ingest = publisher;
+    publisher->line = (int)node->start_mark.line + 1;
+    publisher->events_per_second = 50;
+    publisher->burst = 100;
+    if (config_string_list(parser, node, "api_key_hashes", where, &publisher->api_key_hashes,
+                           &publisher->api_key_hash_count) != 0 ||
+        config_string(parser, node, "api_key_hashes_file", where, 0,
+                      &publisher->api_key_hashes_file) != 0 ||
+        config_string_list(parser, node, "publishes", where, &publisher->publishes,
+                           &publisher->publish_count) != 0 ||
+        config_string_list(parser, node, "source_ods_codes", where, &publisher->source_ods_codes,
+                           &publisher->source_ods_code_count) != 0 ||
+        config_parse_rate_limit(parser, publisher, node, where) != 0)
+        return -1;
+    yaml_node_t *hashes = config_get(parser, node, "api_key_hashes");
+    for (size_t i = 0; i < publisher->api_key_hash_count; i++)
+        if (!config_api_key_hash_valid(publisher->api_key_hashes[i]))
+            return config_fail(
+                parser,
+                yaml_document_get_node(parser->document, hashes->data.sequence.items.start[i]),
+                "%s.api_key_hashes[%zu] must be \"sha256:\" and 64 hex digits, the hash of the "
+                "key (never the key itself); placehub-ingest --new-api-key makes a key and its "
+                "hash",
+                where, i);
+    if (publisher->api_key_hashes_file) {
+        char resolved[4096];
+        if (config_resolve_path(config, publisher->api_key_hashes_file, resolved,
+                                sizeof resolved) != 0)
+            return config_fail(parser, config_get(parser, node, "api_key_hashes_file"),
+                               "%s.api_key_hashes_file: path too long", where);
+        char *copy = strdup(resolved);
+        if (!copy)
+            return config_fail(parser, node, "out of memory");
+        free(publisher->api_key_hashes_file);
+        publisher->api_key_hashes_file = copy;
+        publisher->api_key_hashes_file_line =
+            (int)config_get(parser, node, "api_key_hashes_file")->start_mark.line + 1;
+    }
+    if (publisher->api_key_hash_count == 0 && !publisher->api_key_hashes_file)
+        return config_fail(parser, node,
+                           "%s needs api_key_hashes or api_key_hashes_file (the SHA-256 hashes "
+                           "of the partner's API keys; placehub-ingest --new-api-key makes one)",
+                           where);
+    if (publisher->publish_count == 0)
+        return config_fail(parser, node,
+                           "%s needs 'publishes': the event types the partner may send, e.g. "
+                           "[referral]",
+                           where);
+    yaml_node_t *publishes = config_get(parser, node, "publishes");
+    for (size_t i = 0; i < publisher->publish_count; i++)
+        if (!config_topic_find(config, publisher->publishes[i]))
+            return config_fail(
+                parser,
+                yaml_document_get_node(parser->document, publishes->data.sequence.items.start[i]),
+                "%s.publishes names '%s', which is not declared under topics", where,
+                publisher->publishes[i]);
+    if (publisher->source_ods_code_count == 0)
+        return config_fail(parser, node,
+                           "%s needs 'source_ods_codes': the ODS codes of the organisations the "
+                           "partner sends as (events carry one in source_ods_code)",
+                           where);
+    yaml_node_t *codes = config_get(parser, node, "source_ods_codes");
+    for (size_t i = 0; i < publisher->source_ods_code_count; i++)
+        if (!config_ods_code_valid(publisher->source_ods_codes[i]))
+            return config_fail(
+                parser,
+                yaml_document_get_node(parser->document, codes->data.sequence.items.start[i]),
+                "%s.source_ods_codes: '%s' is not an ODS code (3-8 capital letters and digits)",
+                where, publisher->source_ods_codes[i]);
+    return 0;
+}
+
+static void config_publisher_free(struct config_publisher *publisher)
+{
+    if (!publisher)
+        return;
+    config_string_list_free(publisher->api_key_hashes, publisher->api_key_hash_count);
+    free(publisher->api_key_hashes_file);
+    config_string_list_free(publisher->publishes, publisher->publish_count);
+    config_string_list_free(publisher->source_ods_codes, publisher->source_ods_code_count);
+    free(publisher);
+}
+
+size_t config_publisher_count(const struct config *config)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < config->partner_count; i++)
+        if (config->partners[i].ingest)
+            count++;
+    return count;
+}
+
 static int config_partner_id_valid(const char *id)
 {
     size_t len = strlen(id);
@@ -552,7 +941,8 @@ static int config_partner_id_valid(const char *id)
 static int config_parse_partners(struct config_parser *parser, struct config *config,
                                  const yaml_node_t *node)
 {
-    static const char *const known[] = {"id", "name", "connector", "topics", "options", NULL};
+    static const char *const known[] = {"id",      "name",   "connector", "topics",
+                                        "options", "ingest", NULL};
     if (config_expect(parser, node, YAML_SEQUENCE_NODE, "partners") != 0)
         return -1;
     size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
@@ -571,7 +961,7 @@ static int config_parse_partners(struct config_parser *parser, struct config *co
             config_check_keys(parser, item, known, where) != 0 ||
             config_string(parser, item, "id", where, 1, &partner->id) != 0 ||
             config_string(parser, item, "name", where, 0, &partner->name) != 0 ||
-            config_string(parser, item, "connector", where, 1, &partner->connector) != 0 ||
+            config_string(parser, item, "connector", where, 0, &partner->connector) != 0 ||
             config_options(parser, item, "options", where, &partner->options,
                            &partner->option_count) != 0)
             return -1;
@@ -583,7 +973,17 @@ static int config_parse_partners(struct config_parser *parser, struct config *co
         for (size_t j = 0; j < i; j++)
             if (strcmp(config->partners[j].id, partner->id) == 0)
                 return config_fail(parser, item, "partner id '%s' is used twice", partner->id);
+        /* A partner that only publishes (ingest:) needs no connector or topics;
+         * one that receives needs both. */
+        yaml_node_t *ingest = config_get(parser, item, "ingest");
+        if (ingest && config_parse_publisher(parser, config, partner, ingest, where) != 0)
+            return -1;
         yaml_node_t *topics = config_get(parser, item, "topics");
+        if (ingest && !topics && !partner->connector)
+            continue;
+        if (!partner->connector)
+            return config_fail(parser, item, "%s needs 'connector' (how it receives events)",
+                               where);
         if (!topics)
             return config_fail(parser, item, "%s needs 'topics' (the event topics it receives)",
                                where);
@@ -744,6 +1144,16 @@ void config_destroy(struct config *config)
     free(config->path);
     free(config->kafka.bootstrap_servers);
     config_options_free(config->kafka.properties, config->kafka.property_count);
+    free(config->kafka.security_protocol);
+    free(config->kafka.sasl_mechanism);
+    free(config->kafka.sasl_username);
+    free(config->kafka.sasl_password_env);
+    free(config->kafka.sasl_password_file);
+    free(config->kafka.ssl_ca_location);
+    free(config->kafka.ssl_certificate_location);
+    free(config->kafka.ssl_key_location);
+    free(config->kafka.ssl_key_password_env);
+    free(config->kafka.ssl_key_password_file);
     free(config->schema_registry.mode);
     free(config->schema_registry.schemas_dir);
     free(config->schema_registry.listen);
@@ -775,6 +1185,7 @@ void config_destroy(struct config *config)
             free(partner->topics[k]);
         free(partner->topics);
         config_options_free(partner->options, partner->option_count);
+        config_publisher_free(partner->ingest);
     }
     free(config->partners);
     free(config);

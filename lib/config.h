@@ -25,6 +25,22 @@ struct config_topic {
     long long retention_ms; /* -1: keep forever */
 };
 
+/* A partner's right to publish through placehub-ingest (its `ingest:`
+ * section; docs/security.md). */
+struct config_publisher {
+    char **api_key_hashes; /* "sha256:<64 hex>", checked at load; several during a rotation */
+    size_t api_key_hash_count;
+    char *api_key_hashes_file; /* more hashes, one a line; read by placehub-ingest at start */
+    int api_key_hashes_file_line;
+    char **publishes; /* event types (topics) it may send */
+    size_t publish_count;
+    char **source_ods_codes; /* the organisations it may send as (source_ods_code) */
+    size_t source_ods_code_count;
+    double events_per_second; /* token bucket: average rate ... */
+    int burst;                /* ... and requests at once */
+    int line;
+};
+
 struct config_partner {
     char *id;
     char *name;
@@ -34,6 +50,7 @@ struct config_partner {
     struct config_option *options; /* connector-specific, values as text */
     size_t option_count;
     int line;
+    struct config_publisher *ingest; /* NULL: the partner publishes nothing */
 };
 
 struct config {
@@ -42,6 +59,20 @@ struct config {
         char *bootstrap_servers;
         struct config_option *properties;
         size_t property_count;
+        /* Broker security (docs/security.md). Secrets are named, never held:
+         * *_env is an environment variable, *_file a file; kafka_conf_new
+         * reads them. NULL when not set. */
+        char *security_protocol; /* PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL */
+        char *sasl_mechanism;    /* PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 */
+        char *sasl_username;
+        char *sasl_password_env;
+        char *sasl_password_file;
+        char *ssl_ca_location;
+        char *ssl_certificate_location;
+        char *ssl_key_location;
+        char *ssl_key_password_env;
+        char *ssl_key_password_file;
+        int line; /* of the kafka section, for messages about it */
     } kafka;
     struct {
         char *mode;        /* "embedded" or "external" */
@@ -53,6 +84,8 @@ struct config {
         char *listen;
         long long max_body_bytes;
         int produce_timeout_ms;
+        /* Development only: accept events from anyone (logged loudly). */
+        int insecure_no_authentication;
     } ingest;
     struct {
         char *group_prefix;
@@ -107,6 +140,9 @@ const struct config_topic *config_topic_find(const struct config *config, const 
 
 /* Partner by id, or NULL. Borrowed. */
 const struct config_partner *config_partner_find(const struct config *config, const char *id);
+
+/* Number of partners with an ingest: section (publishers). */
+size_t config_publisher_count(const struct config *config);
 
 /* A partner's connector option, or NULL when absent. Borrowed. */
 const char *config_partner_option(const struct config_partner *partner, const char *key);

@@ -14,6 +14,11 @@
  *
  * request->connection is the struct MHD_Connection * of the request: borrowed,
  * valid only during the handler call.
+ *
+ * Every response carries X-Request-Id: the client's own when it sent a sane
+ * one (1-64 letters, digits, '.', '_', '-'), else a new UUID, so a partner
+ * and an operator can talk about one request. The 413 answered here has one
+ * too.
  */
 #include "httpd.h"
 
@@ -34,6 +39,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <uuid/uuid.h>
 
 /* Idle time after which MHD closes a connection: long enough for a partner
  * that pauses between keep-alive requests, short enough that dead clients do
@@ -74,6 +80,7 @@ struct httpd {
 
 /* Per request state, MHD's *con_cls. */
 struct httpd_exchange {
+    char request_id[HTTPD_REQUEST_ID_MAX + 1];
     char *body;
     size_t body_len;
     size_t body_capacity;
@@ -110,7 +117,7 @@ static void httpd_response_free(struct httpd_response *response)
 
 /* Sends response (taking its body) on connection. Returns MHD's verdict: MHD_NO
  * makes MHD close the connection, which is all we can do if even this fails. */
-static enum MHD_Result httpd_send(struct MHD_Connection *connection,
+static enum MHD_Result httpd_send(struct MHD_Connection *connection, const char *request_id,
                                   struct httpd_response *response)
 {
     enum MHD_Result result = MHD_NO;
@@ -142,6 +149,8 @@ static enum MHD_Result httpd_send(struct MHD_Connection *connection,
         if (name && value && MHD_add_response_header(reply, name, value) != MHD_YES)
             log_warning("httpd: response header rejected (invalid name or value)");
     }
+    if (request_id[0] && MHD_add_response_header(reply, "X-Request-Id", request_id) != MHD_YES)
+        log_warning("httpd: request id header rejected");
     result = MHD_queue_response(connection, status, reply);
     if (result != MHD_YES)
         log_error("httpd: cannot queue response");
@@ -152,13 +161,36 @@ out:
     return result;
 }
 
-static enum MHD_Result httpd_send_too_large(struct httpd *httpd, struct MHD_Connection *connection)
+static enum MHD_Result httpd_send_too_large(struct httpd *httpd, struct MHD_Connection *connection,
+                                            const struct httpd_exchange *exchange)
 {
     struct httpd_response response;
     memset(&response, 0, sizeof response);
     httpd_response_error(&response, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large", NULL,
                          "request body exceeds %zu bytes", httpd->max_body_bytes);
-    return httpd_send(connection, &response);
+    return httpd_send(connection, exchange->request_id, &response);
+}
+
+int httpd_request_id_valid(const char *text)
+{
+    size_t len = text ? strlen(text) : 0;
+    return len > 0 && len <= HTTPD_REQUEST_ID_MAX &&
+           strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == len;
+}
+
+/* The client's X-Request-Id when sane, else a new random UUID. */
+static void httpd_request_id(struct MHD_Connection *connection, char *out, size_t out_size)
+{
+    const char *sent = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Request-Id");
+    if (httpd_request_id_valid(sent)) {
+        snprintf(out, out_size, "%s", sent);
+        return;
+    }
+    uuid_t uuid;
+    char text[37];
+    uuid_generate_random(uuid);
+    uuid_unparse_lower(uuid, text);
+    snprintf(out, out_size, "%s", text);
 }
 
 /* Parses a Content-Length value; returns false when it is not a plain decimal
@@ -209,13 +241,14 @@ static enum MHD_Result httpd_call_handler(struct httpd *httpd, struct MHD_Connec
         .body = exchange->body ? exchange->body : "",
         .body_len = exchange->body_len,
         .connection = connection,
+        .request_id = exchange->request_id,
     };
     struct httpd_response response;
     memset(&response, 0, sizeof response);
     response.status = MHD_HTTP_INTERNAL_SERVER_ERROR;
 
     httpd->handler(httpd->context, &request, &response);
-    return httpd_send(connection, &response);
+    return httpd_send(connection, exchange->request_id, &response);
 }
 
 /* MHD calls this several times per request: once when the headers are in
@@ -237,6 +270,7 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *connection
             return MHD_NO;
         }
         *con_cls = exchange;
+        httpd_request_id(connection, exchange->request_id, sizeof exchange->request_id);
         /* Answering now, before the body is read, spares the client sending
          * it; MHD then closes the connection after the 413. */
         uint64_t content_length = 0;
@@ -245,7 +279,7 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *connection
         if (httpd_parse_content_length(text, &content_length)) {
             if (content_length > (uint64_t)httpd->max_body_bytes) {
                 exchange->too_large = true;
-                return httpd_send_too_large(httpd, connection);
+                return httpd_send_too_large(httpd, connection, exchange);
             }
             if (content_length > 0) {
                 /* One allocation for the whole body in the usual case, but
@@ -299,7 +333,7 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *connection
     }
 
     if (exchange->too_large)
-        return httpd_send_too_large(httpd, connection);
+        return httpd_send_too_large(httpd, connection, exchange);
     return httpd_call_handler(httpd, connection, url, method, exchange);
 }
 

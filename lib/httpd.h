@@ -21,6 +21,9 @@ struct httpd_request {
     const char *body;   /* NUL-terminated; "" when there is none */
     size_t body_len;
     void *connection; /* opaque, for httpd_request_header/_query */
+    /* The client's X-Request-Id when sane, else a new UUID; echoed on the
+     * response by httpd. Safe to log (it is never personal data). */
+    const char *request_id;
 };
 
 struct httpd_response {
@@ -70,6 +73,13 @@ void httpd_response_text(struct httpd_response *response, int status, const char
 
 /* Adds a response header (both strings copied). At most 8; extra are ignored. */
 void httpd_response_header(struct httpd_response *response, const char *name, const char *value);
+
+/* The longest X-Request-Id taken from a client. */
+#define HTTPD_REQUEST_ID_MAX 64
+
+/* 1 when text is a request id httpd takes from a client: 1-64 letters,
+ * digits, '.', '_' or '-'. */
+int httpd_request_id_valid(const char *text);
 
 /* Parses "host:port" into its parts. Returns 0 or -1 with errstr. */
 int httpd_parse_listen(const char *listen, char *host, size_t host_size, int *port, char *errstr,

@@ -1,13 +1,32 @@
 /*
  * kafka.c - librdkafka configuration and topic creation (see kafka.h).
+ *
+ * Broker security (docs/security.md): kafka.security_protocol and the
+ * sasl_* / ssl_* keys become librdkafka properties here. Passwords are read
+ * from their environment variable or file only now, put into the
+ * configuration object and wiped from our buffers; they are never logged.
+ *
+ * A wrong password never gets an answer from the broker, only a closed
+ * connection, so waits would run to their timeout and then say "no answer".
+ * The error callback therefore remembers an authentication failure and
+ * kafka_topics_create, the first request every service makes, stops at once
+ * with what the broker said.
  */
 #include "kafka.h"
 
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "connector.h"
 #include "log.h"
+
+static atomic_int kafka_authentication_failed;
+static pthread_mutex_t kafka_authentication_lock = PTHREAD_MUTEX_INITIALIZER;
+static char kafka_authentication_reason[512];
 
 static void kafka_log(const rd_kafka_t *kafka, int level, const char *facility, const char *buf)
 {
@@ -18,6 +37,97 @@ static void kafka_log(const rd_kafka_t *kafka, int level, const char *facility, 
                           : level <= 6 ? LOG_INFO
                                        : LOG_DEBUG;
     log_write(ours, "librdkafka %s: %s", facility, buf);
+}
+
+/* librdkafka's errors (served by the poll of each client): logged as before
+ * the callback existed, and an authentication failure remembered. */
+static void kafka_error(rd_kafka_t *kafka, int err, const char *reason, void *opaque)
+{
+    (void)kafka;
+    (void)opaque;
+    log_error("librdkafka error %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+        pthread_mutex_lock(&kafka_authentication_lock);
+        snprintf(kafka_authentication_reason, sizeof kafka_authentication_reason, "%s", reason);
+        pthread_mutex_unlock(&kafka_authentication_lock);
+        atomic_store(&kafka_authentication_failed, 1);
+    }
+}
+
+int kafka_authentication_error(char *reason, size_t reason_size)
+{
+    if (!atomic_load(&kafka_authentication_failed))
+        return 0;
+    pthread_mutex_lock(&kafka_authentication_lock);
+    snprintf(reason, reason_size, "%s", kafka_authentication_reason);
+    pthread_mutex_unlock(&kafka_authentication_lock);
+    return 1;
+}
+
+/* Sets name from the secret in the environment variable env or the file
+ * file (one of them is set). Returns 0 or -1 with errstr naming where the
+ * secret was looked for, never the secret. */
+static int kafka_conf_set_secret(rd_kafka_conf_t *conf, const struct config *config,
+                                 const char *name, const char *key, const char *env,
+                                 const char *file, char *errstr, size_t errstr_size)
+{
+    char reference[4200];
+    char secret[8192];
+    char message[512];
+    int rc = -1;
+    snprintf(reference, sizeof reference, "%s%s", env ? "env:" : "file:", env ? env : file);
+    if (connector_host()->secret(reference, secret, sizeof secret, message, sizeof message) != 0) {
+        snprintf(errstr, errstr_size, "%s: kafka.%s: %s", config->path, key, message);
+        goto out;
+    }
+    if (rd_kafka_conf_set(conf, name, secret, message, sizeof message) != RD_KAFKA_CONF_OK) {
+        snprintf(errstr, errstr_size, "%s: kafka.%s: librdkafka refused %s", config->path, key,
+                 name);
+        goto out;
+    }
+    rc = 0;
+out:
+    OPENSSL_cleanse(secret, sizeof secret);
+    return rc;
+}
+
+static int kafka_conf_security(rd_kafka_conf_t *conf, const struct config *config, char *errstr,
+                               size_t errstr_size)
+{
+    const struct {
+        const char *property;
+        const char *value;
+    } plain[] = {
+        {"security.protocol", config->kafka.security_protocol},
+        {"sasl.mechanism", config->kafka.sasl_mechanism},
+        {"sasl.username", config->kafka.sasl_username},
+        {"ssl.ca.location", config->kafka.ssl_ca_location},
+        {"ssl.certificate.location", config->kafka.ssl_certificate_location},
+        {"ssl.key.location", config->kafka.ssl_key_location},
+    };
+    for (size_t i = 0; i < sizeof plain / sizeof *plain; i++) {
+        char message[512];
+        if (plain[i].value &&
+            kafka_conf_set(conf, plain[i].property, plain[i].value, message, sizeof message) != 0) {
+            snprintf(errstr, errstr_size, "%s:%d: %s", config->path, config->kafka.line, message);
+            return -1;
+        }
+    }
+    if ((config->kafka.sasl_password_env || config->kafka.sasl_password_file) &&
+        kafka_conf_set_secret(conf, config, "sasl.password",
+                              config->kafka.sasl_password_env ? "sasl_password_env"
+                                                              : "sasl_password_file",
+                              config->kafka.sasl_password_env, config->kafka.sasl_password_file,
+                              errstr, errstr_size) != 0)
+        return -1;
+    if ((config->kafka.ssl_key_password_env || config->kafka.ssl_key_password_file) &&
+        kafka_conf_set_secret(conf, config, "ssl.key.password",
+                              config->kafka.ssl_key_password_env ? "ssl_key_password_env"
+                                                                 : "ssl_key_password_file",
+                              config->kafka.ssl_key_password_env,
+                              config->kafka.ssl_key_password_file, errstr, errstr_size) != 0)
+        return -1;
+    return 0;
 }
 
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
@@ -45,7 +155,10 @@ rd_kafka_conf_t *kafka_conf_new(const struct config *config, char *errstr, size_
             goto fail;
         }
     }
+    if (kafka_conf_security(conf, config, errstr, errstr_size) != 0)
+        goto fail;
     rd_kafka_conf_set_log_cb(conf, kafka_log);
+    rd_kafka_conf_set_error_cb(conf, kafka_error);
     return conf;
 fail:
     rd_kafka_conf_destroy(conf);
@@ -83,7 +196,18 @@ int kafka_topics_create(rd_kafka_t *kafka, const struct config_topic *declared, 
         rd_kafka_NewTopic_set_config(topics[made], "retention.ms", retention);
     }
     rd_kafka_CreateTopics(kafka, topics, count, options, queue);
-    event = rd_kafka_queue_poll(queue, timeout_ms + 2000);
+    /* In slices, so that a refused login ends the wait at once. */
+    for (int waited = 0; !event && waited < timeout_ms + 2000; waited += 100) {
+        event = rd_kafka_queue_poll(queue, 100);
+        char reason[512];
+        if (!event && kafka_authentication_error(reason, sizeof reason)) {
+            snprintf(errstr, errstr_size,
+                     "the broker refused placehub's credentials: %s (check kafka.sasl_username "
+                     "and the password in kafka.sasl_password_env / sasl_password_file)",
+                     reason);
+            goto out;
+        }
+    }
     if (!event) {
         snprintf(errstr, errstr_size,
                  "no answer from Kafka within %d ms while creating topics (is the broker "

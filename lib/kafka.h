@@ -12,10 +12,16 @@
 #include "config.h"
 
 /* A new librdkafka configuration with bootstrap.servers, the config's extra
- * properties, and placehub's log callback. Caller owns it (passes it to
+ * properties, the broker security settings (passwords read from their
+ * environment variable or file now), and placehub's log and error
+ * callbacks. Caller owns it (passes it to
  * rd_kafka_new, which takes it over). NULL with errstr naming the property
  * at fault. */
 rd_kafka_conf_t *kafka_conf_new(const struct config *config, char *errstr, size_t errstr_size);
+
+/* 1 with librdkafka's reason in reason when a broker refused this process's
+ * credentials (SASL) since it started, else 0. */
+int kafka_authentication_error(char *reason, size_t reason_size);
 
 /* Sets one property; returns 0 or -1 with errstr. */
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,

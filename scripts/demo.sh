@@ -75,6 +75,15 @@ wait_http() { # url, what
   exit 1
 }
 
+# The samples are sent as "demo-publisher" (config/placehub.yaml): a key is
+# minted for each run; only its hash is in the file ingest reads, and the key
+# goes to curl in a header file, never on a command line.
+( umask 077
+  "$BIN/placehub-ingest" --new-api-key 2>/dev/null >"$RUN/demo-publisher.minted"
+  sed -n 2p "$RUN/demo-publisher.minted" >"$RUN/demo-publisher.hashes"
+  printf 'Authorization: Bearer %s\n' "$(sed -n 1p "$RUN/demo-publisher.minted")" >"$RUN/ingest-auth.header"
+  rm -f "$RUN/demo-publisher.minted" )
+
 bold "2. placehub services and two simulated partners"
 start partner-stockport-homes "$BIN/placehub-partner-sim" --listen 127.0.0.1:9101 --name stockport-homes
 start partner-life-leisure "$BIN/placehub-partner-sim" --listen 127.0.0.1:9102 --name life-leisure
@@ -93,7 +102,7 @@ bold "3. Sending one sample event of each type (tests/data/*.json)"
 declare -A sent
 for type in admission discharge referral employment-support; do
   answer="$(curl -sS -w ' %{http_code}' -H 'Content-Type: application/json' \
-            --data "@tests/data/$type.json" "$INGEST/v1/events/$type")"
+            -H "@$RUN/ingest-auth.header" --data "@tests/data/$type.json" "$INGEST/v1/events/$type")"
   code="${answer##* }"; body="${answer% *}"
   if [ "$code" != 202 ]; then echo "demo: ingest refused the $type sample: $code $body" >&2; exit 1; fi
   id="$(printf '%s' "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin)["event_id"])')"
@@ -142,7 +151,8 @@ echo "   (partitions no event has reached yet are left out; LAG 0 = all delivere
 
 echo
 echo "Try it yourself:"
-echo "   curl -H 'Content-Type: application/json' --data @tests/data/referral.json $INGEST/v1/events/referral"
+echo "   curl -H 'Content-Type: application/json' -H @${RUN#$REPO/}/ingest-auth.header \\"
+echo "        --data @tests/data/referral.json $INGEST/v1/events/referral   # this run's demo key"
 echo "   python3 scripts/mllp-send.py 127.0.0.1:2575 tests/data/hl7/a03.hl7   # a discharge, as a hospital sends it"
 echo "   curl ${PARTNERS[1]#*|}/_sim/requests          # what the leisure partner received"
 echo "   curl $REGISTRY/subjects                      # the embedded schema registry"

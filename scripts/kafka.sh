@@ -19,6 +19,7 @@ KAFKA_DATA_DIR="${KAFKA_DATA_DIR:-$REPO/.run/kafka}"
 KAFKA_READY_TIMEOUT="${KAFKA_READY_TIMEOUT:-60}"
 KAFKA_STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
+KAFKA_SASL_PLAIN_USERS="${KAFKA_SASL_PLAIN_USERS:-}"
 PLACEHUB_CACHE="${PLACEHUB_CACHE:-$REPO/.cache}"
 HOST=127.0.0.1
 
@@ -56,6 +57,11 @@ Settings (environment variables):
   PLACEHUB_CACHE         cache root; jars go to \$PLACEHUB_CACHE/kafka/<version>/libs
                          (default .cache in the repository)
   JAVA_HOME              Java 17+ to use (default: java on PATH)
+  KAFKA_SASL_PLAIN_USERS "user:password,user:password": the client listener
+                         becomes SASL_PLAINTEXT with mechanism PLAIN and these
+                         users (the first one is the broker's own). For
+                         testing placehub's broker authentication; the
+                         passwords end up in server.properties in the data dir.
 
 Files in KAFKA_DATA_DIR: server.properties, log4j2.properties, kafka.pid,
 kafka.log (broker log of the current run; the previous one is kafka.log.1),
@@ -101,6 +107,10 @@ check_settings() {
     [[ "${!v}" =~ ^[0-9]{1,6}$ ]] || die "$v must be a whole number of seconds, not '${!v}'"
   done
   [ -n "$KAFKA_DATA_DIR" ] || die "KAFKA_DATA_DIR is empty"
+  if [ -n "$KAFKA_SASL_PLAIN_USERS" ] &&
+     ! [[ "$KAFKA_SASL_PLAIN_USERS" =~ ^[A-Za-z0-9_-]+:[A-Za-z0-9_.-]+(,[A-Za-z0-9_-]+:[A-Za-z0-9_.-]+)*$ ]]; then
+    die "KAFKA_SASL_PLAIN_USERS must be user:password[,user:password...] (letters, digits, '_', '-', '.')"
+  fi
 }
 
 # Paths of this instance; the data dir is made absolute so that the pid check
@@ -221,7 +231,7 @@ api_versions_ok() {
 # KAFKA_DATA_DIR), else KAFKA_PORT.
 instance_port() {
   local p=""
-  [ -f "$PROPS" ] && p="$(sed -n "s|^listeners=PLAINTEXT://$HOST:\([0-9]*\),.*|\1|p" "$PROPS")"
+  [ -f "$PROPS" ] && p="$(sed -n "s|^listeners=[A-Z_]*://$HOST:\([0-9]*\),.*|\1|p" "$PROPS")"
   echo "${p:-$KAFKA_PORT}"
 }
 
@@ -265,6 +275,32 @@ wait_ready() {
   done
 }
 
+# The client listener: PLAINTEXT, or SASL_PLAINTEXT with PLAIN users from
+# KAFKA_SASL_PLAIN_USERS (the first user is the broker's own login).
+client_listener_config() {
+  if [ -z "$KAFKA_SASL_PLAIN_USERS" ]; then
+    cat <<EOF
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+EOF
+    return
+  fi
+  local first="${KAFKA_SASL_PLAIN_USERS%%,*}" users="" pair pairs
+  IFS=',' read -ra pairs <<<"$KAFKA_SASL_PLAIN_USERS"
+  for pair in "${pairs[@]}"; do users+=" user_${pair%%:*}=\"${pair#*:}\""; done
+  cat <<EOF
+listeners=SASL_PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=SASL_PLAINTEXT://$HOST:$KAFKA_PORT
+inter.broker.listener.name=SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=PLAIN
+sasl.mechanism.inter.broker.protocol=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="${first%%:*}" password="${first#*:}"$users;
+EOF
+}
+
 write_config() {
   cat >"$PROPS" <<EOF
 # Written by $PROG start; rewritten on every start, so edit the script.
@@ -273,10 +309,7 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+$(client_listener_config)
 log.dirs=$LOG_DIRS
 
 # The services create their topics (and set retention per topic).

@@ -74,12 +74,23 @@ int dispatch_new(const struct config *config, struct registry *registry, struct 
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
-    dispatch->partner_count = config->partner_count;
-    for (size_t i = 0; i < config->partner_count; i++)
-        if (partner_new(&dispatch->shared, &config->partners[i], &dispatch->partners[i], errstr,
-                        errstr_size) != 0)
+    /* Partners that only publish (an ingest: section, no connector) get
+     * nothing from dispatch. */
+    for (size_t i = 0; i < config->partner_count; i++) {
+        if (!config->partners[i].connector)
+            continue;
+        if (partner_new(&dispatch->shared, &config->partners[i],
+                        &dispatch->partners[dispatch->partner_count], errstr, errstr_size) != 0)
             goto fail;
-    for (size_t i = 0; i < config->partner_count; i++)
+        dispatch->partner_count++;
+    }
+    if (dispatch->partner_count == 0) {
+        snprintf(errstr, errstr_size,
+                 "%s: no partner receives events (none has a connector): nothing to dispatch to",
+                 config->path);
+        goto fail;
+    }
+    for (size_t i = 0; i < dispatch->partner_count; i++)
         if (partner_start(dispatch->partners[i], errstr, errstr_size) != 0)
             goto fail;
     *out = dispatch;

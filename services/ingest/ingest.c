@@ -5,8 +5,15 @@
  * for its message says the broker has it: the HTTP handler thread blocks in
  * producer_send (lib/producer.c) until then, or until the send failed (503).
  *
- * Nothing is produced for a rejected request: every check (JSON syntax,
- * schema, NHS number) runs before rd_kafka_producev.
+ * Nothing is produced for a rejected request: every check (credentials,
+ * rate limit, the partner's rights, JSON syntax, schema, NHS number, the
+ * source organisation) runs before rd_kafka_producev.
+ *
+ * Who may publish (docs/security.md): a partner authenticates with an API
+ * key (Authorization: Bearer, or X-API-Key); it may send only the event
+ * types its ingest.publishes lists and only as the organisations of its
+ * ingest.source_ods_codes. Log lines name the request id and the partner,
+ * never the key or anything about the person.
  */
 #include "ingest.h"
 
@@ -14,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "codec.h"
@@ -23,13 +31,22 @@
 #include "kafka.h"
 #include "log.h"
 #include "producer.h"
+#include "publisher.h"
 
 struct ingest {
     const struct config *config;
     struct registry *registry;
     struct producer *producer;
     struct httpd *httpd;
+    struct publishers *publishers; /* NULL only with ingest.insecure_no_authentication */
 };
+
+static int64_t ingest_monotonic_millis(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
 
 static int64_t ingest_now_millis(void)
 {
@@ -71,6 +88,115 @@ static void ingest_unknown_type(struct ingest *ingest, const char *type,
                          known);
 }
 
+static void ingest_unauthenticated(struct httpd_response *response, const char *field,
+                                   const char *error, const char *code, const char *message)
+{
+    char challenge[128];
+    httpd_response_error(response, 401, code, field, "%s", message);
+    if (error)
+        snprintf(challenge, sizeof challenge, "Bearer realm=\"placehub-ingest\", error=\"%s\"",
+                 error);
+    else
+        snprintf(challenge, sizeof challenge, "Bearer realm=\"placehub-ingest\"");
+    httpd_response_header(response, "WWW-Authenticate", challenge);
+}
+
+/* The publisher the request's credentials name, or NULL with *response
+ * filled (401). The key is never logged, and a wrong key gets the same
+ * answer whether or not its owner exists. */
+static struct publisher *ingest_authenticate(struct ingest *ingest,
+                                             const struct httpd_request *request,
+                                             struct httpd_response *response)
+{
+    const char *authorization = httpd_request_header(request, "Authorization");
+    const char *api_key = httpd_request_header(request, "X-API-Key");
+    const char *key = NULL, *field = NULL;
+    if (authorization && api_key) {
+        ingest_unauthenticated(response, "Authorization", "invalid_request", "invalid_credentials",
+                               "send the API key once, in Authorization: Bearer <key> or in "
+                               "X-API-Key, not both");
+        return NULL;
+    }
+    if (authorization) {
+        field = "Authorization";
+        if (strncasecmp(authorization, "Bearer ", 7) != 0) {
+            ingest_unauthenticated(response, field, "invalid_request", "invalid_credentials",
+                                   "the Authorization header must be 'Bearer <API key>'");
+            log_info("event rejected request_id=%s status=401 error=invalid_credentials "
+                     "reason=not_bearer",
+                     request->request_id);
+            return NULL;
+        }
+        key = authorization + 7;
+        key += strspn(key, " ");
+    } else if (api_key) {
+        field = "X-API-Key";
+        key = api_key;
+    } else {
+        ingest_unauthenticated(response, "Authorization", NULL, "unauthenticated",
+                               "this hub accepts events only from partners it knows: send your "
+                               "API key as Authorization: Bearer <key>");
+        log_info("event rejected request_id=%s status=401 error=unauthenticated",
+                 request->request_id);
+        return NULL;
+    }
+    struct publisher *publisher = publishers_authenticate(ingest->publishers, key);
+    if (!publisher) {
+        ingest_unauthenticated(response, field, "invalid_token", "invalid_credentials",
+                               "the API key is not valid (revoked, mistyped or never issued)");
+        log_info("event rejected request_id=%s status=401 error=invalid_credentials",
+                 request->request_id);
+    }
+    return publisher;
+}
+
+/* Authentication, then the partner's rate limit and its right to send this
+ * type. Returns the publisher (NULL when authentication is off), or sets
+ * *refused with *response filled. */
+static struct publisher *ingest_admit(struct ingest *ingest, const char *type,
+                                      const struct httpd_request *request,
+                                      struct httpd_response *response, int *refused)
+{
+    *refused = 0;
+    if (!ingest->publishers)
+        return NULL;
+    struct publisher *publisher = ingest_authenticate(ingest, request, response);
+    if (!publisher) {
+        *refused = 1;
+        return NULL;
+    }
+    const char *partner_id = publisher_partner(publisher)->id;
+    int64_t wait_ms = publisher_take(publisher, ingest_monotonic_millis());
+    if (wait_ms > 0) {
+        char seconds[32];
+        snprintf(seconds, sizeof seconds, "%lld", (long long)((wait_ms + 999) / 1000));
+        httpd_response_error(response, 429, "rate_limited", NULL,
+                             "partner %s sends more than its rate limit (%.0f events a second, "
+                             "bursts of %d); retry after %s s",
+                             partner_id, publisher_partner(publisher)->ingest->events_per_second,
+                             publisher_partner(publisher)->ingest->burst, seconds);
+        httpd_response_header(response, "Retry-After", seconds);
+        log_info("event rejected request_id=%s partner=%s status=429 error=rate_limited",
+                 request->request_id, partner_id);
+        *refused = 1;
+        return NULL;
+    }
+    /* Types the hub does not know are answered 404 by the caller, which
+     * lists the known ones; a known type outside the agreement is 403. */
+    if (config_topic_find(ingest->config, type) && !publisher_may_publish(publisher, type)) {
+        httpd_response_error(response, 403, "event_type_not_allowed", "type",
+                             "partner %s may not publish %s events (its ingest.publishes does "
+                             "not list it)",
+                             partner_id, type);
+        log_info("event rejected request_id=%s partner=%s type=%s status=403 "
+                 "error=event_type_not_allowed",
+                 request->request_id, partner_id, type);
+        *refused = 1;
+        return NULL;
+    }
+    return publisher;
+}
+
 static void ingest_handle_event(struct ingest *ingest, const char *type,
                                 const struct httpd_request *request,
                                 struct httpd_response *response)
@@ -82,7 +208,12 @@ static void ingest_handle_event(struct ingest *ingest, const char *type,
     unsigned char *framed = NULL;
     size_t framed_len = 0;
     int schema_id = 0;
+    int refused = 0;
 
+    struct publisher *publisher = ingest_admit(ingest, type, request, response, &refused);
+    if (refused)
+        return;
+    const char *partner_id = publisher ? publisher_partner(publisher)->id : "-";
     if (!config_topic_find(ingest->config, type) ||
         !catalogue_latest_for_topic(registry_catalogue(ingest->registry), type)) {
         ingest_unknown_type(ingest, type, response);
@@ -101,7 +232,9 @@ static void ingest_handle_event(struct ingest *ingest, const char *type,
                              "the body is not valid JSON: line %d, column %d (byte %d): %s",
                              json_error.line, json_error.column, json_error.position,
                              json_error.text);
-        log_info("event rejected type=%s status=400 error=malformed_json", type);
+        log_info("event rejected request_id=%s partner=%s type=%s status=400 "
+                 "error=malformed_json",
+                 request->request_id, partner_id, type);
         return;
     }
     if (registry_writer(ingest->registry, type, &schema_id, &schema, errstr, sizeof errstr) != 0) {
@@ -116,8 +249,22 @@ static void ingest_handle_event(struct ingest *ingest, const char *type,
         codec_encode(schema, event, FRAMING_HEADER_SIZE, &framed, &framed_len, &error) != 0) {
         httpd_response_error(response, 422, "invalid_event", error.field[0] ? error.field : NULL,
                              "%s%s%s", error.field, error.field[0] ? " " : "", error.message);
-        log_info("event rejected type=%s status=422 error=invalid_event field=%.128s", type,
-                 error.field);
+        log_info("event rejected request_id=%s partner=%s type=%s status=422 "
+                 "error=invalid_event field=%.128s",
+                 request->request_id, partner_id, type, error.field);
+        goto out;
+    }
+    /* "As itself": the organisation named must be one the partner speaks
+     * for. Checked after the schema, so source_ods_code is a string. */
+    const char *source = json_string_value(json_object_get(event, "source_ods_code"));
+    if (publisher && !publisher_may_send_as(publisher, source)) {
+        httpd_response_error(response, 403, "source_not_allowed", "source_ods_code",
+                             "partner %s may not send events as organisation '%.16s' (its "
+                             "ingest.source_ods_codes does not list it)",
+                             partner_id, source ? source : "");
+        log_info("event rejected request_id=%s partner=%s type=%s status=403 "
+                 "error=source_not_allowed",
+                 request->request_id, partner_id, type);
         goto out;
     }
     framing_write_header(framed, schema_id);
@@ -141,15 +288,18 @@ static void ingest_handle_event(struct ingest *ingest, const char *type,
                       "event_id", id);
         httpd_response_json(response, 503, body);
         httpd_response_header(response, "Retry-After", "1");
-        log_warning("event not acknowledged event_id=%s topic=%s error=%s", id, type,
-                    rd_kafka_err2name(result.err));
+        log_warning("event not acknowledged request_id=%s partner=%s event_id=%s topic=%s "
+                    "error=%s",
+                    request->request_id, partner_id, id, type, rd_kafka_err2name(result.err));
     } else {
         httpd_response_json(response, 202,
                             json_pack("{s:s,s:s,s:i,s:I}", "event_id", id, "topic", type,
                                       "partition", (int)result.partition, "offset",
                                       (json_int_t)result.offset));
-        log_debug("event accepted event_id=%s topic=%s partition=%d offset=%lld", id, type,
-                  (int)result.partition, (long long)result.offset);
+        log_debug("event accepted request_id=%s partner=%s event_id=%s topic=%s partition=%d "
+                  "offset=%lld",
+                  request->request_id, partner_id, id, type, (int)result.partition,
+                  (long long)result.offset);
     }
 out:
     free(framed);
@@ -190,6 +340,24 @@ int ingest_new(const struct config *config, struct registry *registry, struct in
     }
     ingest->config = config;
     ingest->registry = registry;
+    if (config->ingest.insecure_no_authentication) {
+        log_error("DEVELOPMENT ONLY: ingest.insecure_no_authentication is true: anyone who can "
+                  "reach %s may publish any event as any organisation",
+                  config->ingest.listen);
+    } else {
+        if (publishers_new(config, ingest_monotonic_millis(), &ingest->publishers, errstr,
+                           errstr_size) != 0)
+            goto fail;
+        if (publishers_count(ingest->publishers) == 0) {
+            snprintf(errstr, errstr_size,
+                     "%s: no partner may publish: give the partners that send events an "
+                     "ingest: section (docs/security.md), or for development only set "
+                     "ingest.insecure_no_authentication: true",
+                     config->path);
+            goto fail;
+        }
+        log_info("publishing partners=%zu", publishers_count(ingest->publishers));
+    }
     if (producer_new(config, "placehub-ingest", config->ingest.produce_timeout_ms,
                      &ingest->producer, errstr, errstr_size) != 0 ||
         kafka_topics_ensure(producer_handle(ingest->producer), config, 30000, errstr,
@@ -203,6 +371,7 @@ int ingest_new(const struct config *config, struct registry *registry, struct in
     return 0;
 fail:
     producer_destroy(ingest->producer);
+    publishers_destroy(ingest->publishers);
     free(ingest);
     return -1;
 }
@@ -214,6 +383,7 @@ void ingest_destroy(struct ingest *ingest)
     /* Stop taking requests first; requests in flight finish their waits. */
     httpd_destroy(ingest->httpd);
     producer_destroy(ingest->producer);
+    publishers_destroy(ingest->publishers);
     free(ingest);
 }
 

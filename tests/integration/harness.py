@@ -4,9 +4,11 @@ Everything runs on ports picked here and in a temporary folder, so tests are
 hermetic and may run beside a developer's own stack. Nothing is left running:
 every process started is stopped by the fixture that started it.
 """
+import hashlib
 import json
 import os
 import random
+import secrets
 import shutil
 import signal
 import socket
@@ -59,17 +61,30 @@ def wait_until(condition, timeout, message, interval=0.05):
 class Broker:
     """A real single-node KRaft broker started with scripts/kafka.sh."""
 
-    def __init__(self):
+    def __init__(self, sasl_plain_users=None):
+        """sasl_plain_users: {user: password}; the client listener is then
+        SASL_PLAINTEXT/PLAIN (scripts/kafka.sh KAFKA_SASL_PLAIN_USERS) and
+        the test's own clients log in as the first user."""
         self.port = free_port()
         self.controller_port = free_port()
         self.data_dir = tempfile.mkdtemp(prefix="placehub-kafka-")
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.start_seconds = None
+        self.sasl_plain_users = sasl_plain_users or {}
+        self.client_config = {"bootstrap.servers": self.bootstrap}
+        if self.sasl_plain_users:
+            user, password = next(iter(self.sasl_plain_users.items()))
+            self.client_config.update({"security.protocol": "SASL_PLAINTEXT",
+                                       "sasl.mechanism": "PLAIN", "sasl.username": user,
+                                       "sasl.password": password})
 
     def _env(self):
         env = dict(os.environ)
         env.update(KAFKA_PORT=str(self.port), KAFKA_CONTROLLER_PORT=str(self.controller_port),
                    KAFKA_DATA_DIR=self.data_dir)
+        if self.sasl_plain_users:
+            env["KAFKA_SASL_PLAIN_USERS"] = ",".join(
+                f"{u}:{p}" for u, p in self.sasl_plain_users.items())
         return env
 
     def start(self):
@@ -92,7 +107,7 @@ class Broker:
     def end_offsets(self, topics=TOPICS):
         """Sum of high watermarks per topic (events written so far)."""
         from confluent_kafka import Consumer, TopicPartition
-        consumer = Consumer({"bootstrap.servers": self.bootstrap,
+        consumer = Consumer({**self.client_config,
                              "group.id": "placehub-test-watermarks",
                              "enable.auto.commit": False})
         try:
@@ -128,7 +143,7 @@ class Broker:
         """Every message on topic from the beginning up to its current end:
         a list of (key, value, {header: value}) in partition order."""
         from confluent_kafka import Consumer, TopicPartition
-        consumer = Consumer({"bootstrap.servers": self.bootstrap,
+        consumer = Consumer({**self.client_config,
                              "group.id": "placehub-test-reader-" + uuid.uuid4().hex,
                              "enable.auto.commit": False, "auto.offset.reset": "earliest"})
         try:
@@ -157,7 +172,7 @@ class Broker:
     def committed(self, group, topics=TOPICS):
         """Committed offsets of a consumer group, summed per topic."""
         from confluent_kafka import Consumer, TopicPartition
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": group,
+        consumer = Consumer({**self.client_config, "group.id": group,
                              "enable.auto.commit": False})
         try:
             metadata = consumer.list_topics(timeout=10)
@@ -175,12 +190,12 @@ class Broker:
 class Process:
     """One of placehub's programs, with its output captured to a file."""
 
-    def __init__(self, name, args, workdir):
+    def __init__(self, name, args, workdir, env=None):
         self.name = name
         self.log_path = os.path.join(workdir, f"{name}.log")
         self.log = open(self.log_path, "wb")
         self.popen = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                      cwd=REPO)
+                                      cwd=REPO, env=env)
 
     def alive(self):
         return self.popen.poll() is None
@@ -241,10 +256,40 @@ class Partner:
                 if 200 <= r.get("status", 200) < 300 and "json" in r]
 
 
+# Every source_ods_code tests/integration/events.py and tests/data use: the
+# default test publisher may send as any of them.
+TEST_SOURCE_ODS_CODES = ["RXX", "P99001", "U99001", "NXX02"]
+TEST_PUBLISHER = "test-publisher"
+
+
+def new_api_key():
+    """A key and its hash, as placehub-ingest --new-api-key makes them (the
+    format is the hub's; the hash is computed here independently)."""
+    key = "phk_" + secrets.token_urlsafe(32)
+    return key, "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def publisher_yaml(partner_id, key_hash, publishes=None, source_ods_codes=None,
+                   rate_limit=None, hashes_file=None):
+    """A publish-only partner entry (an ingest: section, no connector)."""
+    publishes = publishes or TOPICS
+    source_ods_codes = source_ods_codes or TEST_SOURCE_ODS_CODES
+    keys = (f'      api_key_hashes_file: "{hashes_file}"\n' if hashes_file
+            else f'      api_key_hashes: ["{key_hash}"]\n')
+    limit = ""
+    if rate_limit:
+        limit = ("      rate_limit: {" + ", ".join(f"{k}: {v}" for k, v in rate_limit.items())
+                 + "}\n")
+    return (f"  - id: {partner_id}\n    name: \"{partner_id} (test publisher)\"\n    ingest:\n"
+            f"{keys}      publishes: [{', '.join(publishes)}]\n"
+            f"      source_ods_codes: [{', '.join(source_ods_codes)}]\n{limit}")
+
+
 def write_config(path, broker, ingest_port, registry_port, partners, group_prefix,
                  produce_timeout_ms=10000, max_body_bytes=65536, registry_mode="embedded",
-                 dispatch_settings=None):
-    """partners maps an id to (Partner, topics) or (Partner, topics, options)."""
+                 dispatch_settings=None, publishers="", kafka_extra="", ingest_extra=""):
+    """partners maps an id to (Partner, topics) or (Partner, topics, options);
+    publishers is YAML for publish-only partners (publisher_yaml)."""
     partner_lines = []
     for partner_id, spec in partners.items():
         partner, topics = spec[0], spec[1]
@@ -260,6 +305,8 @@ def write_config(path, broker, ingest_port, registry_port, partners, group_prefi
     options:
 {option_lines}""")
     dispatch_lines = "".join(f"  {k}: {v}\n" for k, v in (dispatch_settings or {}).items())
+    partner_list = "".join(partner_lines) + publishers
+    partner_list = "\n" + partner_list if partner_list else " []\n"
     topics = "".join(f"""  - name: {t}
     partitions: 3
     replication_factor: 1
@@ -268,7 +315,7 @@ def write_config(path, broker, ingest_port, registry_port, partners, group_prefi
     with open(path, "w") as f:
         f.write(f"""kafka:
   bootstrap_servers: "{broker.bootstrap}"
-schema_registry:
+{kafka_extra}schema_registry:
   mode: {registry_mode}
   schemas_dir: "{os.path.join(REPO, 'schemas')}"
   listen: "127.0.0.1:{registry_port}"
@@ -278,14 +325,13 @@ topics:
   listen: "127.0.0.1:{ingest_port}"
   max_body_bytes: {max_body_bytes}
   produce_timeout_ms: {produce_timeout_ms}
-dispatch:
+{ingest_extra}dispatch:
   group_prefix: "{group_prefix}"
   retry_backoff_ms: 50
   retry_backoff_max_ms: 1000
   dead_letter_topic: "{group_prefix}.dead-letter"
   audit_topic: "{group_prefix}.audit"
-{dispatch_lines}partners:
-{"".join(partner_lines)}""")
+{dispatch_lines}partners:{partner_list}""")
 
 
 class Hub:
@@ -294,8 +340,14 @@ class Hub:
 
     def __init__(self, broker, partners, produce_timeout_ms=10000, max_body_bytes=65536,
                  start_dispatch=True, registry_mode="embedded", partner_options=None,
-                 dispatch_settings=None):
+                 dispatch_settings=None, publishers=None, kafka_extra="", ingest_extra="",
+                 env=None):
+        """publishers maps a publish-only partner id to publisher_yaml's
+        keyword arguments; each gets a fresh key in self.keys. Without it
+        there is one, TEST_PUBLISHER, allowed every type and every
+        source_ods_code the test data uses: Hub.post sends its key."""
         self.broker = broker
+        self.env = env
         self.workdir = tempfile.mkdtemp(prefix="placehub-hub-")
         self.group_prefix = "test-" + uuid.uuid4().hex[:8]
         self.partners = {pid: Partner(pid, self.workdir) for pid in partners}
@@ -305,11 +357,24 @@ class Hub:
         self.registry_url = f"http://127.0.0.1:{self.registry_port}"
         self.config_path = os.path.join(self.workdir, "placehub.yaml")
         partner_options = partner_options or {}
+        if publishers is None:
+            # Load tests send thousands of events at once: no practical limit.
+            publishers = {TEST_PUBLISHER: {"rate_limit": {"events_per_second": 100000,
+                                                          "burst": 100000}}}
+        self.keys = {}
+        publisher_lines = ""
+        for publisher_id, rights in publishers.items():
+            rights = dict(rights)
+            key, key_hash = new_api_key()
+            key = rights.pop("key", key)  # a key whose hash is in rights' hashes_file
+            self.keys[publisher_id] = key
+            publisher_lines += publisher_yaml(publisher_id, key_hash, **rights)
+        self.default_key = self.keys.get(TEST_PUBLISHER)
         write_config(self.config_path, broker, self.ingest_port, self.registry_port,
                      {pid: (self.partners[pid], topics, partner_options.get(pid, {}))
                       for pid, topics in partners.items()},
                      self.group_prefix, produce_timeout_ms, max_body_bytes, registry_mode,
-                     dispatch_settings)
+                     dispatch_settings, publisher_lines, kafka_extra, ingest_extra)
         self.dead_letter_topic = f"{self.group_prefix}.dead-letter"
         self.audit_topic = f"{self.group_prefix}.audit"
         self.processes = [p.process for p in self.partners.values()]
@@ -330,7 +395,7 @@ class Hub:
             n += 1
             name = f"{program}-{n}"
         process = Process(name, [os.path.join(BIN, f"placehub-{program}"), "-c",
-                                 self.config_path], self.workdir)
+                                 self.config_path], self.workdir, env=self.env)
         self.processes.append(process)
         return process
 
@@ -341,7 +406,7 @@ class Hub:
     def start_another_dispatch(self, name):
         """A second dispatch instance in the same consumer groups."""
         process = Process(name, [os.path.join(BIN, "placehub-dispatch"), "-c",
-                                 self.config_path], self.workdir)
+                                 self.config_path], self.workdir, env=self.env)
         self.processes.append(process)
         return process
 
@@ -354,8 +419,14 @@ class Hub:
         except requests.ConnectionError:
             return False
 
-    def post(self, event_type, body, headers=None, **kwargs):
+    def post(self, event_type, body, headers=None, key="default", **kwargs):
+        """Posts as the default test publisher; key=None sends no
+        credentials, key="..." that key instead."""
         sent_headers = {"Content-Type": "application/json"}
+        if key == "default":
+            key = self.default_key
+        if key is not None:
+            sent_headers["Authorization"] = f"Bearer {key}"
         sent_headers.update(headers or {})
         data = body if isinstance(body, (bytes, str)) else json.dumps(body)
         return requests.post(f"{self.ingest_url}/v1/events/{event_type}", data=data,

@@ -86,12 +86,21 @@ static void test_example_loads(void **state)
     assert_int_equal(config->dispatch.breaker_open_ms, 5000);
     assert_int_equal(config->dispatch.breaker_open_max_ms, 60000);
 
-    assert_int_equal(config->partner_count, 2);
+    assert_int_equal(config->partner_count, 3);
+    /* The demo's sender publishes only: no connector, no topics. */
+    const struct config_partner *sender = config_partner_find(config, "demo-publisher");
+    assert_ptr_equal(sender, &config->partners[2]);
+    assert_null(sender->connector);
+    assert_non_null(sender->ingest);
+    assert_int_equal(sender->ingest->publish_count, 4);
+    assert_string_equal(sender->ingest->api_key_hashes_file,
+                        "config/../.run/demo/demo-publisher.hashes");
+    assert_int_equal(config_publisher_count(config), 1);
     const struct config_partner *homes = config_partner_find(config, "stockport-homes");
     assert_ptr_equal(homes, &config->partners[0]);
     assert_string_equal(homes->name, "Stockport Homes (simulated housing provider)");
     assert_string_equal(homes->connector, "webhook");
-    assert_int_equal(homes->line, 85);
+    assert_int_equal(homes->line, 100);
     assert_int_equal(homes->topic_count, 2);
     assert_string_equal(homes->topics[0], "admission");
     assert_string_equal(homes->topics[1], "discharge");
@@ -103,7 +112,7 @@ static void test_example_loads(void **state)
 
     const struct config_partner *leisure = config_partner_find(config, "life-leisure");
     assert_ptr_equal(leisure, &config->partners[1]);
-    assert_int_equal(leisure->line, 92);
+    assert_int_equal(leisure->line, 107);
     assert_int_equal(leisure->topic_count, 2);
     assert_string_equal(leisure->topics[0], "referral");
     assert_string_equal(leisure->topics[1], "employment-support");
