@@ -152,12 +152,14 @@ reliability: deps
 # Figures measured in one run on this machine, each next to its ceiling
 # (bench/run.py says what is measured). Never part of `make test`.
 
-$(BUILD)/bench/curl_baseline: bench/curl_baseline.c
+BENCH_TOOLS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+
+$(BUILD)/bench/%: bench/%.c $(LIBPLACEHUB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBPLACEHUB) $(LDFLAGS) $(LDLIBS)
 
 bench: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/bench/curl_baseline pyenv
+	@$(MAKE) --no-print-directory all $(BENCH_TOOLS) pyenv
 	@BUILD=$(BUILD) .cache/venv/bin/python bench/run.py
 
 # --- tests ---------------------------------------------------------------

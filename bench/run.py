@@ -1,17 +1,29 @@
 """placehub benchmarks: every figure measured in this run, on this machine,
 next to its ceiling measured in the same run.
 
+  ingest     events/s accepted by placehub-ingest (HTTP in, validated, Avro
+             encoded, acknowledged by the broker), closed loop with
+             INGEST_IN_FLIGHT clients; next to the broker's own produce rate
+             for the same payloads (bench/produce_baseline.c, librdkafka with
+             ingest's settings); p50/p99 at a fixed offered load
+             (bench/ingest_load.c, open loop: latency from the scheduled start)
   dispatch   events/s from Kafka to one simulated partner over loopback,
              next to plain libcurl multi POSTs of the same body to the same
-             partner with the same number in flight (bench/curl_baseline.c)
-  latency    p50/p99 from the event's produce time to the partner receiving
+             partner with the same number in flight (bench/curl_baseline.c);
+             p50/p99 from the event's produce time to the partner receiving
              it, at a fixed offered load
-  memory     peak resident size of placehub-dispatch with ten partners
+  scale-out  one vs two dispatch instances in one consumer group, when the
+             partner is the bottleneck per connection (slow answers)
+  codec      Avro encode/decode per second per schema through placehub's
+             codec (JSON <-> Avro), next to avro-c's own binary write/read of
+             the same datum (bench/codec_bench.c)
+  memory     peak resident size of each service; dispatch with ten partners
 
 Run with `make bench` (which builds what it needs). Sizes: BENCH_EVENTS
 (default 20000), BENCH_RATE (offered load for latency, default 200/s),
-BENCH_SECONDS (latency run, default 10).
+BENCH_SECONDS (latency runs, default 10).
 """
+import contextlib
 import datetime
 import io
 import json
@@ -40,7 +52,9 @@ EVENTS = int(os.environ.get("BENCH_EVENTS", "20000"))
 RATE = int(os.environ.get("BENCH_RATE", "200"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 IN_FLIGHT = 16
-BASELINE = os.path.join(REPO, os.environ.get("BUILD", "build"), "bench", "curl_baseline")
+INGEST_IN_FLIGHT = 32
+TOOLS = os.path.join(REPO, os.environ.get("BUILD", "build"), "bench")
+BASELINE = os.path.join(TOOLS, "curl_baseline")
 
 
 def machine():
@@ -199,11 +213,96 @@ def bench_memory(broker, encoder):
         for pid in partners:
             wait_until(lambda: broker.committed(hub.group(pid), ["admission"]) == expected, 600,
                        f"{pid} caught up", 0.5)
-        return {"rss_ten_partners": peak_rss_mb(hub.dispatch),
-                "rss_ingest": peak_rss_mb(hub.ingest),
-                "rss_registry": peak_rss_mb(hub.registry)}
+        return {"rss_ten_partners": peak_rss_mb(hub.dispatch)}
     finally:
         hub.stop()
+
+
+@contextlib.contextmanager
+def fresh_broker():
+    """A broker of its own per section: no section sees another's events."""
+    broker = Broker().start()
+    try:
+        yield broker
+    finally:
+        broker.destroy()
+
+
+def tool(name, *args, timeout=900):
+    """Runs a bench/ tool and returns the JSON lines it printed."""
+    result = subprocess.run([os.path.join(TOOLS, name)] + [str(a) for a in args],
+                            capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        sys.exit(f"bench: {name} failed ({result.returncode}):\n{result.stderr}{result.stdout}")
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def ingest_headers(hub):
+    """The headers a publishing partner sends (credentials, when ingest asks
+    for them)."""
+    return [f"{name}: {value}" for name, value in getattr(hub, "publisher_headers", {}).items()]
+
+
+def bench_ingest(broker):
+    hub = Hub(broker, {"bench": ["referral"]}, start_dispatch=False)
+    try:
+        rng = random.Random(8)
+        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+            for _ in range(2000):
+                f.write(json.dumps(events.make("admission", rng)) + "\n")
+            bodies = f.name
+        url = f"{hub.ingest_url}/v1/events/admission"
+        headers = ingest_headers(hub)
+        tool("ingest_load", url, bodies, 1000, INGEST_IN_FLIGHT, 0, *headers)  # warm up
+        [closed] = tool("ingest_load", url, bodies, EVENTS, INGEST_IN_FLIGHT, 0, *headers)
+        [opened] = tool("ingest_load", url, bodies, RATE * SECONDS, INGEST_IN_FLIGHT, RATE,
+                        *headers)
+        entry = next(e for e in json.load(open(os.path.join(REPO, "schemas", "catalogue.json")))[
+            "schemas"] if e["subject"] == "admission-value")
+        [produced] = tool("produce_baseline", broker.bootstrap, "admission",
+                          os.path.join(REPO, "schemas", entry["file"]), entry["id"], bodies, EVENTS)
+        os.unlink(bodies)
+        return {"ingest_rate": closed["per_second"], "produce_rate": produced["per_second"],
+                "ingest_p50": opened["p50_ms"], "ingest_p99": opened["p99_ms"],
+                "rss_ingest": peak_rss_mb(hub.ingest), "rss_registry": peak_rss_mb(hub.registry)}
+    finally:
+        hub.stop()
+
+
+def bench_scale_out(encoder):
+    """The partner answers after 20 ms and each instance keeps 4 requests in
+    flight: one instance tops out near 200 events/s; a second instance in
+    the same consumer group takes half the partitions and its own 4."""
+    count = int(os.environ.get("BENCH_SCALE_EVENTS", "2000"))
+    rates = []
+    for instances in (1, 2):
+        with fresh_broker() as broker:
+            hub = Hub(broker, {"bench": ["admission"]}, start_dispatch=False,
+                      partner_options={"bench": {"max_in_flight": 4}})
+            try:
+                partner = hub.partners["bench"]
+                partner.behave(status=200, delay_ms=20)
+                preload(broker, encoder, count)
+                hub.start_dispatch()
+                if instances == 2:
+                    hub.start_another_dispatch("dispatch-2")
+                wait_until(lambda: partner.count() >= count, 600, f"{count} events delivered",
+                           0.2)
+                times = sorted(received_times(partner))
+                # The steady part, between the 10th and 90th percentile
+                # arrivals: start-up and the second instance joining the
+                # group do not count.
+                low, high = times[len(times) // 10], times[len(times) * 9 // 10]
+                rates.append((len(times) * 0.8) / (high - low).total_seconds())
+            finally:
+                hub.stop()
+    return {"scale_one": rates[0], "scale_two": rates[1]}
+
+
+def bench_codec():
+    rows = tool("codec_bench", os.path.join(REPO, "schemas"),
+                os.path.join(REPO, "tests", "data"), os.environ.get("BENCH_CODEC_SECONDS", "1"))
+    return {"codec": rows}
 
 
 def main():
@@ -211,29 +310,56 @@ def main():
         if not os.path.exists(path):
             sys.exit(f"bench: {path} is missing: run `make bench`")
     print(f"machine: {machine()}", flush=True)
-    broker = Broker().start()
-    try:
-        encoder = Encoder()
-        figures = bench_dispatch(broker, encoder)
+    began = time.monotonic()
+    print("bench: codec", file=sys.stderr, flush=True)
+    figures = bench_codec()
+    encoder = Encoder()
+    print("bench: ingest", file=sys.stderr, flush=True)
+    with fresh_broker() as broker:
+        figures.update(bench_ingest(broker))
+    print("bench: dispatch", file=sys.stderr, flush=True)
+    with fresh_broker() as broker:
+        figures.update(bench_dispatch(broker, encoder))
+    print("bench: scale-out", file=sys.stderr, flush=True)
+    figures.update(bench_scale_out(encoder))
+    print("bench: memory, ten partners", file=sys.stderr, flush=True)
+    with fresh_broker() as broker:
         figures.update(bench_memory(broker, encoder))
-    finally:
-        broker.destroy()
+    ingest_ratio = figures["ingest_rate"] / figures["produce_rate"]
     ratio = figures["dispatch_rate"] / figures["baseline_rate"]
+    scale = figures["scale_two"] / figures["scale_one"]
     rows = [
+        ("ingest, HTTP -> broker ack (events/s)", f"{figures['ingest_rate']:.0f}",
+         f"{figures['produce_rate']:.0f} librdkafka produce", f"{ingest_ratio:.0%} (target >= 30%)"),
+        (f"ingest p50 / p99 at {RATE}/s (ms)",
+         f"{figures['ingest_p50']:.1f} / {figures['ingest_p99']:.1f}", "", ""),
         ("dispatch, Kafka -> partner (events/s)", f"{figures['dispatch_rate']:.0f}",
          f"{figures['baseline_rate']:.0f} plain curl multi", f"{ratio:.0%} (target >= 50%)"),
-        (f"latency p50 / p99 at {RATE}/s (ms)",
+        (f"dispatch p50 / p99 at {RATE}/s (ms)",
          f"{figures['p50']:.1f} / {figures['p99']:.1f}", f"n={figures['latency_count']}", ""),
+        ("scale-out, 20 ms partner: 2 vs 1 instance", f"{figures['scale_two']:.0f}",
+         f"{figures['scale_one']:.0f} one instance", f"x{scale:.2f} (ideal x2)"),
+    ]
+    for row in figures["codec"]:
+        rows.append((f"codec {row['type']} encode / decode (k/s)",
+                     f"{row['encode'] / 1000:.0f} / {row['decode'] / 1000:.0f}",
+                     f"{row['avro_write'] / 1000:.0f} / {row['avro_read'] / 1000:.0f} avro-c",
+                     f"{row['encode'] / row['avro_write']:.0%} / "
+                     f"{row['decode'] / row['avro_read']:.0%}"))
+    rows += [
         ("dispatch peak RSS, 1 partner (MB)", f"{figures['rss_one_partner']:.1f}", "", ""),
         ("dispatch peak RSS, 10 partners (MB)", f"{figures['rss_ten_partners']:.1f}", "64 MB",
          "OK" if figures["rss_ten_partners"] < 64 else "OVER"),
         ("ingest / registry peak RSS (MB)",
-         f"{figures['rss_ingest']:.1f} / {figures['rss_registry']:.1f}", "", ""),
+         f"{figures['rss_ingest']:.1f} / {figures['rss_registry']:.1f}", "64 MB",
+         "OK" if max(figures["rss_ingest"], figures["rss_registry"]) < 64 else "OVER"),
     ]
-    print(f"\n{'measure':42} {'placehub':>16} {'ceiling':>26} {'ratio':>18}")
+    print(f"\n{'measure':44} {'placehub':>16} {'ceiling':>28} {'ratio':>20}")
     for row in rows:
-        print(f"{row[0]:42} {row[1]:>16} {row[2]:>26} {row[3]:>18}")
-    print(f"\n{EVENTS} events, {IN_FLIGHT} in flight, one simulated partner on loopback")
+        print(f"{row[0]:44} {row[1]:>16} {row[2]:>28} {row[3]:>20}")
+    print(f"\n{EVENTS} events per throughput run; ingest {INGEST_IN_FLIGHT} clients, dispatch "
+          f"{IN_FLIGHT} in flight; one simulated partner on loopback; "
+          f"{time.monotonic() - began:.0f} s in all")
 
 
 if __name__ == "__main__":
