@@ -282,6 +282,8 @@ static int config_defaults(struct config *config)
     config->schema_registry.listen = strdup("127.0.0.1:8081");
     config->ingest.listen = strdup("127.0.0.1:8080");
     config->ingest.max_body_bytes = 65536;
+    config->ingest.max_batch_bytes = 8LL * 1024 * 1024;
+    config->ingest.max_batch_events = 1000;
     config->ingest.produce_timeout_ms = 10000;
     config->dispatch.group_prefix = strdup("placehub.dispatch");
     config->dispatch.retry_backoff_ms = 200;
@@ -545,13 +547,22 @@ static int config_boolean(struct config_parser *parser, const yaml_node_t *mappi
 static int config_parse_ingest(struct config_parser *parser, struct config *config,
                                const yaml_node_t *node)
 {
-    static const char *const known[] = {"listen", "max_body_bytes", "produce_timeout_ms",
-                                        "insecure_no_authentication", NULL};
+    static const char *const known[] = {"listen",
+                                        "max_body_bytes",
+                                        "max_batch_bytes",
+                                        "max_batch_events",
+                                        "produce_timeout_ms",
+                                        "insecure_no_authentication",
+                                        NULL};
     if (config_expect(parser, node, YAML_MAPPING_NODE, "ingest") != 0 ||
         config_check_keys(parser, node, known, "ingest") != 0 ||
         config_string(parser, node, "listen", "ingest", 0, &config->ingest.listen) != 0 ||
         config_integer(parser, node, "max_body_bytes", "ingest", 256, 64LL * 1024 * 1024,
                        &config->ingest.max_body_bytes) != 0 ||
+        config_integer(parser, node, "max_batch_bytes", "ingest", 256, 256LL * 1024 * 1024,
+                       &config->ingest.max_batch_bytes) != 0 ||
+        config_int(parser, node, "max_batch_events", "ingest", 1, 100000,
+                   &config->ingest.max_batch_events) != 0 ||
         config_int(parser, node, "produce_timeout_ms", "ingest", 100, 300000,
                    &config->ingest.produce_timeout_ms) != 0 ||
         config_boolean(parser, node, "insecure_no_authentication", "ingest",

@@ -82,7 +82,9 @@ struct config {
     } schema_registry;
     struct {
         char *listen;
-        long long max_body_bytes;
+        long long max_body_bytes;  /* one event */
+        long long max_batch_bytes; /* one POST /v1/events/{type}/batch */
+        int max_batch_events;
         int produce_timeout_ms;
         /* Development only: accept events from anyone (logged loudly). */
         int insecure_no_authentication;

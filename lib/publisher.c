@@ -207,3 +207,8 @@ int64_t publisher_take(struct publisher *publisher, int64_t now_ms)
 {
     return ratelimit_take(&publisher->limit, now_ms);
 }
+
+int64_t publisher_take_many(struct publisher *publisher, int count, int64_t now_ms)
+{
+    return ratelimit_take_many(&publisher->limit, count, now_ms);
+}

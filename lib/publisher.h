@@ -53,4 +53,8 @@ int publisher_may_send_as(const struct publisher *publisher, const char *ods_cod
  * milliseconds). Returns 0 when allowed, else the milliseconds to wait. */
 int64_t publisher_take(struct publisher *publisher, int64_t now_ms);
 
+/* Takes count events at once (a batch), all or none: 0 when allowed, else
+ * the milliseconds to wait; -1 when count exceeds the partner's burst. */
+int64_t publisher_take_many(struct publisher *publisher, int count, int64_t now_ms);
+
 #endif

@@ -23,7 +23,15 @@ void ratelimit_destroy(struct ratelimit *limit)
 
 int64_t ratelimit_take(struct ratelimit *limit, int64_t now_ms)
 {
+    return ratelimit_take_many(limit, 1, now_ms);
+}
+
+int64_t ratelimit_take_many(struct ratelimit *limit, int count, int64_t now_ms)
+{
     int64_t wait_ms = 0;
+    const double wanted = (double)count;
+    if (wanted > limit->burst)
+        return -1;
     pthread_mutex_lock(&limit->lock);
     if (now_ms > limit->updated_ms) {
         limit->tokens += (double)(now_ms - limit->updated_ms) * limit->rate / 1000.0;
@@ -31,10 +39,10 @@ int64_t ratelimit_take(struct ratelimit *limit, int64_t now_ms)
             limit->tokens = limit->burst;
         limit->updated_ms = now_ms;
     }
-    if (limit->tokens >= 1.0) {
-        limit->tokens -= 1.0;
+    if (limit->tokens >= wanted) {
+        limit->tokens -= wanted;
     } else {
-        wait_ms = (int64_t)ceil((1.0 - limit->tokens) * 1000.0 / limit->rate);
+        wait_ms = (int64_t)ceil((wanted - limit->tokens) * 1000.0 / limit->rate);
         if (wait_ms < 1)
             wait_ms = 1;
     }

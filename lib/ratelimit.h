@@ -27,4 +27,9 @@ void ratelimit_destroy(struct ratelimit *limit);
  * refills nothing and takes nothing away. */
 int64_t ratelimit_take(struct ratelimit *limit, int64_t now_ms);
 
+/* Takes count tokens at once (a batch of events), or none: returns 0 when
+ * there were enough, else the milliseconds until there will be; -1 when
+ * count exceeds the burst, so no wait would ever be enough. */
+int64_t ratelimit_take_many(struct ratelimit *limit, int count, int64_t now_ms);
+
 #endif

@@ -18,6 +18,7 @@
 #include "ingest.h"
 
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,22 @@ static const char *ingest_event_type(const char *path)
     if (!*type || strchr(type, '/'))
         return NULL;
     return type;
+}
+
+/* "/v1/events/{type}/batch" -> 1 with type copied, else 0. */
+static int ingest_batch_type(const char *path, char *type, size_t type_size)
+{
+    static const char prefix[] = "/v1/events/", suffix[] = "/batch";
+    size_t len = strlen(path);
+    if (strncmp(path, prefix, sizeof prefix - 1) != 0 || len < sizeof prefix + sizeof suffix - 1 ||
+        strcmp(path + len - (sizeof suffix - 1), suffix) != 0)
+        return 0;
+    size_t type_len = len - (sizeof prefix - 1) - (sizeof suffix - 1);
+    if (type_len == 0 || type_len >= type_size || memchr(path + sizeof prefix - 1, '/', type_len))
+        return 0;
+    memcpy(type, path + sizeof prefix - 1, type_len);
+    type[type_len] = '\0';
+    return 1;
 }
 
 static void ingest_unknown_type(struct ingest *ingest, const char *type,
@@ -151,10 +168,42 @@ static struct publisher *ingest_authenticate(struct ingest *ingest,
     return publisher;
 }
 
-/* Authentication, then the partner's rate limit and its right to send this
- * type. Returns the publisher (NULL when authentication is off), or sets
- * *refused with *response filled. */
-static struct publisher *ingest_admit(struct ingest *ingest, const char *type,
+/* The partner's rate limit, for count events at once. Returns 0, or -1
+ * with *response filled (429, or 413 for a batch larger than the burst). */
+static int ingest_limit(struct publisher *publisher, int count, const struct httpd_request *request,
+                        struct httpd_response *response)
+{
+    const struct config_partner *partner = publisher_partner(publisher);
+    int64_t wait_ms = publisher_take_many(publisher, count, ingest_monotonic_millis());
+    if (wait_ms == 0)
+        return 0;
+    if (wait_ms < 0) {
+        httpd_response_error(response, 413, "batch_over_rate_limit", "events",
+                             "a batch of %d events is more than partner %s may send at once "
+                             "(ingest.rate_limit.burst %d); send smaller batches",
+                             count, partner->id, partner->ingest->burst);
+        log_info("event rejected request_id=%s partner=%s status=413 error=batch_over_rate_limit",
+                 request->request_id, partner->id);
+        return -1;
+    }
+    char seconds[32];
+    snprintf(seconds, sizeof seconds, "%lld", (long long)((wait_ms + 999) / 1000));
+    httpd_response_error(response, 429, "rate_limited", NULL,
+                         "partner %s sends more than its rate limit (%.0f events a second, "
+                         "bursts of %d); retry after %s s",
+                         partner->id, partner->ingest->events_per_second, partner->ingest->burst,
+                         seconds);
+    httpd_response_header(response, "Retry-After", seconds);
+    log_info("event rejected request_id=%s partner=%s status=429 error=rate_limited",
+             request->request_id, partner->id);
+    return -1;
+}
+
+/* Authentication and the partner's right to send this type; the rate limit
+ * too when count > 0 (a batch takes its tokens once its size is known).
+ * Returns the publisher (NULL when authentication is off), or sets *refused
+ * with *response filled. */
+static struct publisher *ingest_admit(struct ingest *ingest, const char *type, int count,
                                       const struct httpd_request *request,
                                       struct httpd_response *response, int *refused)
 {
@@ -167,18 +216,7 @@ static struct publisher *ingest_admit(struct ingest *ingest, const char *type,
         return NULL;
     }
     const char *partner_id = publisher_partner(publisher)->id;
-    int64_t wait_ms = publisher_take(publisher, ingest_monotonic_millis());
-    if (wait_ms > 0) {
-        char seconds[32];
-        snprintf(seconds, sizeof seconds, "%lld", (long long)((wait_ms + 999) / 1000));
-        httpd_response_error(response, 429, "rate_limited", NULL,
-                             "partner %s sends more than its rate limit (%.0f events a second, "
-                             "bursts of %d); retry after %s s",
-                             partner_id, publisher_partner(publisher)->ingest->events_per_second,
-                             publisher_partner(publisher)->ingest->burst, seconds);
-        httpd_response_header(response, "Retry-After", seconds);
-        log_info("event rejected request_id=%s partner=%s status=429 error=rate_limited",
-                 request->request_id, partner_id);
+    if (count > 0 && ingest_limit(publisher, count, request, response) != 0) {
         *refused = 1;
         return NULL;
     }
@@ -198,90 +236,166 @@ static struct publisher *ingest_admit(struct ingest *ingest, const char *type,
     return publisher;
 }
 
-static void ingest_handle_event(struct ingest *ingest, const char *type,
-                                const struct httpd_request *request,
-                                struct httpd_response *response)
-{
-    json_error_t json_error;
-    struct codec_error error;
-    char errstr[512];
-    const struct codec_schema *schema = NULL;
-    unsigned char *framed = NULL;
-    size_t framed_len = 0;
-    int schema_id = 0;
-    int refused = 0;
+/* What one request knows before it looks at its events. */
+struct ingest_context {
+    const char *type;
+    const char *partner_id; /* "-" when authentication is off */
+    struct publisher *publisher;
+    const struct codec_schema *schema;
+    int schema_id;
+    int schema_version;
+};
 
-    struct publisher *publisher = ingest_admit(ingest, type, request, response, &refused);
-    if (refused)
-        return;
-    const char *partner_id = publisher ? publisher_partner(publisher)->id : "-";
-    if (!config_topic_find(ingest->config, type) ||
-        !catalogue_latest_for_topic(registry_catalogue(ingest->registry), type)) {
+/* One event, checked and encoded, ready to produce. */
+struct ingest_prepared {
+    unsigned char *value; /* Confluent-framed Avro; owned until produced */
+    size_t value_len;
+    char key[65];
+    char event_id[64];
+};
+
+/* The type's media type, topic and writer schema. Returns 0, or -1 with
+ * *response filled. */
+static int ingest_begin(struct ingest *ingest, const char *type,
+                        const struct httpd_request *request, struct ingest_context *context,
+                        struct httpd_response *response)
+{
+    char errstr[512];
+    const struct catalogue_entry *entry =
+        config_topic_find(ingest->config, type)
+            ? catalogue_latest_for_topic(registry_catalogue(ingest->registry), type)
+            : NULL;
+    if (!entry) {
         ingest_unknown_type(ingest, type, response);
-        return;
+        return -1;
     }
     const char *content_type = httpd_request_header(request, "Content-Type");
     if (content_type && strncmp(content_type, "application/json", 16) != 0) {
         httpd_response_error(response, 415, "unsupported_media_type", NULL,
                              "send the event as application/json");
-        return;
+        return -1;
     }
-    json_t *event =
+    if (registry_writer(ingest->registry, type, &context->schema_id, &context->schema, errstr,
+                        sizeof errstr) != 0) {
+        httpd_response_error(response, 503, "schema_registry_unavailable", NULL,
+                             "cannot get the schema id for %s; try again later", type);
+        log_error("schema registry error type=%s: %s", type, errstr);
+        return -1;
+    }
+    context->type = type;
+    context->schema_version = entry->version;
+    return 0;
+}
+
+static json_t *ingest_parse(const struct ingest_context *context,
+                            const struct httpd_request *request, struct httpd_response *response)
+{
+    json_error_t json_error;
+    json_t *body =
         json_loadb(request->body, request->body_len, JSON_REJECT_DUPLICATES, &json_error);
-    if (!event) {
+    if (!body) {
         httpd_response_error(response, 400, "malformed_json", NULL,
                              "the body is not valid JSON: line %d, column %d (byte %d): %s",
                              json_error.line, json_error.column, json_error.position,
                              json_error.text);
         log_info("event rejected request_id=%s partner=%s type=%s status=400 "
                  "error=malformed_json",
-                 request->request_id, partner_id, type);
-        return;
+                 request->request_id, context->partner_id, context->type);
     }
-    if (registry_writer(ingest->registry, type, &schema_id, &schema, errstr, sizeof errstr) != 0) {
-        httpd_response_error(response, 503, "schema_registry_unavailable", NULL,
-                             "cannot get the schema id for %s; try again later", type);
-        log_error("schema registry error type=%s: %s", type, errstr);
-        goto out;
-    }
-    const struct catalogue_entry *entry =
-        catalogue_latest_for_topic(registry_catalogue(ingest->registry), type);
-    if (event_prepare(event, entry->version, ingest_now_millis(), &error) != 0 ||
-        codec_encode(schema, event, FRAMING_HEADER_SIZE, &framed, &framed_len, &error) != 0) {
-        httpd_response_error(response, 422, "invalid_event", error.field[0] ? error.field : NULL,
-                             "%s%s%s", error.field, error.field[0] ? " " : "", error.message);
+    return body;
+}
+
+/* Checks and encodes one event (completed in place with the hub's fields).
+ * where prefixes the field named in an error ("events[3]." in a batch).
+ * Returns 0, or -1 with *response filled and nothing kept. */
+static int ingest_prepare(const struct ingest_context *context, json_t *event, const char *where,
+                          const struct httpd_request *request, struct ingest_prepared *prepared,
+                          struct httpd_response *response)
+{
+    struct codec_error error;
+    char field[300];
+    prepared->value = NULL;
+    if (!json_is_object(event)) {
+        snprintf(field, sizeof field, "%.*s", (int)(where[0] ? strlen(where) - 1 : 0), where);
+        httpd_response_error(response, 422, "invalid_event", field[0] ? field : NULL,
+                             "%s%san event is a JSON object", field, field[0] ? ": " : "");
         log_info("event rejected request_id=%s partner=%s type=%s status=422 "
                  "error=invalid_event field=%.128s",
-                 request->request_id, partner_id, type, error.field);
-        goto out;
+                 request->request_id, context->partner_id, context->type, field);
+        return -1;
+    }
+    if (event_prepare(event, context->schema_version, ingest_now_millis(), &error) != 0 ||
+        codec_encode(context->schema, event, FRAMING_HEADER_SIZE, &prepared->value,
+                     &prepared->value_len, &error) != 0) {
+        snprintf(field, sizeof field, "%s%s", error.field[0] ? where : "", error.field);
+        httpd_response_error(response, 422, "invalid_event", field[0] ? field : NULL, "%s%s%s",
+                             field, field[0] ? " " : "", error.message);
+        log_info("event rejected request_id=%s partner=%s type=%s status=422 "
+                 "error=invalid_event field=%.128s",
+                 request->request_id, context->partner_id, context->type, field);
+        free(prepared->value);
+        prepared->value = NULL;
+        return -1;
     }
     /* "As itself": the organisation named must be one the partner speaks
      * for. Checked after the schema, so source_ods_code is a string. */
     const char *source = json_string_value(json_object_get(event, "source_ods_code"));
-    if (publisher && !publisher_may_send_as(publisher, source)) {
-        httpd_response_error(response, 403, "source_not_allowed", "source_ods_code",
+    if (context->publisher && !publisher_may_send_as(context->publisher, source)) {
+        snprintf(field, sizeof field, "%ssource_ods_code", where);
+        httpd_response_error(response, 403, "source_not_allowed", field,
                              "partner %s may not send events as organisation '%.16s' (its "
                              "ingest.source_ods_codes does not list it)",
-                             partner_id, source ? source : "");
+                             context->partner_id, source ? source : "");
         log_info("event rejected request_id=%s partner=%s type=%s status=403 "
                  "error=source_not_allowed",
-                 request->request_id, partner_id, type);
-        goto out;
+                 request->request_id, context->partner_id, context->type);
+        free(prepared->value);
+        prepared->value = NULL;
+        return -1;
     }
-    framing_write_header(framed, schema_id);
+    framing_write_header(prepared->value, context->schema_id);
+    event_person_key(event, prepared->key, sizeof prepared->key);
+    snprintf(prepared->event_id, sizeof prepared->event_id, "%s", event_id(event));
+    return 0;
+}
 
-    char key[65];
-    event_person_key(event, key, sizeof key);
-    const char *id = event_id(event);
+static void ingest_handle_event(struct ingest *ingest, const char *type,
+                                const struct httpd_request *request,
+                                struct httpd_response *response)
+{
+    struct ingest_context context = {.partner_id = "-"};
+    struct ingest_prepared prepared;
+    int refused = 0;
+
+    context.publisher = ingest_admit(ingest, type, 1, request, response, &refused);
+    if (refused)
+        return;
+    if (context.publisher)
+        context.partner_id = publisher_partner(context.publisher)->id;
+    if (ingest_begin(ingest, type, request, &context, response) != 0)
+        return;
+    /* httpd admits bodies up to the batch limit; one event has its own. */
+    if (request->body_len > (size_t)ingest->config->ingest.max_body_bytes) {
+        httpd_response_error(response, 413, "body_too_large", NULL,
+                             "request body exceeds %lld bytes; several events go to "
+                             "POST /v1/events/%s/batch",
+                             ingest->config->ingest.max_body_bytes, type);
+        return;
+    }
+    json_t *event = ingest_parse(&context, request, response);
+    if (!event)
+        return;
+    if (ingest_prepare(&context, event, "", request, &prepared, response) != 0)
+        goto out;
 
     /* The event id travels as a header too, so tools can find an event
      * without decoding it. */
+    const char *id = prepared.event_id;
     struct producer_header header = {"event_id", id, strlen(id)};
     struct producer_result result;
-    unsigned char *value = framed;
-    framed = NULL; /* producer_send takes it over */
-    if (producer_send(ingest->producer, type, key, strlen(key), value, framed_len, &header, 1,
-                      &result) != 0) {
+    /* producer_send takes the value over, whatever the outcome. */
+    if (producer_send(ingest->producer, type, prepared.key, strlen(prepared.key), prepared.value,
+                      prepared.value_len, &header, 1, &result) != 0) {
         json_t *body =
             json_pack("{s:{s:s,s:s},s:s}", "error", "code", "kafka_unavailable", "message",
                       "the broker did not acknowledge the event; retry with the same "
@@ -291,7 +405,8 @@ static void ingest_handle_event(struct ingest *ingest, const char *type,
         httpd_response_header(response, "Retry-After", "1");
         log_warning("event not acknowledged request_id=%s partner=%s event_id=%s topic=%s "
                     "error=%s",
-                    request->request_id, partner_id, id, type, rd_kafka_err2name(result.err));
+                    request->request_id, context.partner_id, id, type,
+                    rd_kafka_err2name(result.err));
     } else {
         httpd_response_json(response, 202,
                             json_pack("{s:s,s:s,s:i,s:I}", "event_id", id, "topic", type,
@@ -299,18 +414,180 @@ static void ingest_handle_event(struct ingest *ingest, const char *type,
                                       (json_int_t)result.offset));
         log_debug("event accepted request_id=%s partner=%s event_id=%s topic=%s partition=%d "
                   "offset=%lld",
-                  request->request_id, partner_id, id, type, (int)result.partition,
+                  request->request_id, context.partner_id, id, type, (int)result.partition,
                   (long long)result.offset);
     }
 out:
-    free(framed);
     json_decref(event);
+}
+
+/* ---- batches -------------------------------------------------------------
+ * A batch is all or nothing on the way in: every event is checked before
+ * any is produced, so one bad event changes nothing. On the way out each
+ * event is acknowledged by the broker on its own; the answer is 202 only
+ * when all were, else 503 with every event id so the sender can send the
+ * batch again as it was (duplicates carry the same ids). */
+
+struct ingest_batch {
+    pthread_mutex_t lock;
+    pthread_cond_t settled;
+    size_t outstanding;
+    struct producer_result *results;
+};
+
+struct ingest_batch_slot {
+    struct ingest_batch *batch;
+    size_t index;
+};
+
+/* On the producer's poller thread. */
+static void ingest_batch_done(void *opaque, const struct producer_result *result)
+{
+    struct ingest_batch_slot *slot = opaque;
+    struct ingest_batch *batch = slot->batch;
+    pthread_mutex_lock(&batch->lock);
+    batch->results[slot->index] = *result;
+    if (--batch->outstanding == 0)
+        pthread_cond_signal(&batch->settled);
+    pthread_mutex_unlock(&batch->lock);
+}
+
+static void ingest_handle_batch(struct ingest *ingest, const char *type,
+                                const struct httpd_request *request,
+                                struct httpd_response *response)
+{
+    struct ingest_context context = {.partner_id = "-"};
+    struct ingest_prepared *prepared = NULL;
+    struct ingest_batch_slot *slots = NULL;
+    struct ingest_batch batch = {.results = NULL};
+    size_t count = 0, ready = 0;
+    int refused = 0;
+
+    /* Who is sending is settled before the body is parsed. */
+    context.publisher = ingest_admit(ingest, type, 0, request, response, &refused);
+    if (refused)
+        return;
+    if (context.publisher)
+        context.partner_id = publisher_partner(context.publisher)->id;
+    if (ingest_begin(ingest, type, request, &context, response) != 0)
+        return;
+    json_t *events = ingest_parse(&context, request, response);
+    if (!events)
+        return;
+    count = json_is_array(events) ? json_array_size(events) : 0;
+    if (count == 0 || count > (size_t)ingest->config->ingest.max_batch_events) {
+        if (count == 0)
+            httpd_response_error(response, 422, "invalid_batch", "events",
+                                 "a batch is a JSON array of 1 to %d events",
+                                 ingest->config->ingest.max_batch_events);
+        else
+            httpd_response_error(response, 413, "batch_too_large", "events",
+                                 "a batch holds at most %d events (ingest.max_batch_events); "
+                                 "this one has %zu",
+                                 ingest->config->ingest.max_batch_events, count);
+        log_info("batch rejected request_id=%s partner=%s type=%s status=%d error=invalid_batch",
+                 request->request_id, context.partner_id, type, count == 0 ? 422 : 413);
+        goto out;
+    }
+    if (context.publisher && ingest_limit(context.publisher, (int)count, request, response) != 0)
+        goto out;
+    prepared = calloc(count, sizeof *prepared);
+    slots = calloc(count, sizeof *slots);
+    batch.results = calloc(count, sizeof *batch.results);
+    if (!prepared || !slots || !batch.results) {
+        httpd_response_error(response, 503, "out_of_memory", NULL,
+                             "the hub cannot take this batch now; send it again later");
+        goto out;
+    }
+    for (ready = 0; ready < count; ready++) {
+        char where[48];
+        snprintf(where, sizeof where, "events[%zu].", ready);
+        if (ingest_prepare(&context, json_array_get(events, ready), where, request,
+                           &prepared[ready], response) != 0)
+            goto out;
+    }
+
+    pthread_mutex_init(&batch.lock, NULL);
+    pthread_cond_init(&batch.settled, NULL);
+    batch.outstanding = count;
+    for (size_t i = 0; i < count; i++) {
+        struct producer_header header = {"event_id", prepared[i].event_id,
+                                         strlen(prepared[i].event_id)};
+        slots[i] = (struct ingest_batch_slot){&batch, i};
+        unsigned char *value = prepared[i].value;
+        prepared[i].value = NULL; /* the producer takes it over */
+        producer_send_async(ingest->producer, type, prepared[i].key, strlen(prepared[i].key), value,
+                            prepared[i].value_len, &header, 1, ingest_batch_done, &slots[i]);
+    }
+    /* librdkafka reports every message within message.timeout.ms. */
+    pthread_mutex_lock(&batch.lock);
+    while (batch.outstanding > 0)
+        pthread_cond_wait(&batch.settled, &batch.lock);
+    pthread_mutex_unlock(&batch.lock);
+    pthread_cond_destroy(&batch.settled);
+    pthread_mutex_destroy(&batch.lock);
+
+    json_t *accepted = json_array(), *ids = json_array(), *failed = json_array();
+    rd_kafka_resp_err_t first_error = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (size_t i = 0; i < count; i++) {
+        json_array_append_new(ids, json_string(prepared[i].event_id));
+        if (batch.results[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            json_array_append_new(failed, json_integer((json_int_t)i));
+            if (!first_error)
+                first_error = batch.results[i].err;
+            continue;
+        }
+        json_array_append_new(accepted, json_pack("{s:s,s:i,s:I}", "event_id", prepared[i].event_id,
+                                                  "partition", (int)batch.results[i].partition,
+                                                  "offset", (json_int_t)batch.results[i].offset));
+    }
+    if (json_array_size(failed) > 0) {
+        httpd_response_json(
+            response, 503,
+            json_pack("{s:{s:s,s:s},s:o,s:o}", "error", "code", "kafka_unavailable", "message",
+                      "the broker did not acknowledge every event of the batch; send the "
+                      "batch again with these event ids (those acknowledged are then "
+                      "duplicates with the same id, which partners recognise)",
+                      "event_ids", ids, "failed", failed));
+        httpd_response_header(response, "Retry-After", "1");
+        json_decref(accepted);
+        log_warning("batch not acknowledged request_id=%s partner=%s topic=%s events=%zu "
+                    "error=%s",
+                    request->request_id, context.partner_id, type, count,
+                    rd_kafka_err2name(first_error));
+    } else {
+        httpd_response_json(response, 202,
+                            json_pack("{s:s,s:I,s:o}", "topic", type, "accepted", (json_int_t)count,
+                                      "events", accepted));
+        json_decref(ids);
+        json_decref(failed);
+        log_debug("batch accepted request_id=%s partner=%s topic=%s events=%zu",
+                  request->request_id, context.partner_id, type, count);
+    }
+out:
+    for (size_t i = 0; prepared && i < ready; i++)
+        free(prepared[i].value);
+    free(prepared);
+    free(slots);
+    free(batch.results);
+    json_decref(events);
 }
 
 static void ingest_handle(void *context, const struct httpd_request *request,
                           struct httpd_response *response)
 {
     struct ingest *ingest = context;
+    char batch_type[128];
+    if (ingest_batch_type(request->path, batch_type, sizeof batch_type)) {
+        if (strcmp(request->method, "POST") != 0) {
+            httpd_response_error(response, 405, "method_not_allowed", NULL,
+                                 "batches are sent with POST");
+            httpd_response_header(response, "Allow", "POST");
+            return;
+        }
+        ingest_handle_batch(ingest, batch_type, request, response);
+        return;
+    }
     const char *type = ingest_event_type(request->path);
     if (type) {
         if (strcmp(request->method, "POST") != 0) {
@@ -369,8 +646,12 @@ int ingest_new(const struct config *config, struct registry *registry, struct in
         kafka_topics_ensure(producer_handle(ingest->producer), config, 30000, errstr,
                             errstr_size) != 0)
         goto fail;
-    ingest->httpd = httpd_new(config->ingest.listen, (size_t)config->ingest.max_body_bytes,
-                              ingest_handle, ingest, errstr, errstr_size);
+    /* The larger limit at the door; one event's is checked by its handler. */
+    long long body_limit = config->ingest.max_body_bytes > config->ingest.max_batch_bytes
+                               ? config->ingest.max_body_bytes
+                               : config->ingest.max_batch_bytes;
+    ingest->httpd = httpd_new(config->ingest.listen, (size_t)body_limit, ingest_handle, ingest,
+                              errstr, errstr_size);
     if (!ingest->httpd)
         goto fail;
     *out = ingest;

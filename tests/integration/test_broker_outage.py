@@ -29,6 +29,15 @@ def test_503_while_kafka_is_down_then_accepted(make_hub, broker):
     assert refused.headers.get("Retry-After") == "1"
     assert waited < 15, f"answered within the produce timeout, took {waited:.1f} s"
 
+    # A batch is answered 503 too, with every event id to send it again with.
+    batch = [events.admission(rng) for _ in range(3)]
+    refused_batch = hub.post("admission/batch", batch)
+    assert refused_batch.status_code == 503, refused_batch.text
+    batch_ids = refused_batch.json()["event_ids"]
+    assert len(set(batch_ids)) == 3 and refused_batch.json()["failed"] == [0, 1, 2]
+    for member, event_id in zip(batch, batch_ids):
+        member["event_id"] = event_id
+
     broker.start()
     # The sender retries with the same event id until the broker is back.
     def retried():
@@ -37,9 +46,14 @@ def test_503_while_kafka_is_down_then_accepted(make_hub, broker):
     accepted = wait_until(retried, 90, "ingest to accept again once Kafka is back", 0.5)
     assert accepted.json()["event_id"] == event["event_id"]
 
+    again = hub.post("admission/batch", batch)
+    assert again.status_code == 202, again.text
+    assert [e["event_id"] for e in again.json()["events"]] == batch_ids
+
     partner = hub.partners["housing"]
-    wait_until(lambda: event["event_id"] in {e["event_id"] for e in partner.delivered_events()},
-               90, "the retried event to reach the partner")
+    wanted = set(batch_ids) | {event["event_id"]}
+    wait_until(lambda: wanted <= {e["event_id"] for e in partner.delivered_events()},
+               90, "the retried event and batch to reach the partner")
     received = [e for e in partner.delivered_events() if e["event_id"] == event["event_id"]]
     for field, value in event.items():
         assert received[0][field] == value, field

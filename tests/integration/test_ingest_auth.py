@@ -37,7 +37,10 @@ def minted(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def hub(broker, minted):
-    hub = Hub(broker, {}, start_dispatch=False, publishers={
+    # Batches may be no larger than one event here, so httpd itself answers
+    # 413 to an oversized body before anyone is authenticated.
+    hub = Hub(broker, {}, start_dispatch=False, ingest_extra="  max_batch_bytes: 65536\n",
+              publishers={
         "gp-federation": {"publishes": ["referral", "employment-support"],
                           "source_ods_codes": ["P99001"]},
         "hospital": {"publishes": ["admission", "discharge"], "source_ods_codes": ["RXX"],
