@@ -38,6 +38,8 @@ static const struct {
      "Events on a partner's topic not yet consumed (librdkafka statistics)."},
     {"placehub_ingest_requests_total", METRIC_COUNTER,
      "Ingest requests per topic and outcome: accepted, rejected, unavailable."},
+    {"placehub_ingest_events_total", METRIC_COUNTER,
+     "Events acknowledged by the broker per topic (a batch counts each of its events)."},
     {"placehub_mllp_messages_total", METRIC_COUNTER,
      "HL7 messages per outcome: accepted (AA), rejected (AR), error (AE)."},
     {"placehub_kafka_queued_messages", METRIC_GAUGE,
@@ -355,6 +357,13 @@ void metrics_ingest(const char *topic, const char *outcome)
     char labels[512];
     metrics_labels2(labels, sizeof labels, "topic", topic, "outcome", outcome);
     metrics_counter_add("placehub_ingest_requests_total", labels, 1);
+}
+
+void metrics_ingest_events(const char *topic, long count)
+{
+    char labels[256];
+    metrics_label(labels, sizeof labels, "topic", topic);
+    metrics_counter_add("placehub_ingest_events_total", labels, count);
 }
 
 void metrics_mllp(const char *outcome)

@@ -32,6 +32,8 @@ void metrics_dispatch_circuit(const char *partner, int state);
 /* ingest: a request for topic ended with outcome ("accepted", "rejected",
  * "unavailable"). */
 void metrics_ingest(const char *topic, const char *outcome);
+/* ingest: count events of topic were acknowledged by the broker. */
+void metrics_ingest_events(const char *topic, long count);
 /* mllp: a message ended with outcome ("accepted", "rejected", "error"). */
 void metrics_mllp(const char *outcome);
 

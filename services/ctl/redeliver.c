@@ -72,6 +72,12 @@ struct redeliver *redeliver_new(const struct config *config, const char *partner
         snprintf(errstr, errstr_size, "no partner %s in %s", partner_id, config->path);
         goto fail;
     }
+    if (!redeliver->partner->connector) {
+        snprintf(errstr, errstr_size,
+                 "partner %s only publishes (it has no connector): nothing is delivered to it",
+                 partner_id);
+        goto fail;
+    }
     redeliver->options.opaque = redeliver->partner;
     redeliver->options.get = redeliver_option;
     char message[512];

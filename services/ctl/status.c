@@ -208,6 +208,8 @@ int ctl_status(struct ctl *ctl, int argc, char **argv)
     int attention = 0;
     for (size_t i = 0; i < config->partner_count; i++) {
         const struct config_partner *partner = &config->partners[i];
+        if (!partner->connector)
+            continue; /* publishes only: nothing is delivered to it */
         char group[300];
         snprintf(group, sizeof group, "%s.%s", config->dispatch.group_prefix, partner->id);
         rd_kafka_t *reader = ctl_consumer(config, group, errstr, sizeof errstr);

@@ -408,6 +408,7 @@ static void ingest_handle_event(struct ingest *ingest, const char *type,
                     request->request_id, context.partner_id, id, type,
                     rd_kafka_err2name(result.err));
     } else {
+        metrics_ingest_events(type, 1);
         httpd_response_json(response, 202,
                             json_pack("{s:s,s:s,s:i,s:I}", "event_id", id, "topic", type,
                                       "partition", (int)result.partition, "offset",
@@ -561,6 +562,7 @@ static void ingest_handle_batch(struct ingest *ingest, const char *type,
                                       "events", accepted));
         json_decref(ids);
         json_decref(failed);
+        metrics_ingest_events(type, (long)count);
         log_debug("batch accepted request_id=%s partner=%s topic=%s events=%zu",
                   request->request_id, context.partner_id, type, count);
     }
@@ -586,6 +588,10 @@ static void ingest_handle(void *context, const struct httpd_request *request,
             return;
         }
         ingest_handle_batch(ingest, batch_type, request, response);
+        metrics_ingest(response->status == 404 ? "other" : batch_type,
+                       response->status == 202   ? "accepted"
+                       : response->status >= 500 ? "unavailable"
+                                                 : "rejected");
         return;
     }
     const char *type = ingest_event_type(request->path);

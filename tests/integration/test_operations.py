@@ -112,6 +112,7 @@ def test_metrics_health_and_token(make_hub, broker, tmp_path):
                  outcome="accepted") == 4
     assert total(mi, "placehub_ingest_requests_total", topic="admission",
                  outcome="rejected") == 1
+    assert total(mi, "placehub_ingest_events_total", topic="admission") == 4
 
 
 def test_circuit_state_reaches_metrics_and_ctl_status(make_hub, broker, tmp_path):
