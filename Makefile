@@ -199,6 +199,11 @@ test-valgrind: $(UNIT_BINS) $(patsubst %,$(BUILD)/fuzz-replay/fuzz_%,$(FUZZ_NAME
 pyenv:
 	@scripts/pyenv.sh
 
+# Two workers, a test module each at a time (each module starts its own
+# broker): most of a module's time is spent waiting for brokers, partners and
+# timeouts, so two share two cores well. PYTEST_ARGS= runs them one by one.
+PYTEST_ARGS ?= -n 2 --dist loadfile
+
 test-integration: all pyenv $(MOCK_CLUSTER)
 	@BUILD=$(BUILD) .cache/venv/bin/python -m pytest -q tests/integration $(PYTEST_ARGS)
 
