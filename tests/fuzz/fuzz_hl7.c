@@ -13,8 +13,8 @@
 #include "hl7.h"
 #include "mllp.h"
 
-#include "../../services/mllp/ack.c"
-#include "../../services/mllp/adt.c"
+#include "ack.h"
+#include "adt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -24,8 +24,8 @@
 #include "hl7.h"
 #include "mllp.h"
 
-#include "../../services/mllp/ack.c"
-#include "../../services/mllp/adt.c"
+#include "ack.h"
+#include "adt.h"
 
 /* --- helpers ------------------------------------------------------------ */
 

@@ -29,7 +29,7 @@ static const uuid_t adt_namespace = {0xfa, 0x86, 0xbb, 0x96, 0x54, 0xe3, 0x46, 0
 
 /* The DischargeDestination symbols of schemas/discharge.v1.avsc; the unit
  * tests encode each against the schema, so a renamed symbol fails there. */
-static const char *const adt_destination_symbols[] = {
+const char *const adt_destination_symbols[] = {
     "HOME",           "CARE_HOME", "NURSING_HOME",
     "OTHER_HOSPITAL", "HOSPICE",   "TEMPORARY_ACCOMMODATION",
     "DIED",           "OTHER",     NULL};

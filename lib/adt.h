@@ -74,4 +74,8 @@ void adt_result_release(struct adt_result *result);
  * in placehub's own namespace; out needs 37 bytes. */
 void adt_uuid(const char *name, char *out);
 
+/* The DischargeDestination symbols the mapping and its configuration may
+ * write, NULL-terminated (the discharge schema must have every one). */
+extern const char *const adt_destination_symbols[];
+
 #endif
