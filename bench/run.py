@@ -17,11 +17,17 @@ next to its ceiling measured in the same run.
   codec      Avro encode/decode per second per schema through placehub's
              codec (JSON <-> Avro), next to avro-c's own binary write/read of
              the same datum (bench/codec_bench.c)
+  replay     events scanned per second by `placehub-ctl replay --nhs` over
+             BENCH_REPLAY_EVENTS admission events (default 1,000,000) of which
+             a known number are one person's, next to a bare librdkafka
+             consumer reading the same topics to their end
+             (bench/consumer_baseline.c); the replay's answer is checked
   memory     peak resident size of each service; dispatch with ten partners
 
 Run with `make bench` (which builds what it needs). Sizes: BENCH_EVENTS
 (default 20000), BENCH_RATE (offered load for latency, default 200/s),
-BENCH_SECONDS (latency runs, default 10).
+BENCH_SECONDS (latency runs, default 10), BENCH_REPLAY_EVENTS (default
+1000000).
 """
 import contextlib
 import datetime
@@ -46,7 +52,7 @@ import fastavro  # noqa: E402
 from confluent_kafka import Producer  # noqa: E402
 
 import events  # noqa: E402
-from harness import BIN, Broker, Hub, wait_until  # noqa: E402
+from harness import BIN, TOPICS, Broker, Hub, wait_until  # noqa: E402
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "20000"))
 RATE = int(os.environ.get("BENCH_RATE", "200"))
@@ -55,6 +61,8 @@ IN_FLIGHT = 16
 INGEST_IN_FLIGHT = 32
 BATCH = 100           # events per POST /v1/events/{type}/batch
 BATCH_IN_FLIGHT = 4
+REPLAY_EVENTS = int(os.environ.get("BENCH_REPLAY_EVENTS", "1000000"))
+REPLAY_PERSON_EVERY = 1000  # one event in this many is the chosen person's
 TOOLS = os.path.join(REPO, os.environ.get("BUILD", "build"), "bench")
 BASELINE = os.path.join(TOOLS, "curl_baseline")
 
@@ -309,6 +317,102 @@ def bench_scale_out(encoder):
     return {"scale_one": rates[0], "scale_two": rates[1]}
 
 
+def replay_pools(encoder, person):
+    """Distinct encoded events to produce cyclically (encoding a million
+    with fastavro would take minutes): (key, value, headers) of others, none
+    about person, and of person."""
+    def encoded(event):
+        return (event["person"]["nhs_number"].encode(), encoder.encode(event),
+                [("event_id", event["event_id"].encode())])
+    others = []
+    while len(others) < 4000:
+        event = encoder.event()
+        if event["person"]["nhs_number"] != person:
+            others.append(encoded(event))
+    theirs = []
+    for _ in range(50):
+        event = encoder.event()
+        event["person"]["nhs_number"] = person
+        theirs.append(encoded(event))
+    return others, theirs
+
+
+def replay_load(broker, encoder, person, count):
+    """Produces count admission events; returns how many are person's."""
+    others, theirs = replay_pools(encoder, person)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 50,
+                         "batch.size": 1000000, "queue.buffering.max.messages": 1000000,
+                         "queue.buffering.max.kbytes": 1048576})
+    expected = 0
+    for i in range(count):
+        if i % REPLAY_PERSON_EVERY == REPLAY_PERSON_EVERY // 2:
+            key, value, headers = theirs[expected % len(theirs)]
+            expected += 1
+        else:
+            key, value, headers = others[i % len(others)]
+        while True:
+            try:
+                producer.produce("admission", key=key, value=value, headers=headers)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        if i % 10000 == 0:
+            producer.poll(0)
+    assert producer.flush(120) == 0, "loading the replay events did not finish"
+    return expected
+
+
+def timed(command, timeout=900):
+    began = time.monotonic()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    seconds = time.monotonic() - began
+    if result.returncode != 0:
+        sys.exit(f"bench: {os.path.basename(command[0])} failed ({result.returncode}):\n"
+                 f"{result.stderr}{result.stdout}")
+    return result.stdout, seconds
+
+
+def bench_replay(broker, encoder):
+    """placehub-ctl replay --nhs over every event topic, next to a bare
+    consumer reading the same topics. Both are timed from the outside, start
+    to exit (a run is under a second at 1M: noisy), after one untimed read
+    that warms the broker; the best of three runs each, alternating."""
+    hub = Hub(broker, {"bench": ["admission"]}, start_dispatch=False)
+    try:
+        person = events.nhs_number(random.Random(70))
+        began = time.monotonic()
+        expected = replay_load(broker, encoder, person, REPLAY_EVENTS)
+        load_seconds = time.monotonic() - began
+        total = sum(broker.end_offsets().values())
+        assert total == REPLAY_EVENTS, f"{total} events on the topics, not {REPLAY_EVENTS}"
+        output = os.path.join(hub.workdir, "replay.jsonl")
+        replay = [os.path.join(BIN, "placehub-ctl"), "replay", "--nhs", person, "-q",
+                  "-o", output, "-c", hub.config_path]
+        baseline = [os.path.join(TOOLS, "consumer_baseline"), broker.bootstrap, *TOPICS]
+        replay_seconds, baseline_seconds = [], []
+        timed(baseline)
+        for _ in range(3):
+            stdout, seconds = timed(baseline)
+            assert json.loads(stdout)["messages"] == total, f"baseline read {stdout}"
+            baseline_seconds.append(seconds)
+            _, seconds = timed(replay)
+            replay_seconds.append(seconds)
+            # The answer must be exact: every one of the person's events,
+            # nothing else, each once. (The number itself is never printed.)
+            lines = [json.loads(line) for line in open(output) if line.strip()]
+            assert len(lines) == expected, f"replay found {len(lines)} events, not {expected}"
+            assert all(line["value"]["person"]["nhs_number"] == person for line in lines), \
+                "replay printed another person's event"
+            assert len({(line["topic"], line["partition"], line["offset"])
+                        for line in lines}) == expected, "replay printed an event twice"
+        return {"replay_rate": total / min(replay_seconds),
+                "replay_baseline_rate": total / min(baseline_seconds),
+                "replay_events": total, "replay_matched": expected,
+                "replay_load_seconds": load_seconds}
+    finally:
+        hub.stop()
+
+
 def bench_codec():
     rows = tool("codec_bench", os.path.join(REPO, "schemas"),
                 os.path.join(REPO, "tests", "data"), os.environ.get("BENCH_CODEC_SECONDS", "1"))
@@ -332,6 +436,9 @@ def main():
         figures.update(bench_dispatch(broker, encoder))
     print("bench: scale-out", file=sys.stderr, flush=True)
     figures.update(bench_scale_out(encoder))
+    print("bench: replay", file=sys.stderr, flush=True)
+    with fresh_broker() as broker:
+        figures.update(bench_replay(broker, encoder))
     print("bench: memory, ten partners", file=sys.stderr, flush=True)
     with fresh_broker() as broker:
         figures.update(bench_memory(broker, encoder))
@@ -339,6 +446,7 @@ def main():
     batch_ratio = figures["batch_rate"] / figures["produce_rate"]
     ratio = figures["dispatch_rate"] / figures["baseline_rate"]
     scale = figures["scale_two"] / figures["scale_one"]
+    replay_ratio = figures["replay_rate"] / figures["replay_baseline_rate"]
     rows = [
         ("ingest, one event per POST (events/s)", f"{figures['ingest_rate']:.0f}",
          f"{figures['produce_rate']:.0f} librdkafka produce", f"{ingest_ratio:.0%}"),
@@ -353,6 +461,10 @@ def main():
         ("scale-out, 20 ms partner: 2 vs 1 instance", f"{figures['scale_two']:.0f}",
          f"{figures['scale_one']:.0f} one instance", f"x{scale:.2f} (ideal x2)"),
     ]
+    rows.append((f"replay, scan {figures['replay_events'] / 1e6:g}M filtered by person "
+                 "(events/s)", f"{figures['replay_rate']:.0f}",
+                 f"{figures['replay_baseline_rate']:.0f} bare librdkafka consumer",
+                 f"{replay_ratio:.0%} (target >= 70%)"))
     for row in figures["codec"]:
         rows.append((f"codec {row['type']} encode / decode (k/s)",
                      f"{row['encode'] / 1000:.0f} / {row['decode'] / 1000:.0f}",
@@ -367,9 +479,9 @@ def main():
          f"{figures['rss_ingest']:.1f} / {figures['rss_registry']:.1f}", "64 MB",
          "OK" if max(figures["rss_ingest"], figures["rss_registry"]) < 64 else "OVER"),
     ]
-    print(f"\n{'measure':44} {'placehub':>16} {'ceiling':>28} {'ratio':>20}")
+    print(f"\n{'measure':46} {'placehub':>16} {'ceiling':>33} {'ratio':>20}")
     for row in rows:
-        print(f"{row[0]:44} {row[1]:>16} {row[2]:>28} {row[3]:>20}")
+        print(f"{row[0]:46} {row[1]:>16} {row[2]:>33} {row[3]:>20}")
     print(f"\n{EVENTS} events per throughput run; ingest {INGEST_IN_FLIGHT} clients, dispatch "
           f"{IN_FLIGHT} in flight; one simulated partner on loopback; "
           f"{time.monotonic() - began:.0f} s in all")

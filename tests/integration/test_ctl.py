@@ -1,5 +1,6 @@
 """placehub-ctl on a real broker: tail decodes every event type, a replay of
-a time window yields exactly what ingest accepted in it, redelivery to one
+a time window yields exactly what ingest accepted in it, a replay by person
+exactly that person's events, redelivery to one
 partner moves no consumer group, dead letters are listed, explained and
 redriven, and `audit person` lists exactly what the simulated partners
 received about that person."""
@@ -140,6 +141,29 @@ def test_replay_of_a_time_window_is_exactly_what_ingest_accepted(make_hub, tmp_p
 
     # Nothing in a window before anything was written: exit 3.
     assert ctl(hub, "replay", "--from", "1000000000000", "--to", "1000000000001").returncode == 3
+
+
+def test_replay_by_person_is_exact_even_where_the_digits_occur_elsewhere(make_hub):
+    """replay --nhs passes over events without the number's bytes undecoded;
+    one that holds them in another field is decoded and compared, not taken."""
+    hub = make_hub({"housing": ["admission"]}, start_dispatch=False)
+    rng = random.Random(504)
+    person = events.nhs_number(rng)
+    ours = [post(hub, event_type, rng, nhs=person) for event_type in TOPICS]
+    post(hub, "admission", rng)  # someone else
+    decoy = events.make("admission", rng)
+    decoy["ward"] = f"Ward {person}"
+    assert decoy["person"]["nhs_number"] != person
+    answer = hub.post("admission", decoy)
+    assert answer.status_code == 202, answer.text
+
+    lines = json_lines(ctl(hub, "replay", "--nhs", person, "-q", check=0).stdout)
+    assert sorted(l["value"]["event_id"] for l in lines) == sorted(ours)
+    assert all(l["value"]["person"]["nhs_number"] == person for l in lines)
+    rows = list(csv.DictReader(io.StringIO(
+        ctl(hub, "replay", "--nhs", person, "--type", "admission", "--format", "csv", "-q",
+            check=0).stdout)))
+    assert [r["event_id"] for r in rows] == [ours[TOPICS.index("admission")]]
 
 
 def test_redelivery_to_one_partner_moves_no_consumer_group(make_hub, broker):
