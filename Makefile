@@ -224,7 +224,7 @@ kafka-stop:
 CLANG_FORMAT ?= $(shell command -v clang-format-14 || command -v clang-format)
 FORMAT_SRCS = $(LIB_SRCS) $(CONNECTOR_SRCS) $(wildcard services/*/*.c services/*/*.h \
               include/placehub/*.h lib/*.h tests/unit/*.c tests/unit/*.h \
-              tests/fault/*.c tests/fuzz/*.c)
+              tests/fault/*.c tests/fuzz/*.c bench/*.c connectors/example/*.c)
 
 format:
 	$(CLANG_FORMAT) -i $(FORMAT_SRCS)

@@ -53,17 +53,17 @@ static char *codec_bench_read(const char *path, size_t *len)
 
 /* Runs op until at least seconds passed (checking the clock every 256
  * calls) and returns calls per second; -1 when op failed. */
-#define CODEC_BENCH_RATE(seconds, op)                                                      \
-    __extension__({                                                                        \
-        double began_ = codec_bench_now(), elapsed_ = 0;                                   \
-        long calls_ = 0;                                                                   \
-        int failed_ = 0;                                                                   \
-        while (!failed_ && elapsed_ < (seconds)) {                                         \
-            for (int i_ = 0; i_ < 256 && !failed_; i_++, calls_++)                         \
-                failed_ = (op) != 0;                                                       \
-            elapsed_ = codec_bench_now() - began_;                                         \
-        }                                                                                  \
-        failed_ ? -1.0 : (double)calls_ / elapsed_;                                        \
+#define CODEC_BENCH_RATE(seconds, op)                                                              \
+    __extension__({                                                                                \
+        double began_ = codec_bench_now(), elapsed_ = 0;                                           \
+        long calls_ = 0;                                                                           \
+        int failed_ = 0;                                                                           \
+        while (!failed_ && elapsed_ < (seconds)) {                                                 \
+            for (int i_ = 0; i_ < 256 && !failed_; i_++, calls_++)                                 \
+                failed_ = (op) != 0;                                                               \
+            elapsed_ = codec_bench_now() - began_;                                                 \
+        }                                                                                          \
+        failed_ ? -1.0 : (double)calls_ / elapsed_;                                                \
     })
 
 static int codec_bench_encode(const struct codec_schema *schema, const json_t *event)
@@ -181,8 +181,7 @@ int main(int argc, char **argv)
     double seconds = argc == 4 ? atof(argv[3]) : 1.0;
     if (seconds <= 0)
         seconds = 1.0;
-    static const char *const types[] = {"admission", "discharge", "referral",
-                                        "employment-support"};
+    static const char *const types[] = {"admission", "discharge", "referral", "employment-support"};
     int failed = 0;
     for (size_t i = 0; i < sizeof types / sizeof *types; i++)
         failed |= codec_bench_type(argv[1], argv[2], types[i], seconds) != 0;

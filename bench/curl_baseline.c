@@ -25,8 +25,7 @@ static double baseline_now(void)
     return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 }
 
-static CURL *baseline_easy(const char *url, const char *body, long len,
-                           struct curl_slist *headers)
+static CURL *baseline_easy(const char *url, const char *body, long len, struct curl_slist *headers)
 {
     CURL *easy = curl_easy_init();
     curl_easy_setopt(easy, CURLOPT_URL, url);
@@ -84,8 +83,8 @@ int main(int argc, char **argv)
             curl_multi_poll(multi, NULL, 0, 100, NULL);
     }
     double seconds = baseline_now() - begin;
-    printf("{\"requests\": %ld, \"seconds\": %.3f, \"per_second\": %.1f, \"failed\": %ld}\n",
-           count, seconds, (double)count / seconds, failed);
+    printf("{\"requests\": %ld, \"seconds\": %.3f, \"per_second\": %.1f, \"failed\": %ld}\n", count,
+           seconds, (double)count / seconds, failed);
     curl_multi_cleanup(multi);
     curl_slist_free_all(headers);
     curl_global_cleanup();

@@ -139,11 +139,11 @@ int main(int argc, char **argv)
         char key[32];
         int key_len = snprintf(key, sizeof key, "person-%ld", i % 5000);
         rd_kafka_resp_err_t err;
-        while ((err = rd_kafka_producev(
-                    kafka, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, (size_t)key_len),
-                    RD_KAFKA_V_VALUE(payload->value, payload->len),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
-               RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        while ((err = rd_kafka_producev(kafka, RD_KAFKA_V_TOPIC(topic),
+                                        RD_KAFKA_V_KEY(key, (size_t)key_len),
+                                        RD_KAFKA_V_VALUE(payload->value, payload->len),
+                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                        RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
             rd_kafka_poll(kafka, 10);
         if (err) {
             fprintf(stderr, "produce: %s\n", rd_kafka_err2str(err));
