@@ -175,12 +175,14 @@ class Broker:
 class Process:
     """One of placehub's programs, with its output captured to a file."""
 
-    def __init__(self, name, args, workdir):
+    def __init__(self, name, args, workdir, env=None):
         self.name = name
         self.log_path = os.path.join(workdir, f"{name}.log")
         self.log = open(self.log_path, "wb")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
         self.popen = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                      cwd=REPO)
+                                      cwd=REPO, env=full_env)
 
     def alive(self):
         return self.popen.poll() is None
@@ -241,10 +243,44 @@ class Partner:
                 if 200 <= r.get("status", 200) < 300 and "json" in r]
 
 
+def schema_fields(topic):
+    """Top-level field names of topic's latest schema, in schema order."""
+    with open(os.path.join(REPO, "schemas", "catalogue.json")) as f:
+        entries = [e for e in json.load(f)["schemas"] if e["subject"] == f"{topic}-value"]
+    latest = max(entries, key=lambda e: e["version"])
+    with open(os.path.join(REPO, "schemas", latest["file"])) as f:
+        return [field["name"] for field in json.load(f)["fields"]]
+
+
+def permissive_agreement(partner_id, topics):
+    """An agreement that lets everything of topics through: every top-level
+    field, direct care (objections do not stop it), restricted records. What
+    tests that are not about governance give their partners, so they see
+    events whole, as before agreements existed."""
+    fields = []
+    for topic in topics:
+        fields += [f for f in schema_fields(topic) if f not in fields]
+    return {"id": f"{partner_id}-test-everything", "purpose": "tests: every field",
+            "legal_basis": "test data only", "event_types": list(topics), "fields": fields,
+            "direct_care": True, "restricted_records": True}
+
+
+def agreement_lines(agreements):
+    """agreements (a list of dicts) as YAML under a partner: one flow
+    mapping (JSON is YAML) per agreement."""
+    if not agreements:
+        return "    agreements: []\n"
+    return "    agreements:\n" + "".join(f"      - {json.dumps(a)}\n" for a in agreements)
+
+
 def write_config(path, broker, ingest_port, registry_port, partners, group_prefix,
                  produce_timeout_ms=10000, max_body_bytes=65536, registry_mode="embedded",
-                 dispatch_settings=None):
-    """partners maps an id to (Partner, topics) or (Partner, topics, options)."""
+                 dispatch_settings=None, governance=None, extra_topics=(), extra_config=""):
+    """partners maps an id to (Partner, topics) or (Partner, topics, options).
+    options may hold "connector" and "agreements" (a list of dicts; without
+    it, the partner gets permissive_agreement). governance: the governance
+    section as a dict, or None. extra_topics are declared too; extra_config
+    is appended as is (e.g. an mllp: section)."""
     partner_lines = []
     for partner_id, spec in partners.items():
         partner, topics = spec[0], spec[1]
@@ -252,19 +288,20 @@ def write_config(path, broker, ingest_port, registry_port, partners, group_prefi
         if len(spec) > 2:
             options.update(spec[2])
         connector = options.pop("connector", "webhook")
+        agreements = options.pop("agreements", [permissive_agreement(partner_id, topics)])
         option_lines = "".join(f'      {k}: "{v}"\n' for k, v in options.items())
         partner_lines.append(f"""  - id: {partner_id}
     name: "{partner_id} (simulated)"
     connector: {connector}
     topics: [{", ".join(topics)}]
     options:
-{option_lines}""")
+{option_lines}{agreement_lines(agreements)}""")
     dispatch_lines = "".join(f"  {k}: {v}\n" for k, v in (dispatch_settings or {}).items())
     topics = "".join(f"""  - name: {t}
     partitions: 3
     replication_factor: 1
     retention_ms: -1
-""" for t in TOPICS)
+""" for t in [*TOPICS, *extra_topics])
     with open(path, "w") as f:
         f.write(f"""kafka:
   bootstrap_servers: "{broker.bootstrap}"
@@ -286,6 +323,10 @@ dispatch:
   audit_topic: "{group_prefix}.audit"
 {dispatch_lines}partners:
 {"".join(partner_lines)}""")
+        if governance:
+            f.write("governance:\n" + "".join(f"  {k}: {json.dumps(v)}\n"
+                                               for k, v in governance.items()))
+        f.write(extra_config)
 
 
 class Hub:
@@ -294,8 +335,14 @@ class Hub:
 
     def __init__(self, broker, partners, produce_timeout_ms=10000, max_body_bytes=65536,
                  start_dispatch=True, registry_mode="embedded", partner_options=None,
-                 dispatch_settings=None):
+                 dispatch_settings=None, governance=None, env=None, extra_topics=(),
+                 extra_config=""):
+        """partner_options maps a partner id to its options (and "connector",
+        "agreements"); governance is the governance section; env holds extra
+        environment variables for placehub's programs (keys named env:...);
+        extra_topics and extra_config go to write_config."""
         self.broker = broker
+        self.env = dict(env or {})
         self.workdir = tempfile.mkdtemp(prefix="placehub-hub-")
         self.group_prefix = "test-" + uuid.uuid4().hex[:8]
         self.partners = {pid: Partner(pid, self.workdir) for pid in partners}
@@ -309,7 +356,7 @@ class Hub:
                      {pid: (self.partners[pid], topics, partner_options.get(pid, {}))
                       for pid, topics in partners.items()},
                      self.group_prefix, produce_timeout_ms, max_body_bytes, registry_mode,
-                     dispatch_settings)
+                     dispatch_settings, governance, extra_topics, extra_config)
         self.dead_letter_topic = f"{self.group_prefix}.dead-letter"
         self.audit_topic = f"{self.group_prefix}.audit"
         self.processes = [p.process for p in self.partners.values()]
@@ -330,9 +377,13 @@ class Hub:
             n += 1
             name = f"{program}-{n}"
         process = Process(name, [os.path.join(BIN, f"placehub-{program}"), "-c",
-                                 self.config_path], self.workdir)
+                                 self.config_path], self.workdir, self.env)
         self.processes.append(process)
         return process
+
+    def start_program(self, program):
+        """Another of placehub's programs (e.g. "mllp") on this hub's config."""
+        return self._start(program)
 
     def start_dispatch(self):
         self.dispatch = self._start("dispatch")
@@ -341,7 +392,7 @@ class Hub:
     def start_another_dispatch(self, name):
         """A second dispatch instance in the same consumer groups."""
         process = Process(name, [os.path.join(BIN, "placehub-dispatch"), "-c",
-                                 self.config_path], self.workdir)
+                                 self.config_path], self.workdir, self.env)
         self.processes.append(process)
         return process
 
