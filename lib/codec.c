@@ -363,6 +363,35 @@ void codec_schema_destroy(struct codec_schema *schema)
     free(schema);
 }
 
+/* Depth-first over the fields under node; prefix is the path so far. */
+static void codec_paths_walk(const struct codec_node *node, char *prefix, size_t prefix_len,
+                             size_t prefix_size, int depth,
+                             void (*visit)(void *opaque, const char *path), void *opaque)
+{
+    /* Arrays are looked through: a path names the fields of their items. */
+    while (node && node->kind == CODEC_ARRAY)
+        node = node->items.node;
+    if (!node || node->kind != CODEC_RECORD || depth > 16)
+        return;
+    for (size_t i = 0; i < node->field_count; i++) {
+        int n = snprintf(prefix + prefix_len, prefix_size - prefix_len, "%s%s",
+                         prefix_len ? "." : "", node->fields[i].name);
+        if (n < 0 || (size_t)n >= prefix_size - prefix_len)
+            continue;
+        visit(opaque, prefix);
+        codec_paths_walk(node->fields[i].slot.node, prefix, prefix_len + (size_t)n, prefix_size,
+                         depth + 1, visit, opaque);
+        prefix[prefix_len] = '\0';
+    }
+}
+
+void codec_schema_paths(const struct codec_schema *schema,
+                        void (*visit)(void *opaque, const char *path), void *opaque)
+{
+    char prefix[512] = "";
+    codec_paths_walk(schema->root, prefix, 0, sizeof prefix, 0, visit, opaque);
+}
+
 const char *codec_schema_name(const struct codec_schema *schema)
 {
     return schema->root->full_name;

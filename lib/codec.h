@@ -44,6 +44,14 @@ void codec_schema_destroy(struct codec_schema *schema);
 /* The record's full name, e.g. "uk.placehub.events.AdmissionEvent". Borrowed. */
 const char *codec_schema_name(const struct codec_schema *schema);
 
+/* Calls visit with every field path of the schema, depth first in schema
+ * order: "event_id", ..., "person", "person.nhs_number",
+ * "person.local_identifiers", "person.local_identifiers.system", ...
+ * Nullable records are entered; arrays are looked through to the fields of
+ * their items. path is valid for the call only. */
+void codec_schema_paths(const struct codec_schema *schema,
+                        void (*visit)(void *opaque, const char *path), void *opaque);
+
 /* The avro-c schema (borrowed; take a reference with avro_schema_incref to keep it). */
 avro_schema_t codec_schema_avro(const struct codec_schema *schema);
 

@@ -44,8 +44,24 @@ static int config_fail(struct config_parser *parser, const yaml_node_t *node, co
     return -1;
 }
 
+/* Same as config_fail, at a place kept from the document (list entries). */
+static int config_fail_at(struct config_parser *parser, int line, int column, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int config_fail_at(struct config_parser *parser, int line, int column, const char *fmt, ...)
+{
+    char message[768];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(message, sizeof message, fmt, args);
+    va_end(args);
+    snprintf(parser->errstr, parser->errstr_size, "%s:%d:%d: %s", parser->name, line, column,
+             message);
+    return -1;
+}
+
 /* Levenshtein distance, for "did you mean" hints on misspelt keys. */
-static size_t config_distance(const char *a, const char *b)
+size_t config_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     if (la > 63 || lb > 63)
@@ -818,7 +834,8 @@ static int config_boolean(struct config_parser *parser, const yaml_node_t *mappi
     else if (text && strcmp(text, "false") == 0)
         *out = 0;
     else
-        return config_fail(parser, node, "%s.%s must be true or false", where, name);
+        return config_fail(parser, node, "%s.%s must be true or false, found '%s'", where, name,
+                           text ? text : config_node_kind(node));
     return 0;
 }
 
@@ -962,6 +979,322 @@ size_t config_publisher_count(const struct config *config)
     return count;
 }
 
+/* ---- data-sharing agreements (docs/governance.md) ---------------------- */
+
+/* A list of single values, each kept with its place. A missing key leaves
+ * *count 0; "[]" is an empty list. */
+static int config_values(struct config_parser *parser, const yaml_node_t *mapping, const char *name,
+                         const char *where, struct config_value **out, size_t *count)
+{
+    yaml_node_t *node = config_get(parser, mapping, name);
+    if (!node)
+        return 0;
+    char label[160];
+    snprintf(label, sizeof label, "%s.%s", where, name);
+    if (config_expect(parser, node, YAML_SEQUENCE_NODE, label) != 0)
+        return -1;
+    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    *out = calloc(n ? n : 1, sizeof **out);
+    if (!*out)
+        return config_fail(parser, node, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *entry =
+            yaml_document_get_node(parser->document, node->data.sequence.items.start[i]);
+        const char *text = config_scalar(entry);
+        if (!text || !text[0])
+            return config_fail(parser, entry, "%s entries must be single values, found %s", label,
+                               text ? "an empty one" : config_node_kind(entry));
+        for (size_t j = 0; j < i; j++)
+            if (strcmp((*out)[j].text, text) == 0)
+                return config_fail(parser, entry, "%s names '%s' twice (first on line %d)", label,
+                                   text, (*out)[j].line);
+        (*out)[i].text = strdup(text);
+        (*out)[i].line = (int)entry->start_mark.line + 1;
+        (*out)[i].column = (int)entry->start_mark.column + 1;
+        *count = i + 1;
+        if (!(*out)[i].text)
+            return config_fail(parser, entry, "out of memory");
+    }
+    return 0;
+}
+
+/* "env:NAME" or "file:/path" with something after the prefix. */
+static int config_secret_reference(const char *text)
+{
+    return (strncmp(text, "env:", 4) == 0 && text[4]) ||
+           (strncmp(text, "file:", 5) == 0 && text[5]);
+}
+
+/* A dotted path of snake_case field names: "person.address.postcode". */
+static int config_field_path_valid(const char *path)
+{
+    int previous_dot = 1;
+    for (const char *c = path; *c; c++) {
+        if (*c == '.') {
+            if (previous_dot)
+                return 0;
+            previous_dot = 1;
+        } else if ((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_') {
+            previous_dot = 0;
+        } else {
+            return 0;
+        }
+    }
+    return !previous_dot;
+}
+
+/* A UK postcode district (outward code): A9, A99, AA9, AA99, A9A, AA9A. */
+static int config_postcode_district_valid(const char *district)
+{
+    static const char letters[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    static const char digits[] = "0123456789";
+    size_t len = strlen(district);
+    size_t alpha = strspn(district, letters);
+    if (len < 2 || len > 4 || alpha < 1 || alpha > 2 || district[alpha] == '\0' ||
+        !strchr(digits, district[alpha]))
+        return 0;
+    const char *rest = district + alpha + 1;
+    return strlen(rest) <= 1 && strspn(rest, letters) + strspn(rest, digits) >= strlen(rest);
+}
+
+static int config_agreement_id_valid(const char *id)
+{
+    size_t len = strlen(id);
+    return len > 0 && len <= 64 && strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-_.") == len;
+}
+
+static int config_parse_conditions(struct config_parser *parser, struct config_agreement *agreement,
+                                   const yaml_node_t *node, const char *where)
+{
+    static const char *const known[] = {"gp_practices", "postcode_districts", "match", NULL};
+    char label[160];
+    snprintf(label, sizeof label, "%s.conditions", where);
+    if (node->type == YAML_SCALAR_NODE && config_scalar(node)[0] == '\0')
+        return 0; /* "conditions:" with nothing after it */
+    char *match = NULL;
+    if (config_expect(parser, node, YAML_MAPPING_NODE, label) != 0 ||
+        config_check_keys(parser, node, known, label) != 0 ||
+        config_values(parser, node, "gp_practices", label, &agreement->gp_practices,
+                      &agreement->gp_practice_count) != 0 ||
+        config_values(parser, node, "postcode_districts", label, &agreement->postcode_districts,
+                      &agreement->postcode_district_count) != 0 ||
+        config_string(parser, node, "match", label, 0, &match) != 0) {
+        free(match);
+        return -1;
+    }
+    static const char *const lists[] = {"gp_practices", "postcode_districts"};
+    for (size_t i = 0; i < 2; i++) {
+        yaml_node_t *list = config_get(parser, node, lists[i]);
+        if (list && list->data.sequence.items.top == list->data.sequence.items.start) {
+            free(match);
+            return config_fail(parser, list,
+                               "%s.%s is empty, which no one would match: name at least one, or "
+                               "leave the condition out",
+                               label, lists[i]);
+        }
+    }
+    for (size_t i = 0; i < agreement->gp_practice_count; i++) {
+        const struct config_value *code = &agreement->gp_practices[i];
+        if (!config_ods_code_valid(code->text)) {
+            free(match);
+            return config_fail_at(parser, code->line, code->column,
+                                  "%s.gp_practices: '%s' is not an ODS code (3 to 8 capital "
+                                  "letters and digits, e.g. P99001)",
+                                  label, code->text);
+        }
+    }
+    for (size_t i = 0; i < agreement->postcode_district_count; i++) {
+        const struct config_value *district = &agreement->postcode_districts[i];
+        if (!config_postcode_district_valid(district->text)) {
+            free(match);
+            return config_fail_at(parser, district->line, district->column,
+                                  "%s.postcode_districts: '%s' is not a postcode district (the "
+                                  "outward code in capitals, e.g. SK4 or M20)",
+                                  label, district->text);
+        }
+    }
+    if (match) {
+        int any = strcmp(match, "any") == 0;
+        if (!any && strcmp(match, "all") != 0) {
+            int rc = config_fail(parser, config_get(parser, node, "match"),
+                                 "%s.match must be 'all' (every condition given must hold) or "
+                                 "'any' (one is enough), found '%s'",
+                                 label, match);
+            free(match);
+            return rc;
+        }
+        agreement->match_any = any;
+        free(match);
+    }
+    return 0;
+}
+
+/* 1 when path is field or lies under it ("person" covers "person.nhs_number"). */
+static int config_path_covers(const char *field, const char *path)
+{
+    size_t len = strlen(field);
+    return strncmp(field, path, len) == 0 && (path[len] == '\0' || path[len] == '.');
+}
+
+static int config_parse_agreements(struct config_parser *parser, const struct config *config,
+                                   struct config_partner *partner, const yaml_node_t *node,
+                                   const char *partner_where)
+{
+    static const char *const known[] = {
+        "id",         "purpose",     "legal_basis",        "event_types",   "fields",
+        "conditions", "direct_care", "restricted_records", "pseudonym_key", NULL};
+    char label[96];
+    snprintf(label, sizeof label, "%s.agreements", partner_where);
+    if (config_expect(parser, node, YAML_SEQUENCE_NODE, label) != 0)
+        return -1;
+    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    partner->agreements = calloc(n ? n : 1, sizeof *partner->agreements);
+    if (!partner->agreements)
+        return config_fail(parser, node, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item =
+            yaml_document_get_node(parser->document, node->data.sequence.items.start[i]);
+        struct config_agreement *agreement = &partner->agreements[i];
+        partner->agreement_count = i + 1;
+        agreement->line = (int)item->start_mark.line + 1;
+        agreement->column = (int)item->start_mark.column + 1;
+        char where[128];
+        snprintf(where, sizeof where, "%s[%zu]", label, i);
+        if (config_expect(parser, item, YAML_MAPPING_NODE, where) != 0 ||
+            config_check_keys(parser, item, known, where) != 0 ||
+            config_string(parser, item, "id", where, 1, &agreement->id) != 0 ||
+            config_string(parser, item, "purpose", where, 1, &agreement->purpose) != 0 ||
+            config_string(parser, item, "legal_basis", where, 1, &agreement->legal_basis) != 0 ||
+            config_values(parser, item, "event_types", where, &agreement->event_types,
+                          &agreement->event_type_count) != 0 ||
+            config_values(parser, item, "fields", where, &agreement->fields,
+                          &agreement->field_count) != 0 ||
+            config_boolean(parser, item, "direct_care", where, &agreement->direct_care) != 0 ||
+            config_boolean(parser, item, "restricted_records", where,
+                           &agreement->restricted_records) != 0)
+            return -1;
+        if (!config_agreement_id_valid(agreement->id))
+            return config_fail(parser, config_get(parser, item, "id"),
+                               "agreement id '%s' must be 1-64 lower-case letters, digits, '.', "
+                               "'-' or '_' (audit records name it)",
+                               agreement->id);
+        for (size_t p = 0; p < config->partner_count; p++) {
+            const struct config_partner *other = &config->partners[p];
+            for (size_t a = 0; a < other->agreement_count; a++) {
+                const struct config_agreement *earlier = &other->agreements[a];
+                if (earlier != agreement && earlier->id && strcmp(earlier->id, agreement->id) == 0)
+                    return config_fail(parser, config_get(parser, item, "id"),
+                                       "agreement id '%s' is used twice (first on line %d): audit "
+                                       "records must name one agreement",
+                                       agreement->id, earlier->line);
+            }
+        }
+        /* What it covers: some of the partner's own topics. */
+        yaml_node_t *types = config_get(parser, item, "event_types");
+        if (!types || agreement->event_type_count == 0)
+            return config_fail(parser, types ? types : item,
+                               "%s needs 'event_types': the partner's topics it covers, e.g. "
+                               "[admission, discharge]",
+                               where);
+        for (size_t k = 0; k < agreement->event_type_count; k++) {
+            const struct config_value *type = &agreement->event_types[k];
+            int subscribed = 0;
+            for (size_t t = 0; t < partner->topic_count && !subscribed; t++)
+                subscribed = strcmp(partner->topics[t], type->text) == 0;
+            if (!subscribed) {
+                char topics[256] = "";
+                size_t used = 0;
+                for (size_t t = 0; t < partner->topic_count && used < sizeof topics; t++) {
+                    int w = snprintf(topics + used, sizeof topics - used, "%s%s", t ? ", " : "",
+                                     partner->topics[t]);
+                    if (w > 0)
+                        used += (size_t)w;
+                }
+                return config_fail_at(parser, type->line, type->column,
+                                      "%s.event_types names '%s', which %s does not subscribe to "
+                                      "(its topics: %s); add it to the partner's topics or "
+                                      "remove it here",
+                                      where, type->text, partner->id, topics);
+            }
+        }
+        yaml_node_t *fields = config_get(parser, item, "fields");
+        if (!fields)
+            return config_fail(parser, item,
+                               "%s needs 'fields': the allow-list of field paths the partner may "
+                               "receive, e.g. [person.nhs_number, ward] ([] for the envelope "
+                               "only)",
+                               where);
+        for (size_t k = 0; k < agreement->field_count; k++) {
+            const struct config_value *field = &agreement->fields[k];
+            if (!config_field_path_valid(field->text)) {
+                return config_fail_at(parser, field->line, field->column,
+                                      "%s.fields: '%s' is not a field path (snake_case names "
+                                      "joined by dots, e.g. person.address.postcode)",
+                                      where, field->text);
+            }
+        }
+        yaml_node_t *conditions = config_get(parser, item, "conditions");
+        if (conditions && config_parse_conditions(parser, agreement, conditions, where) != 0)
+            return -1;
+        /* A pseudonym key, like every secret, is named, never written here. */
+        yaml_node_t *key = config_get(parser, item, "pseudonym_key");
+        if (key) {
+            char key_label[160];
+            snprintf(key_label, sizeof key_label, "%s.pseudonym_key", where);
+            if (config_expect(parser, key, YAML_SCALAR_NODE, key_label) != 0)
+                return -1;
+            if (!config_secret_reference(config_scalar(key)))
+                return config_fail(parser, key,
+                                   "%s must name the key as env:VARIABLE or file:/path; a key is "
+                                   "never written in the configuration itself",
+                                   key_label);
+            agreement->pseudonym_key = strdup(config_scalar(key));
+            if (!agreement->pseudonym_key)
+                return config_fail(parser, key, "out of memory");
+            for (size_t k = 0; k < agreement->field_count; k++)
+                if (config_path_covers(agreement->fields[k].text, "person.nhs_number"))
+                    return config_fail(parser, key,
+                                       "%s: the agreement discloses the NHS number (fields names "
+                                       "'%s'), so a pseudonym adds nothing: remove one of them",
+                                       key_label, agreement->fields[k].text);
+            /* One key per partner, so its pseudonyms are the same under
+             * every agreement. */
+            for (size_t a = 0; a < i; a++) {
+                const char *earlier = partner->agreements[a].pseudonym_key;
+                if (earlier && strcmp(earlier, agreement->pseudonym_key) != 0)
+                    return config_fail(parser, key,
+                                       "%s: %s's agreements must share one pseudonym key (line "
+                                       "%d names another), so a person's pseudonym is the same "
+                                       "under each",
+                                       key_label, partner->id, partner->agreements[a].line);
+            }
+        }
+    }
+    return 0;
+}
+
+static int config_parse_governance(struct config_parser *parser, struct config *config,
+                                   const yaml_node_t *node)
+{
+    static const char *const known[] = {"person_key", NULL};
+    const char *where = "governance";
+    /* "governance:" with only comments under it (null, as YAML writers
+     * spell an empty section). */
+    if (node->type == YAML_SCALAR_NODE &&
+        (strcmp(config_scalar(node), "") == 0 || strcmp(config_scalar(node), "null") == 0 ||
+         strcmp(config_scalar(node), "~") == 0))
+        return 0;
+    if (config_expect(parser, node, YAML_MAPPING_NODE, where) != 0 ||
+        config_check_keys(parser, node, known, where) != 0 ||
+        config_string(parser, node, "person_key", where, 0, &config->governance.person_key) != 0)
+        return -1;
+    if (config->governance.person_key && !config_secret_reference(config->governance.person_key))
+        return config_fail(parser, config_get(parser, node, "person_key"),
+                           "governance.person_key must name the key as env:VARIABLE or "
+                           "file:/path; a key is never written in the configuration itself");
+    return 0;
+}
+
 static int config_partner_id_valid(const char *id)
 {
     size_t len = strlen(id);
@@ -971,8 +1304,8 @@ static int config_partner_id_valid(const char *id)
 static int config_parse_partners(struct config_parser *parser, struct config *config,
                                  const yaml_node_t *node)
 {
-    static const char *const known[] = {"id",      "name",   "connector", "topics",
-                                        "options", "ingest", NULL};
+    static const char *const known[] = {"id",      "name",   "connector",  "topics",
+                                        "options", "ingest", "agreements", NULL};
     if (config_expect(parser, node, YAML_SEQUENCE_NODE, "partners") != 0)
         return -1;
     size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
@@ -1042,15 +1375,18 @@ static int config_parse_partners(struct config_parser *parser, struct config *co
             if (!partner->topics[k])
                 return config_fail(parser, entry, "out of memory");
         }
+        yaml_node_t *agreements = config_get(parser, item, "agreements");
+        if (agreements && config_parse_agreements(parser, config, partner, agreements, where) != 0)
+            return -1;
     }
     return 0;
 }
 
 static int config_parse_document(struct config_parser *parser, struct config *config)
 {
-    static const char *const known[] = {"kafka",    "schema_registry", "topics",
-                                        "ingest",   "dispatch",        "mllp",
-                                        "partners", "operations",      NULL};
+    static const char *const known[] = {
+        "kafka", "schema_registry", "topics",     "ingest",     "dispatch",
+        "mllp",  "partners",        "operations", "governance", NULL};
     yaml_node_t *root = yaml_document_get_root_node(parser->document);
     if (!root)
         return config_fail(parser, NULL, "the file is empty; start from config/placehub.yaml");
@@ -1079,6 +1415,9 @@ static int config_parse_document(struct config_parser *parser, struct config *co
         return -1;
     if ((node = config_get(parser, root, "operations")) &&
         config_parse_operations(parser, config, node) != 0)
+        return -1;
+    if ((node = config_get(parser, root, "governance")) &&
+        config_parse_governance(parser, config, node) != 0)
         return -1;
     /* Partners last: their topics must refer to declared topics. */
     if ((node = config_get(parser, root, "partners")) &&
@@ -1171,6 +1510,25 @@ static void config_options_free(struct config_option *options, size_t count)
     free(options);
 }
 
+static void config_values_free(struct config_value *values, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(values[i].text);
+    free(values);
+}
+
+static void config_agreement_free(struct config_agreement *agreement)
+{
+    free(agreement->id);
+    free(agreement->purpose);
+    free(agreement->legal_basis);
+    config_values_free(agreement->event_types, agreement->event_type_count);
+    config_values_free(agreement->fields, agreement->field_count);
+    config_values_free(agreement->gp_practices, agreement->gp_practice_count);
+    config_values_free(agreement->postcode_districts, agreement->postcode_district_count);
+    free(agreement->pseudonym_key);
+}
+
 void config_destroy(struct config *config)
 {
     if (!config)
@@ -1224,8 +1582,12 @@ void config_destroy(struct config *config)
         free(partner->topics);
         config_options_free(partner->options, partner->option_count);
         config_publisher_free(partner->ingest);
+        for (size_t a = 0; a < partner->agreement_count; a++)
+            config_agreement_free(&partner->agreements[a]);
+        free(partner->agreements);
     }
     free(config->partners);
+    free(config->governance.person_key);
     free(config);
 }
 

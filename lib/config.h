@@ -41,6 +41,34 @@ struct config_publisher {
     int line;
 };
 
+/* A list entry that keeps its place in the file, for messages about it. */
+struct config_value {
+    char *text;
+    int line, column;
+};
+
+/* One data-sharing agreement of a partner (docs/governance.md). Checked here
+ * for shape; lib/agreement.c checks the field paths against the schemas and
+ * enforces it. */
+struct config_agreement {
+    char *id;                         /* unique across the hub; named in every audit record */
+    char *purpose;                    /* as agreed, in words */
+    char *legal_basis;                /* e.g. "UK GDPR 6(1)(e), 9(2)(h)" */
+    struct config_value *event_types; /* topics it covers; each among the partner's topics */
+    size_t event_type_count;
+    struct config_value *fields; /* allow-list of dotted field paths */
+    size_t field_count;
+    struct config_value *gp_practices; /* conditions: registered with one of these */
+    size_t gp_practice_count;
+    struct config_value *postcode_districts; /* conditions: living in one of these ("SK4") */
+    size_t postcode_district_count;
+    int match_any;          /* conditions.match: any (1) or all (0, the default) */
+    int direct_care;        /* the partner gives direct care: objections do not stop it */
+    int restricted_records; /* it may receive restricted records */
+    char *pseudonym_key;    /* "env:NAME" or "file:/path", or NULL: no pseudonym */
+    int line, column;
+};
+
 struct config_partner {
     char *id;
     char *name;
@@ -50,7 +78,9 @@ struct config_partner {
     struct config_option *options; /* connector-specific, values as text */
     size_t option_count;
     int line;
-    struct config_publisher *ingest; /* NULL: the partner publishes nothing */
+    struct config_publisher *ingest;     /* NULL: the partner publishes nothing */
+    struct config_agreement *agreements; /* in the order written; none: it receives nothing */
+    size_t agreement_count;
 };
 
 struct config {
@@ -135,6 +165,11 @@ struct config {
     size_t topic_count;
     struct config_partner *partners;
     size_t partner_count;
+    struct {
+        /* The key of the person keys (lib/event.h): "env:NAME" or
+         * "file:/path"; NULL: the built-in development key (warned about). */
+        char *person_key;
+    } governance;
 };
 
 /* Reads and checks path. Returns 0 and a new config in *config (caller frees
@@ -158,6 +193,10 @@ size_t config_publisher_count(const struct config *config);
 
 /* A partner's connector option, or NULL when absent. Borrowed. */
 const char *config_partner_option(const struct config_partner *partner, const char *key);
+
+/* Levenshtein distance between two short strings (SIZE_MAX beyond 63
+ * characters), for "did you mean" hints. */
+size_t config_distance(const char *a, const char *b);
 
 /* Resolves a path from the config (e.g. schemas_dir) against the config
  * file's folder into out. Returns 0, or -1 when out is too small. */

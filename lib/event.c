@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <string.h>
 #include <uuid/uuid.h>
@@ -77,6 +78,26 @@ int event_prepare(json_t *event, int schema_version, int64_t now_millis, struct 
     return 0;
 }
 
+/* The person key's key: set once at start-up, read-only afterwards. */
+static unsigned char event_key[256] = EVENT_PERSON_KEY_DEVELOPMENT;
+static size_t event_key_len = sizeof EVENT_PERSON_KEY_DEVELOPMENT - 1;
+static int event_key_development = 1;
+
+int event_person_key_set(const void *key, size_t len)
+{
+    if (len < 32 || len > sizeof event_key)
+        return -1;
+    memcpy(event_key, key, len);
+    event_key_len = len;
+    event_key_development = 0;
+    return 0;
+}
+
+int event_person_key_is_development(void)
+{
+    return event_key_development;
+}
+
 int event_person_key(const json_t *event, char *key, size_t key_size)
 {
     const json_t *person = json_object_get(event, "person");
@@ -95,8 +116,10 @@ int event_person_key(const json_t *event, char *key, size_t key_size)
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
     if (key_size < 33 ||
-        EVP_Digest(material, strlen(material), digest, &digest_len, EVP_sha256(), NULL) != 1)
+        !HMAC(EVP_sha256(), event_key, (int)event_key_len, (const unsigned char *)material,
+              strlen(material), digest, &digest_len))
         return -1;
+    explicit_bzero(material, sizeof material);
     static const char hex[] = "0123456789abcdef";
     for (int i = 0; i < 16; i++) {
         key[2 * i] = hex[digest[i] >> 4];

@@ -19,12 +19,28 @@
  * the field (the message never contains the personal value). */
 int event_prepare(json_t *event, int schema_version, int64_t now_millis, struct codec_error *error);
 
-/* The Kafka message key for the event's person: a SHA-256 digest (hex, 32
- * characters) of the NHS number, or of the first local identifier when there
- * is none, so the key places one person's events on one partition without
- * putting the NHS number itself in every tool that lists keys. Returns 0 or
- * -1 when the event has no person identifier. */
+/* The Kafka message key for the event's person: an HMAC-SHA256 under the
+ * hub's person key (event_person_key_set) of the NHS number, or of the first
+ * local identifier when there is none, as 32 hexadecimal characters (the
+ * first 16 bytes). It places one person's events on one partition and is the
+ * person reference of audit records, without putting the NHS number in
+ * every tool that lists keys; being keyed, it cannot be reversed by trying
+ * the billion possible NHS numbers without the key. Returns 0 or -1 when the
+ * event has no person identifier. */
 int event_person_key(const json_t *event, char *key, size_t key_size);
+
+/* The built-in development key, used until event_person_key_set is called.
+ * Public on purpose: anyone can reverse keys made with it. */
+#define EVENT_PERSON_KEY_DEVELOPMENT "placehub-development-person-key-not-for-real-data"
+
+/* Sets the hub-wide key of event_person_key (32 to 256 bytes; copied). Call once at start-up,
+ * before any thread computes keys: every program that produces events (ingest, mllp) must use the
+ * same key, or one person's events would be spread over partitions. Returns 0, or -1 when key is
+ * too short or too long (over 256 bytes). */
+int event_person_key_set(const void *key, size_t len);
+
+/* 1 while the development key is in use. */
+int event_person_key_is_development(void);
 
 /* The event id of a prepared event, or NULL. Borrowed from event. */
 const char *event_id(const json_t *event);

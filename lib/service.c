@@ -7,7 +7,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "agreement.h"
+#include "connector.h"
+#include "event.h"
 #include "log.h"
 #include "registry.h"
 
@@ -68,6 +72,43 @@ struct registry *service_load_registry(const char *program, const struct config 
         exit(1);
     }
     return registry;
+}
+
+void service_check_agreements(const char *program, const struct config *config,
+                              const struct registry *registry)
+{
+    char errstr[1024];
+    if (agreement_check(config, registry_catalogue(registry), errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "%s: configuration error: %s\n", program, errstr);
+        exit(1);
+    }
+}
+
+void service_load_person_key(const char *program, const struct config *config)
+{
+    const char *reference = config->governance.person_key;
+    if (!reference) {
+        log_warning("DEVELOPMENT PERSON KEY: governance.person_key is not set, so person keys "
+                    "(Kafka keys, audit person_ref) are made with the built-in key that anyone "
+                    "can use to recover NHS numbers from them. Test data only; set "
+                    "governance.person_key (docs/governance.md) before real data");
+        return;
+    }
+    char secret[300], problem[256];
+    if (connector_host()->secret(reference, secret, sizeof secret, problem, sizeof problem) != 0) {
+        fprintf(stderr, "%s: configuration error: governance.person_key: %s\n", program, problem);
+        exit(1);
+    }
+    size_t len = strlen(secret);
+    int rc = event_person_key_set(secret, len);
+    explicit_bzero(secret, sizeof secret);
+    if (rc != 0) {
+        fprintf(stderr,
+                "%s: configuration error: governance.person_key %s holds %zu bytes; it needs 32 "
+                "to 256 (e.g. the output of: openssl rand -hex 32)\n",
+                program, reference, len);
+        exit(1);
+    }
 }
 
 void service_block_signals(void)

@@ -8,6 +8,8 @@
 
 #include "config.h"
 
+struct registry;
+
 struct service_options {
     const char *config_path; /* -c/--config; default config/placehub.yaml */
     int check_config;        /* --check-config: load, report, exit */
@@ -27,6 +29,17 @@ struct config *service_load_config(const char *program, const struct service_opt
  * configured) or exits 1 saying what is wrong. Caller frees with
  * registry_destroy. */
 struct registry *service_load_registry(const char *program, const struct config *config);
+
+/* Checks the partners' data-sharing agreements against the schemas
+ * (agreement_check, lib/agreement.h) or exits 1 with the file, line and
+ * what to fix. */
+void service_check_agreements(const char *program, const struct config *config,
+                              const struct registry *registry);
+
+/* Sets the key of the person keys (event_person_key_set, lib/event.h) from
+ * governance.person_key, or exits 1 saying what is wrong. Without one, the
+ * development key stays and a warning says so, loudly, at every start. */
+void service_load_person_key(const char *program, const struct config *config);
 
 /* Blocks SIGINT and SIGTERM in the calling thread (call before starting any
  * thread, so they all inherit the mask), and later waits for one. */

@@ -3,8 +3,10 @@
 # schema registry, ingest, dispatch and two simulated partners, all on
 # 127.0.0.1 as configured in config/placehub.yaml. It sends one sample event
 # of each of the four types and shows each arriving at the partner whose
-# subscription covers it, then the partners' consumer groups as Kafka's own
-# tooling sees them.
+# data-sharing agreement covers it, cut to the fields the agreement allows;
+# an event about a person who objected to wider sharing is kept from the
+# housing provider. Then the partners' consumer groups as Kafka's own tooling
+# sees them, and the audit topic's disclosure and suppression records.
 #
 # Run through `make demo` (which installs and builds first). In a terminal it
 # keeps the hub running until Ctrl-C; otherwise (or with --once) it stops
@@ -24,7 +26,7 @@ once=0
 case "${1:-}" in
   --once) once=1 ;;
   -h|--help)
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     echo; echo "Usage: scripts/demo.sh [--once]"; exit 0 ;;
   "") ;;
   *) echo "demo: unknown option '$1' (try --help)" >&2; exit 2 ;;
@@ -44,6 +46,7 @@ for port in 8080 8081 2575 9101 9102; do
 done
 
 mkdir -p "$RUN"
+began="$(date -u +%Y-%m-%dT%H:%M:%S)"   # this run's audit records are the ones since
 pids=()
 started_kafka=0
 cleanup() {
@@ -84,6 +87,17 @@ wait_http() { # url, what
   printf 'Authorization: Bearer %s\n' "$(sed -n 1p "$RUN/demo-publisher.minted")" >"$RUN/ingest-auth.header"
   rm -f "$RUN/demo-publisher.minted" )
 
+# The pseudonym keys the demo's agreements name (config/placehub.yaml names
+# them as env: references; a key is never written in the configuration).
+# Made once and kept, so a person's pseudonym stays the same between runs.
+mkdir -p "$RUN/keys"
+chmod 700 "$RUN/keys"
+for name in HOMES LEISURE; do
+  key="$RUN/keys/$name"
+  if [ ! -s "$key" ]; then (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$key"); fi
+  export "PLACEHUB_DEMO_${name}_PSEUDONYM_KEY=$(cat "$key")"
+done
+
 bold "2. placehub services and two simulated partners"
 start partner-stockport-homes "$BIN/placehub-partner-sim" --listen 127.0.0.1:9101 --name stockport-homes
 start partner-life-leisure "$BIN/placehub-partner-sim" --listen 127.0.0.1:9102 --name life-leisure
@@ -115,7 +129,19 @@ python3 scripts/mllp-send.py 127.0.0.1:2575 tests/data/hl7/a01.hl7 tests/data/hl
 sent[hl7-a01]=admission
 sent[hl7-a16]=discharge
 
-bold "4. Arriving at the partners"
+bold "3c. A person who objected to sharing beyond their care (sharing flag set)"
+objected="$(python3 -c '
+import json, sys
+event = json.load(open("tests/data/admission.json"))
+del event["event_id"]          # a new event
+event["sharing"]["objected_to_non_care_sharing"] = True
+print(json.dumps(event))')"
+answer="$(curl -sS -w ' %{http_code}' -H 'Content-Type: application/json' --data "$objected" "$INGEST/v1/events/admission")"
+if [ "${answer##* }" != 202 ]; then echo "demo: ingest refused the objection sample: $answer" >&2; exit 1; fi
+objected_id="$(printf '%s' "${answer% *}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["event_id"])')"
+printf '   %-19s -> 202, event_id %s: the housing provider is not direct care, so it must not get it\n' admission "$objected_id"
+
+bold "4. Arriving at the partners (field names only, beyond the envelope every partner gets)"
 deadline=$((SECONDS + 60))
 while :; do
   got=0
@@ -147,7 +173,12 @@ done
 printf '%s\n' "$groups" \
   | awk '$1 == "GROUP" || ($1 ~ /^placehub/ && $4 != "-") {print $1, $2, $3, $4, $5, $6}' \
   | column -t | sed 's/^/   /'
-echo "   (partitions no event has reached yet are left out; LAG 0 = all delivered)"
+echo "   (partitions no event has reached yet are left out; LAG 0 = all delivered or suppressed)"
+
+bold "6. The audit topic: a record per disclosure and per suppression (docs/governance.md)"
+java -cp "$libs/*" -Dlog4j2.level=ERROR org.apache.kafka.tools.consumer.ConsoleConsumer \
+  --bootstrap-server 127.0.0.1:9092 --topic placehub.audit --from-beginning --timeout-ms 5000 2>/dev/null \
+  | python3 scripts/demo-audit.py "$began" || true
 
 echo
 echo "Try it yourself:"

@@ -9,7 +9,8 @@
  *
  * IMPORTANT: a replay must not create duplicates at the partner, so no
  * resource is ever created blindly. The Patient is a conditional create
- * (ifNoneExist on the NHS number, else the first local identifier); the
+ * (ifNoneExist on the NHS number, else the partner's pseudonym of the person
+ * under <identifier_base>:pseudonym, else the first local identifier); the
  * Encounter, ServiceRequest and EpisodeOfCare are conditional updates (PUT
  * Type?identifier=system|value) keyed by a stable business identifier: the
  * hospital spell number, the referral id. The Bundle itself is a pure
@@ -262,6 +263,17 @@ static json_t *fhir_patient(struct fhir_build *build, char *search, size_t searc
         json_array_append_new(identifiers, fhir_identifier(FHIR_NHS_NUMBER, nhs_number));
         fhir_identifier_search(FHIR_NHS_NUMBER, nhs_number, search, search_size);
     }
+    /* When the partner's agreement withholds the NHS number, the hub may
+     * send its pseudonym for this partner instead: stable per person, so it
+     * matches the Patient as well as the number would. */
+    const char *pseudonym = fhir_text(person, "pseudonym");
+    if (pseudonym) {
+        char system[320];
+        fhir_system(build->fhir, "pseudonym", system, sizeof system);
+        json_array_append_new(identifiers, fhir_identifier(system, pseudonym));
+        if (!search[0])
+            fhir_identifier_search(system, pseudonym, search, search_size);
+    }
     size_t i;
     json_t *local;
     json_array_foreach(json_object_get(person, "local_identifiers"), i, local)
@@ -277,8 +289,8 @@ static json_t *fhir_patient(struct fhir_build *build, char *search, size_t searc
         /* Without an identifier the partner could only create a new Patient
          * on every replay. */
         snprintf(errstr, errstr_size,
-                 "the person has neither an NHS number nor a local identifier: the partner "
-                 "could not match the Patient");
+                 "the person has no NHS number, pseudonym or local identifier the partner may "
+                 "see: it could not match the Patient");
         goto fail;
     }
     if (json_is_true(json_object_get(sharing, "restricted_record")))

@@ -506,6 +506,12 @@ static void mail_person(const struct mail *mail, struct mail_text *text, const j
         mail_field(text, "  ", "Address", buffer);
     if (mail_text_of(person, "gp_practice_ods_code"))
         mail_field(text, "  ", "GP practice (ODS)", mail_text_of(person, "gp_practice_ods_code"));
+    /* The hub's pseudonym of the person for this partner, when its
+     * agreement gives that instead of the NHS number: the same for every
+     * mail about the same person. (The short label keeps its 64 digits on
+     * one line within 78 characters.) */
+    if (mail_text_of(person, "pseudonym"))
+        mail_field(text, "  ", "Pseudonym", mail_text_of(person, "pseudonym"));
     json_array_foreach(json_object_get(person, "local_identifiers"), i, line)
     {
         if (!mail_text_of(line, "value"))

@@ -16,10 +16,11 @@
  * then is the "redriven" marker written. A crash in between sends it again
  * next time (same event id, the partner deduplicates on it).
  *
- * IMPORTANT (issue 4): once data-sharing agreements filter fields in
- * dispatch, the same filter must be applied to `body` in redeliver_send
- * before the connector sees it, and the receipt must carry "agreement" and
- * "fields" as dispatch's does.
+ * IMPORTANT: the partner's data-sharing agreements apply here exactly as
+ * in dispatch (lib/agreement.c): the event is cut to what the agreement
+ * allows (with the partner's pseudonym) before the connector sees it, the
+ * receipt names the agreement and the fields disclosed, and an event the
+ * agreements now refuse is not sent: a suppression record says why.
  */
 #include <curl/curl.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agreement.h"
 #include "auth.h"
 #include "codec.h"
 #include "connector.h"
@@ -44,6 +46,8 @@ struct redeliver {
     struct auth *auth;
     struct producer *producer;
     CURL *easy;
+    unsigned char pseudonym_key[512]; /* when an agreement names one; wiped on destroy */
+    size_t pseudonym_key_len;
 };
 
 static const char *redeliver_option(const struct placehub_options *options, const char *key)
@@ -78,6 +82,10 @@ struct redeliver *redeliver_new(const struct config *config, const char *partner
                  partner_id);
         goto fail;
     }
+    if (agreement_load_key(config, redeliver->partner, redeliver->pseudonym_key,
+                           sizeof redeliver->pseudonym_key, &redeliver->pseudonym_key_len, errstr,
+                           errstr_size) != 0)
+        goto fail;
     redeliver->options.opaque = redeliver->partner;
     redeliver->options.get = redeliver_option;
     char message[512];
@@ -121,6 +129,7 @@ void redeliver_destroy(struct redeliver *redeliver)
         redeliver->type->destroy(redeliver->instance);
     auth_destroy(redeliver->auth);
     transfer_settings_free(&redeliver->settings);
+    explicit_bzero(redeliver->pseudonym_key, sizeof redeliver->pseudonym_key);
     free(redeliver);
 }
 
@@ -173,16 +182,75 @@ out:
     return result;
 }
 
+/* Writes a record to the audit topic with the event's person key; 0 once
+ * the broker acknowledged it. Takes record over. */
+static int redeliver_record(struct redeliver *redeliver, const struct redeliver_source *source,
+                            json_t *record, char *reason, size_t reason_size)
+{
+    char *text = json_dumps(record, JSON_COMPACT);
+    json_decref(record);
+    struct producer_result produced;
+    if (!text ||
+        producer_send(redeliver->producer, redeliver->config->dispatch.audit_topic, source->key,
+                      source->key_len, text, strlen(text), NULL, 0, &produced) != 0) {
+        snprintf(reason, reason_size, "the audit record was not written to %s",
+                 redeliver->config->dispatch.audit_topic);
+        return -1;
+    }
+    return 0;
+}
+
 int redeliver_send(struct redeliver *redeliver, const struct redeliver_source *source,
                    const char *event_type, const char *event_id, const char *body, const char *via,
                    json_t *extra, int attempts, char *reason, size_t reason_size)
 {
+    char person_ref[128];
+    snprintf(person_ref, sizeof person_ref, "%.*s",
+             (int)(source->key_len < 127 ? source->key_len : 127),
+             source->key ? (const char *)source->key : "");
+    /* The partner's agreements, as dispatch applies them: what may go, cut
+     * to what the agreement allows, or nothing and a suppression record. */
+    struct agreement_decision decision;
+    json_t *event = json_loads(body, 0, NULL);
+    if (!event || agreement_decide(redeliver->partner, event_type,
+                                   redeliver->pseudonym_key_len ? redeliver->pseudonym_key : NULL,
+                                   redeliver->pseudonym_key_len, event, &decision) != 0) {
+        json_decref(event);
+        snprintf(reason, reason_size, "the event could not be read or judged");
+        return -1;
+    }
+    json_decref(event);
+    if (decision.reason) {
+        char at[48];
+        codec_timestamp_format(redeliver_now(), at, sizeof at);
+        json_t *record =
+            json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:i,s:I},s:s,s:s?,s:s,s:s,s:s,s:s}", "record",
+                      "suppression", "partner", redeliver->partner->id, "event_id", event_id,
+                      "event_type", event_type, "source", "topic", source->topic, "partition",
+                      (int)source->partition, "offset", (json_int_t)source->offset, "person_ref",
+                      person_ref, "agreement", decision.agreement ? decision.agreement->id : NULL,
+                      "reason", decision.reason, "detail", decision.detail, "at", at, "via", via);
+        snprintf(reason, reason_size, "not sent: the partner's agreements refuse it (%s: %s)",
+                 decision.reason, decision.detail);
+        agreement_decision_clear(&decision);
+        if (!record) {
+            snprintf(reason, reason_size, "out of memory");
+            return -1;
+        }
+        return redeliver_record(redeliver, source, record, reason, reason_size) == 0 ? 0 : -1;
+    }
+    char *disclosed = json_dumps(decision.event, JSON_COMPACT);
+    if (!disclosed) {
+        agreement_decision_clear(&decision);
+        snprintf(reason, reason_size, "out of memory");
+        return -1;
+    }
     struct placehub_delivery delivery = {
         .partner_id = redeliver->partner->id,
         .event_id = event_id,
         .event_type = event_type,
-        .body = body,
-        .body_len = strlen(body),
+        .body = disclosed,
+        .body_len = strlen(disclosed),
     };
     int64_t began = redeliver_now();
     int status = 0, attempt = 0;
@@ -203,6 +271,7 @@ int redeliver_send(struct redeliver *redeliver, const struct redeliver_source *s
         nanosleep(&pause, NULL);
         delay_ms *= 2;
     }
+    free(disclosed);
     int delivered = result == PLACEHUB_DELIVERED;
     int64_t now = redeliver_now();
     char completed[48];
@@ -215,22 +284,23 @@ int redeliver_send(struct redeliver *redeliver, const struct redeliver_source *s
                   "status", status, "attempts", attempt, "latency_ms", (json_int_t)(now - began),
                   "completed_at", completed, "via", via);
     if (!receipt) {
+        agreement_decision_clear(&decision);
         snprintf(reason, reason_size, "out of memory");
         return -1;
     }
     if (!delivered)
         json_object_set_new(receipt, "reason", json_string(reason));
+    json_object_set_new(receipt, "agreement", json_string(decision.agreement->id));
+    json_object_set_new(receipt, "fields", delivered ? json_incref(decision.fields) : json_array());
+    json_object_set_new(receipt, "pseudonymised", json_boolean(decision.pseudonymised));
+    json_object_set_new(receipt, "person_ref", json_string(person_ref));
+    agreement_decision_clear(&decision);
     if (extra)
         json_object_update(receipt, extra);
-    char *text = json_dumps(receipt, JSON_COMPACT);
-    json_decref(receipt);
-    struct producer_result produced;
-    if (!text ||
-        producer_send(redeliver->producer, redeliver->config->dispatch.audit_topic, source->key,
-                      source->key_len, text, strlen(text), NULL, 0, &produced) != 0) {
-        snprintf(reason, reason_size, "the receipt was not written to %s",
-                 redeliver->config->dispatch.audit_topic);
+    char keep[512];
+    snprintf(keep, sizeof keep, "%s", reason);
+    if (redeliver_record(redeliver, source, receipt, reason, reason_size) != 0)
         return -1;
-    }
+    snprintf(reason, reason_size, "%s", keep);
     return delivered;
 }

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kafka.h"
 #include "log.h"
@@ -42,6 +43,28 @@ static int dispatch_topics(struct dispatch *dispatch, const struct config *confi
         kafka_topics_ensure(producer_handle(dispatch->producer), config, 30000, errstr,
                             errstr_size) != 0)
         return -1;
+    return 0;
+}
+
+/* Pseudonyms exist so that two partners cannot link their records of one
+ * person: refuse two partners with the same key. */
+static int dispatch_keys_distinct(const struct dispatch *dispatch, char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < dispatch->partner_count; i++) {
+        size_t len_i;
+        const unsigned char *key_i = partner_pseudonym_key(dispatch->partners[i], &len_i);
+        for (size_t j = i + 1; key_i && j < dispatch->partner_count; j++) {
+            size_t len_j;
+            const unsigned char *key_j = partner_pseudonym_key(dispatch->partners[j], &len_j);
+            if (key_j && len_i == len_j && memcmp(key_i, key_j, len_i) == 0) {
+                snprintf(errstr, errstr_size,
+                         "partners %s and %s have the same pseudonym key: their pseudonyms of "
+                         "one person would match; give each partner its own key",
+                         partner_id(dispatch->partners[i]), partner_id(dispatch->partners[j]));
+                return -1;
+            }
+        }
+    }
     return 0;
 }
 
@@ -90,6 +113,8 @@ int dispatch_new(const struct config *config, struct registry *registry, struct 
                  config->path);
         goto fail;
     }
+    if (dispatch_keys_distinct(dispatch, errstr, errstr_size) != 0)
+        goto fail;
     for (size_t i = 0; i < dispatch->partner_count; i++)
         if (partner_start(dispatch->partners[i], errstr, errstr_size) != 0)
             goto fail;

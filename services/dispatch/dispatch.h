@@ -1,12 +1,15 @@
 /*
  * dispatch.h - placehub-dispatch: for each partner, a consumer group
  * ("<group_prefix>.<partner id>") over the partner's topics; each event is
- * decoded, turned into plain JSON and handed to the partner's connector.
+ * decoded, turned into plain JSON, cut to the partner's data-sharing
+ * agreement (or suppressed, with an audit record: lib/agreement.h) and
+ * handed to the partner's connector.
  *
  * IMPORTANT: an event's offset is stored only after the connector reported
- * it delivered (enable.auto.offset.store=false). Until then the event is
- * retried with backoff, and a restart starts again from it, so a crash or a
- * partner outage never loses an event; at worst the partner sees it twice,
+ * it delivered, or its dead letter or suppression was recorded
+ * (enable.auto.offset.store=false). Until then the event is retried with
+ * backoff, and a restart starts again from it, so a crash or a partner
+ * outage never loses an event; at worst the partner sees it twice,
  * with the same event id.
  */
 #ifndef PLACEHUB_DISPATCH_H

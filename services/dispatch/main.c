@@ -23,8 +23,13 @@ static const char help[] =
     "progress and lag show in standard Kafka tooling, e.g.\n"
     "  kafka-consumer-groups.sh --describe --group placehub.dispatch.stockport-homes\n"
     "\n"
-    "An event's offset is stored only after the partner accepted it (HTTP 2xx).\n"
-    "Until then it is retried with backoff; nothing is skipped.\n"
+    "Each event goes out only under one of the partner's data-sharing agreements\n"
+    "(`agreements:`), cut to the fields it allows; otherwise it is suppressed. Either\n"
+    "way a record goes to the audit topic (docs/governance.md).\n"
+    "\n"
+    "An event's offset is stored only after the partner accepted it (HTTP 2xx), or\n"
+    "its suppression was recorded. Until then it is retried with backoff; nothing\n"
+    "is skipped.\n"
     "\n"
     "Operators: with operations.dispatch_listen set, /metrics (Prometheus), /healthz,\n"
     "/readyz and /status (a status page) are served there (docs/operations.md).\n"
@@ -61,9 +66,20 @@ int main(int argc, char **argv)
      * once start-up is done, instead of killing the process halfway. */
     service_block_signals();
     service_parse_options(argc, argv, help, &options);
+    /* The agreements' field paths are checked against the schemas, so
+     * --check-config waits until those are loaded. */
+    int check_only = options.check_config;
+    options.check_config = 0;
     struct config *config = service_load_config("placehub-dispatch", &options);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     registry = service_load_registry("placehub-dispatch", config);
+    service_check_agreements("placehub-dispatch", config, registry);
+    if (check_only) {
+        printf("%s: configuration OK\n", options.config_path);
+        registry_destroy(registry);
+        config_destroy(config);
+        return 0;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     /* Up first, so /readyz says 503 while the partners start. */
     if (operations_start(config, config->operations.dispatch_listen, "placehub-dispatch",
                          dispatch_is_ready, NULL, &operations, errstr, sizeof errstr) != 0 ||

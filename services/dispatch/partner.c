@@ -4,7 +4,11 @@
  * The thread loops over four steps:
  *   1. intake: take messages from the consumer while fewer than
  *      max_pending events are pending and the circuit is not open; decode
- *      each to plain JSON (an unreadable one goes straight to dead letter);
+ *      each to plain JSON (an unreadable one goes straight to dead letter)
+ *      and apply the partner's data-sharing agreements (lib/agreement.h):
+ *      the event is cut to the agreement's fields, or suppressed - final at
+ *      once, with a suppression record on the audit topic instead of a
+ *      delivery;
  *   2. start: begin an attempt for every waiting event whose time has come,
  *      up to max_in_flight at once - but never while an earlier event of the
  *      same person (same Kafka key) is still unsettled, so one person's
@@ -39,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agreement.h"
 #include "auth.h"
 #include "codec.h"
 #include "connector.h"
@@ -72,6 +77,15 @@ struct pending {
     struct transfer transfer;
     struct placehub_request request;
     struct placehub_delivery delivery;
+    /* what the agreement decided */
+    const struct config_agreement *agreement; /* used, or the one that refused; NULL: none */
+    json_t *fields;                           /* field paths in body (sorted) */
+    int pseudonymised;
+    int suppressed;            /* kept from the partner: a suppression record, no delivery */
+    const char *suppression;   /* why (AGREEMENT_OBJECTION, ...) */
+    char detail[192];          /* why, in words, without personal data */
+    char cancels_event_id[40]; /* a cancellation's target, for the suppression record */
+    int sent;                  /* an attempt reached the transport: the body may have gone */
     /* the final outcome */
     int delivered;
     int status;
@@ -91,6 +105,8 @@ struct partner {
     struct placehub_options options;
     struct transfer_settings settings;
     struct auth *auth;
+    unsigned char pseudonym_key[512]; /* when an agreement names one; wiped on destroy */
+    size_t pseudonym_key_len;
     rd_kafka_t *consumer;
     rd_kafka_queue_t *queue;
     int wake_pipe[2]; /* the consumer queue writes here when messages arrive */
@@ -203,10 +219,11 @@ static int partner_breaker_allows(struct partner *partner, int64_t now)
 
 static void partner_final(struct partner *partner, struct pending *pending, int delivered,
                           const char *reason);
+static void partner_suppress(struct partner *partner, struct pending *pending);
 
 /* Decodes message into plain JSON; NULL with errstr when unreadable. */
-static char *partner_decode(struct partner *partner, const rd_kafka_message_t *message,
-                            char *errstr, size_t errstr_size)
+static json_t *partner_decode(struct partner *partner, const rd_kafka_message_t *message,
+                              char *errstr, size_t errstr_size)
 {
     int32_t schema_id;
     const unsigned char *payload;
@@ -223,15 +240,11 @@ static char *partner_decode(struct partner *partner, const rd_kafka_message_t *m
                  error.message);
         return NULL;
     }
-    char *body = json_dumps(event, JSON_COMPACT);
-    json_decref(event);
-    if (!body)
-        snprintf(errstr, errstr_size, "out of memory");
-    return body;
+    return event;
 }
 
-/* The event id from the header ingest sets, else from the body. */
-static void partner_event_id(const rd_kafka_message_t *message, const char *body, char *id,
+/* The event id from the header ingest sets, else from the event. */
+static void partner_event_id(const rd_kafka_message_t *message, const json_t *event, char *id,
                              size_t id_size)
 {
     rd_kafka_headers_t *headers = NULL;
@@ -245,11 +258,40 @@ static void partner_event_id(const rd_kafka_message_t *message, const char *body
         snprintf(id, id_size, "%.*s", (int)size, (const char *)value);
         return;
     }
-    json_t *event = body ? json_loads(body, 0, NULL) : NULL;
-    const char *from_body = json_string_value(json_object_get(event, "event_id"));
-    if (from_body)
-        snprintf(id, id_size, "%.63s", from_body);
-    json_decref(event);
+    const char *from_event = json_string_value(json_object_get(event, "event_id"));
+    if (from_event)
+        snprintf(id, id_size, "%.63s", from_event);
+}
+
+/* Applies the partner's agreements to event: fills pending's body with what
+ * the partner may see, or marks it suppressed. Returns 0, or -1 when out of
+ * memory. */
+static int partner_govern(struct partner *partner, struct pending *pending, const json_t *event)
+{
+    struct agreement_decision decision;
+    const char *topic = rd_kafka_topic_name(pending->message->rkt);
+    if (agreement_decide(partner->config, topic,
+                         partner->pseudonym_key_len ? partner->pseudonym_key : NULL,
+                         partner->pseudonym_key_len, event, &decision) != 0)
+        return -1;
+    pending->agreement = decision.agreement;
+    if (decision.reason) {
+        pending->suppressed = 1;
+        pending->suppression = decision.reason;
+        snprintf(pending->detail, sizeof pending->detail, "%s", decision.detail);
+        const char *cancels = json_string_value(json_object_get(event, "cancels_event_id"));
+        if (cancels)
+            snprintf(pending->cancels_event_id, sizeof pending->cancels_event_id, "%.36s", cancels);
+        agreement_decision_clear(&decision);
+        return 0;
+    }
+    pending->body = json_dumps(decision.event, JSON_COMPACT);
+    pending->body_len = pending->body ? strlen(pending->body) : 0;
+    pending->fields = decision.fields;
+    decision.fields = NULL;
+    pending->pseudonymised = decision.pseudonymised;
+    agreement_decision_clear(&decision);
+    return pending->body ? 0 : -1;
 }
 
 static void partner_take(struct partner *partner, rd_kafka_message_t *message, int64_t now)
@@ -268,22 +310,32 @@ static void partner_take(struct partner *partner, rd_kafka_message_t *message, i
     pending->key_hash = message->key ? partner_hash(message->key, message->key_len) : 0;
     pending->first_attempt_ms = now;
     pending->next_attempt_ms = now;
-    pending->body = partner_decode(partner, message, errstr, sizeof errstr);
-    pending->body_len = pending->body ? strlen(pending->body) : 0;
-    partner_event_id(message, pending->body, pending->event_id, sizeof pending->event_id);
+    json_t *event = partner_decode(partner, message, errstr, sizeof errstr);
+    int readable = event != NULL;
+    partner_event_id(message, event, pending->event_id, sizeof pending->event_id);
+    int governed = readable ? partner_govern(partner, pending, event) : -1;
+    json_decref(event);
     if (partner->tail)
         partner->tail->next = pending;
     else
         partner->head = pending;
     partner->tail = pending;
     partner->pending_count++;
-    if (!pending->body) {
+    if (!readable) {
         log_error("unreadable event partner=%s topic=%s partition=%d offset=%lld: %s",
                   partner->config->id, rd_kafka_topic_name(message->rkt), (int)message->partition,
                   (long long)message->offset, errstr);
         char reason[300];
         snprintf(reason, sizeof reason, "unreadable: %s", errstr);
         partner_final(partner, pending, 0, reason);
+    } else if (governed != 0) {
+        /* Nothing went to the partner; the dead letter keeps the event for a
+         * redrive. */
+        log_error("out of memory applying the agreements partner=%s event_id=%s",
+                  partner->config->id, pending->event_id);
+        partner_final(partner, pending, 0, "out of memory applying the data-sharing agreement");
+    } else if (pending->suppressed) {
+        partner_suppress(partner, pending);
     }
 }
 
@@ -376,6 +428,7 @@ static void partner_start_attempt(struct partner *partner, struct pending *pendi
         return;
     }
     pending->state = PENDING_IN_FLIGHT;
+    pending->sent = 1;
     partner->in_flight++;
     if (partner->breaker == BREAKER_HALF_OPEN)
         partner->probe_in_flight = 1;
@@ -535,6 +588,31 @@ static void partner_write_records(struct partner *partner, struct pending *pendi
     const struct config *config = partner->shared->config;
     const rd_kafka_message_t *message = pending->message;
     int64_t now = partner_now();
+    atomic_store(&pending->record_failed, 0);
+    if (pending->suppressed) {
+        struct record_suppression suppression = {
+            .partner_id = partner->config->id,
+            .event_id = pending->event_id,
+            .message = message,
+            .agreement_id = pending->agreement ? pending->agreement->id : NULL,
+            .reason = pending->suppression,
+            .detail = pending->detail,
+            .cancels_event_id = pending->cancels_event_id[0] ? pending->cancels_event_id : NULL,
+            .at_ms = now,
+        };
+        size_t record_len = 0;
+        char *record = record_suppression(&suppression, &record_len);
+        atomic_store(&pending->records_outstanding, 1);
+        if (record)
+            producer_send_async(partner->shared->producer, config->dispatch.audit_topic,
+                                message->key, message->key_len, record, record_len, NULL, 0,
+                                partner_recorded, pending);
+        else {
+            atomic_store(&pending->record_failed, 1);
+            atomic_fetch_sub(&pending->records_outstanding, 1);
+        }
+        return;
+    }
     int64_t timestamp = rd_kafka_message_timestamp(message, NULL);
     struct record_outcome outcome = {
         .partner_id = partner->config->id,
@@ -547,10 +625,13 @@ static void partner_write_records(struct partner *partner, struct pending *pendi
         .completed_ms = now,
         .reason = pending->delivered ? NULL : pending->reason,
         .response_excerpt = pending->excerpt,
+        .agreement_id = pending->agreement ? pending->agreement->id : NULL,
+        /* Only what reached the transport counts as disclosed. */
+        .fields = pending->sent ? pending->fields : NULL,
+        .pseudonymised = pending->sent && pending->pseudonymised,
     };
     size_t receipt_len = 0;
     char *receipt = record_receipt(&outcome, &receipt_len);
-    atomic_store(&pending->record_failed, 0);
     atomic_store(&pending->records_outstanding, pending->delivered ? 1 : 2);
     if (!pending->delivered) {
         /* The dead letter keeps the event's own bytes, to be sent again as is. */
@@ -598,10 +679,22 @@ static void partner_final(struct partner *partner, struct pending *pending, int 
     partner_write_records(partner, pending);
 }
 
+/* The agreements keep pending from the partner: final at once, and, like a
+ * delivery, its offset is stored only after its record is acknowledged. */
+static void partner_suppress(struct partner *partner, struct pending *pending)
+{
+    pending->state = PENDING_RECORDING;
+    log_debug("suppressed partner=%s event_id=%s reason=%s agreement=%s", partner->config->id,
+              pending->event_id, pending->suppression,
+              pending->agreement ? pending->agreement->id : "none");
+    partner_write_records(partner, pending);
+}
+
 static void partner_free_pending(struct pending *pending)
 {
     rd_kafka_message_destroy(pending->message);
     free(pending->body);
+    json_decref(pending->fields);
     free(pending);
 }
 
@@ -701,6 +794,35 @@ static void *partner_run(void *arg)
     return NULL;
 }
 
+/* Reads the partner's pseudonym key (all its agreements name the same one,
+ * config.c sees to that) and warns about topics no agreement covers. */
+static int partner_governance_load(struct partner *partner, char *errstr, size_t errstr_size)
+{
+    const struct config_partner *config = partner->config;
+    if (agreement_load_key(partner->shared->config, config, partner->pseudonym_key,
+                           sizeof partner->pseudonym_key - 1, &partner->pseudonym_key_len, errstr,
+                           errstr_size) != 0)
+        return -1;
+    /* Default deny, said out loud: such a topic's events are all suppressed,
+     * each with an audit record, until an agreement covers them. */
+    for (size_t t = 0; t < config->topic_count; t++) {
+        int covered = 0;
+        for (size_t i = 0; i < config->agreement_count && !covered; i++)
+            covered = agreement_covers(&config->agreements[i], config->topics[t]);
+        if (!covered)
+            log_warning("no agreement partner=%s topic=%s: every event of it is suppressed "
+                        "(reason no_agreement) until an agreement covers it",
+                        config->id, config->topics[t]);
+    }
+    return 0;
+}
+
+const unsigned char *partner_pseudonym_key(const struct partner *partner, size_t *len)
+{
+    *len = partner->pseudonym_key_len;
+    return partner->pseudonym_key_len ? partner->pseudonym_key : NULL;
+}
+
 int partner_new(const struct partner_shared *shared, const struct config_partner *config,
                 struct partner **out, char *errstr, size_t errstr_size)
 {
@@ -758,6 +880,9 @@ int partner_new(const struct partner_shared *shared, const struct config_partner
         auth_new(config->id, &partner->options, &partner->auth, errstr, errstr_size) != 0 ||
         partner->type->create(connector_host(), config->id, &partner->options, &partner->instance,
                               errstr, errstr_size) != 0)
+        goto fail;
+
+    if (partner_governance_load(partner, errstr, errstr_size) != 0)
         goto fail;
 
     partner->multi = curl_multi_init();
@@ -832,6 +957,11 @@ fail:
     return -1;
 }
 
+const char *partner_id(const struct partner *partner)
+{
+    return partner->config->id;
+}
+
 int partner_start(struct partner *partner, char *errstr, size_t errstr_size)
 {
     if (pthread_create(&partner->thread, NULL, partner_run, partner) != 0) {
@@ -889,6 +1019,7 @@ void partner_destroy(struct partner *partner)
         partner->type->destroy(partner->instance);
     transfer_settings_free(&partner->settings);
     auth_destroy(partner->auth);
+    explicit_bzero(partner->pseudonym_key, sizeof partner->pseudonym_key);
     free(partner->blocked);
     free(partner);
 }

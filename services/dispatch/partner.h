@@ -33,6 +33,14 @@ struct partner_shared {
 int partner_new(const struct partner_shared *shared, const struct config_partner *config,
                 struct partner **partner, char *errstr, size_t errstr_size);
 
+/* The partner's pseudonym key, or NULL (and *len 0) when its agreements
+ * name none. Borrowed; for the start-up check that no two partners share a
+ * key (their pseudonyms could then be linked). */
+const unsigned char *partner_pseudonym_key(const struct partner *partner, size_t *len);
+
+/* The partner's id, as configured. Borrowed. */
+const char *partner_id(const struct partner *partner);
+
 /* Starts the partner's thread. Returns 0 or -1 with errstr. */
 int partner_start(struct partner *partner, char *errstr, size_t errstr_size);
 

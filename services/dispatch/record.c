@@ -1,12 +1,17 @@
 /*
- * record.c - dead letters and delivery receipts (see record.h).
+ * record.c - dead letters, delivery receipts and suppression records (see
+ * record.h).
  *
  * A dead letter keeps the original message bytes and key, so it can be sent
  * again to its partner as it was (placehub-ctl dlq redrive); everything
  * about the failure travels in headers named placehub.*. A receipt is a
  * small JSON document per final outcome: partner, event, outcome, status,
- * attempts, latency. Neither carries personal data beyond what the original
- * event holds; the partner's response is redacted before it is kept.
+ * attempts, latency, and what was disclosed (agreement, field paths, person
+ * reference). A suppression record says which event an agreement kept from
+ * which partner, and why. None carries personal data beyond what the
+ * original event holds (field names, never values; the person reference is
+ * the keyed hash already used as the Kafka key); the partner's response is
+ * redacted before it is kept.
  */
 #include "record.h"
 
@@ -44,6 +49,33 @@ void record_redact(const char *text, size_t len, char *out, size_t out_size)
         out[used] = '\0';
 }
 
+/* The message's Kafka key (the keyed hash of the person, lib/event.h) as a
+ * JSON string, or null. */
+static json_t *record_person_ref(const rd_kafka_message_t *message)
+{
+    if (!message->key || message->key_len == 0)
+        return json_null();
+    json_t *ref = json_stringn(message->key, message->key_len);
+    return ref ? ref : json_null();
+}
+
+static json_t *record_nullable(const char *text)
+{
+    return text ? json_string(text) : json_null();
+}
+
+/* Dumps record (stolen) as compact text. */
+static char *record_dump(json_t *record, size_t *len)
+{
+    if (!record)
+        return NULL;
+    char *text = json_dumps(record, JSON_COMPACT);
+    json_decref(record);
+    if (text)
+        *len = strlen(text);
+    return text;
+}
+
 char *record_receipt(const struct record_outcome *outcome, size_t *len)
 {
     char completed[48];
@@ -61,11 +93,31 @@ char *record_receipt(const struct record_outcome *outcome, size_t *len)
         return NULL;
     if (!outcome->delivered && outcome->reason)
         json_object_set_new(receipt, "reason", json_string(outcome->reason));
-    char *text = json_dumps(receipt, JSON_COMPACT);
-    json_decref(receipt);
-    if (text)
-        *len = strlen(text);
-    return text;
+    /* The disclosure: under which agreement, which fields, about whom. */
+    json_object_set_new(receipt, "person_ref", record_person_ref(message));
+    json_object_set_new(receipt, "agreement", record_nullable(outcome->agreement_id));
+    json_object_set_new(receipt, "fields",
+                        outcome->fields ? json_deep_copy(outcome->fields) : json_array());
+    json_object_set_new(receipt, "pseudonymised", json_boolean(outcome->pseudonymised));
+    return record_dump(receipt, len);
+}
+
+char *record_suppression(const struct record_suppression *suppression, size_t *len)
+{
+    char at[48];
+    codec_timestamp_format(suppression->at_ms, at, sizeof at);
+    const rd_kafka_message_t *message = suppression->message;
+    json_t *record = json_pack(
+        "{s:s,s:s,s:s,s:s,s:{s:s,s:i,s:I},s:o,s:o,s:s,s:s,s:s}", "record", "suppression", "partner",
+        suppression->partner_id, "event_id", suppression->event_id, "event_type",
+        rd_kafka_topic_name(message->rkt), "source", "topic", rd_kafka_topic_name(message->rkt),
+        "partition", (int)message->partition, "offset", (json_int_t)message->offset, "person_ref",
+        record_person_ref(message), "agreement", record_nullable(suppression->agreement_id),
+        "reason", suppression->reason, "detail", suppression->detail ? suppression->detail : "",
+        "at", at);
+    if (record && suppression->cancels_event_id)
+        json_object_set_new(record, "cancels_event_id", json_string(suppression->cancels_event_id));
+    return record_dump(record, len);
 }
 
 /* Appends a NUL-terminated value to storage and returns it. */

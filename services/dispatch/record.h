@@ -1,11 +1,14 @@
 /*
  * record.h - what dispatch writes about a final outcome: a dead letter
  * (the original message, unchanged, with why it could not be delivered in
- * its headers) and a delivery receipt on the audit topic.
+ * its headers), and on the audit topic a delivery receipt (which is also
+ * the disclosure record: agreement, fields disclosed) or a suppression
+ * record. docs/governance.md describes both records field by field.
  */
 #ifndef PLACEHUB_RECORD_H
 #define PLACEHUB_RECORD_H
 
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,10 +29,29 @@ struct record_outcome {
     int64_t completed_ms;
     const char *reason;           /* dead-lettered: why */
     const char *response_excerpt; /* dead-lettered: what the partner said */
+    const char *agreement_id;     /* the agreement it went out under; NULL: none */
+    const json_t *fields;         /* field paths disclosed (sorted); NULL: none */
+    int pseudonymised;            /* a pseudonym stood for the NHS number */
 };
 
-/* The receipt as compact JSON (caller frees), or NULL when out of memory. */
+/* The receipt as compact JSON (caller frees), or NULL when out of memory.
+ * person_ref is the message's Kafka key (null when it has none). */
 char *record_receipt(const struct record_outcome *outcome, size_t *len);
+
+/* An event an agreement kept from a partner. Strings are borrowed. */
+struct record_suppression {
+    const char *partner_id;
+    const char *event_id;
+    const rd_kafka_message_t *message; /* the event as consumed */
+    const char *agreement_id;          /* the agreement that refused it; NULL: none covers it */
+    const char *reason;                /* objection, restricted, condition, no_agreement */
+    const char *detail;                /* why, in words, without personal data */
+    const char *cancels_event_id;      /* a cancellation: the event it cancels; else NULL */
+    int64_t at_ms;
+};
+
+/* The suppression record as compact JSON (caller frees), or NULL. */
+char *record_suppression(const struct record_suppression *suppression, size_t *len);
 
 /* Fills headers (RECORD_DEAD_LETTER_HEADERS entries) for the dead letter;
  * their values point into storage (at least 1024 bytes), which must live

@@ -101,6 +101,7 @@ int main(int argc, char **argv)
         return ingest_key_tool(argv[1]);
     service_parse_options(argc, argv, help, &options);
     struct config *config = service_load_config("placehub-ingest", &options);
+    service_load_person_key("placehub-ingest", config);
     registry = service_load_registry("placehub-ingest", config);
     if (ingest_new(config, registry, &ingest, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "placehub-ingest: cannot start: %s\n", errstr);

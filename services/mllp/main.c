@@ -63,6 +63,7 @@ int main(int argc, char **argv)
         config_destroy(config);
         return 0;
     }
+    service_load_person_key("placehub-mllp", config);
     registry = service_load_registry("placehub-mllp", config);
     if (intake_new(config, registry, &intake, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "placehub-mllp: cannot start: %s\n", errstr);

@@ -194,8 +194,10 @@ class Process:
         self.name = name
         self.log_path = os.path.join(workdir, f"{name}.log")
         self.log = open(self.log_path, "wb")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
         self.popen = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                      cwd=REPO, env=env)
+                                      cwd=REPO, env=full_env)
 
     def alive(self):
         return self.popen.poll() is None
@@ -285,13 +287,46 @@ def publisher_yaml(partner_id, key_hash, publishes=None, source_ods_codes=None,
             f"      source_ods_codes: [{', '.join(source_ods_codes)}]\n{limit}")
 
 
+def schema_fields(topic):
+    """Top-level field names of topic's latest schema, in schema order."""
+    with open(os.path.join(REPO, "schemas", "catalogue.json")) as f:
+        entries = [e for e in json.load(f)["schemas"] if e["subject"] == f"{topic}-value"]
+    latest = max(entries, key=lambda e: e["version"])
+    with open(os.path.join(REPO, "schemas", latest["file"])) as f:
+        return [field["name"] for field in json.load(f)["fields"]]
+
+
+def permissive_agreement(partner_id, topics):
+    """An agreement that lets everything of topics through: every top-level
+    field, direct care (objections do not stop it), restricted records. What
+    tests that are not about governance give their partners, so they see
+    events whole, as before agreements existed."""
+    fields = []
+    for topic in topics:
+        fields += [f for f in schema_fields(topic) if f not in fields]
+    return {"id": f"{partner_id}-test-everything", "purpose": "tests: every field",
+            "legal_basis": "test data only", "event_types": list(topics), "fields": fields,
+            "direct_care": True, "restricted_records": True}
+
+
+def agreement_lines(agreements):
+    """agreements (a list of dicts) as YAML under a partner: one flow
+    mapping (JSON is YAML) per agreement."""
+    if not agreements:
+        return "    agreements: []\n"
+    return "    agreements:\n" + "".join(f"      - {json.dumps(a)}\n" for a in agreements)
+
+
 def write_config(path, broker, ingest_port, registry_port, partners, group_prefix,
                  produce_timeout_ms=10000, max_body_bytes=65536, registry_mode="embedded",
                  dispatch_settings=None, publishers="", kafka_extra="", ingest_extra="",
-                 extra_config=""):
-    """partners maps an id to (Partner, topics) or (Partner, topics, options);
-    publishers is YAML for publish-only partners (publisher_yaml);
-    extra_config is YAML appended at the top level (e.g. an operations: section)."""
+                 governance=None, extra_topics=(), extra_config=""):
+    """partners maps an id to (Partner, topics) or (Partner, topics, options).
+    options may hold "connector" and "agreements" (a list of dicts; without
+    it, the partner gets permissive_agreement). publishers is YAML for
+    publish-only partners (publisher_yaml). governance: the governance
+    section as a dict, or None. extra_topics are declared too; extra_config
+    is appended at the top level as is (e.g. an mllp: or operations: section)."""
     partner_lines = []
     for partner_id, spec in partners.items():
         partner, topics = spec[0], spec[1]
@@ -299,13 +334,14 @@ def write_config(path, broker, ingest_port, registry_port, partners, group_prefi
         if len(spec) > 2:
             options.update(spec[2])
         connector = options.pop("connector", "webhook")
+        agreements = options.pop("agreements", [permissive_agreement(partner_id, topics)])
         option_lines = "".join(f'      {k}: "{v}"\n' for k, v in options.items())
         partner_lines.append(f"""  - id: {partner_id}
     name: "{partner_id} (simulated)"
     connector: {connector}
     topics: [{", ".join(topics)}]
     options:
-{option_lines}""")
+{option_lines}{agreement_lines(agreements)}""")
     dispatch_lines = "".join(f"  {k}: {v}\n" for k, v in (dispatch_settings or {}).items())
     partner_list = "".join(partner_lines) + publishers
     partner_list = "\n" + partner_list if partner_list else " []\n"
@@ -313,7 +349,7 @@ def write_config(path, broker, ingest_port, registry_port, partners, group_prefi
     partitions: 3
     replication_factor: 1
     retention_ms: -1
-""" for t in TOPICS)
+""" for t in [*TOPICS, *extra_topics])
     with open(path, "w") as f:
         f.write(f"""kafka:
   bootstrap_servers: "{broker.bootstrap}"
@@ -333,7 +369,11 @@ topics:
   retry_backoff_max_ms: 1000
   dead_letter_topic: "{group_prefix}.dead-letter"
   audit_topic: "{group_prefix}.audit"
-{dispatch_lines}partners:{partner_list}{extra_config}""")
+{dispatch_lines}partners:{partner_list}""")
+        if governance:
+            f.write("governance:\n" + "".join(f"  {k}: {json.dumps(v)}\n"
+                                               for k, v in governance.items()))
+        f.write(extra_config)
 
 
 class Hub:
@@ -343,13 +383,17 @@ class Hub:
     def __init__(self, broker, partners, produce_timeout_ms=10000, max_body_bytes=65536,
                  start_dispatch=True, registry_mode="embedded", partner_options=None,
                  dispatch_settings=None, publishers=None, kafka_extra="", ingest_extra="",
-                 env=None, extra_config=""):
-        """publishers maps a publish-only partner id to publisher_yaml's
-        keyword arguments; each gets a fresh key in self.keys. Without it
-        there is one, TEST_PUBLISHER, allowed every type and every
-        source_ods_code the test data uses: Hub.post sends its key."""
+                 governance=None, env=None, extra_topics=(), extra_config=""):
+        """partner_options maps a partner id to its options (and "connector",
+        "agreements"); governance is the governance section; env holds extra
+        environment variables for placehub's programs (keys named env:...);
+        extra_topics and extra_config go to write_config. publishers maps a
+        publish-only partner id to publisher_yaml's keyword arguments; each
+        gets a fresh key in self.keys. Without it there is one,
+        TEST_PUBLISHER, allowed every type and every source_ods_code the test
+        data uses: Hub.post sends its key."""
         self.broker = broker
-        self.env = env
+        self.env = dict(env or {})
         self.workdir = tempfile.mkdtemp(prefix="placehub-hub-")
         self.group_prefix = "test-" + uuid.uuid4().hex[:8]
         self.partners = {pid: Partner(pid, self.workdir) for pid in partners}
@@ -377,7 +421,7 @@ class Hub:
                       for pid, topics in partners.items()},
                      self.group_prefix, produce_timeout_ms, max_body_bytes, registry_mode,
                      dispatch_settings, publisher_lines, kafka_extra, ingest_extra,
-                     extra_config)
+                     governance, extra_topics, extra_config)
         self.dead_letter_topic = f"{self.group_prefix}.dead-letter"
         self.audit_topic = f"{self.group_prefix}.audit"
         self.processes = [p.process for p in self.partners.values()]
@@ -401,6 +445,10 @@ class Hub:
                                  self.config_path], self.workdir, env=self.env)
         self.processes.append(process)
         return process
+
+    def start_program(self, program):
+        """Another of placehub's programs (e.g. "mllp") on this hub's config."""
+        return self._start(program)
 
     def start_dispatch(self):
         self.dispatch = self._start("dispatch")

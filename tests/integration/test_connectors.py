@@ -490,6 +490,38 @@ def test_fhir_restricted_record_and_missing_identifiers(partner, tmp_path):
     assert entries["Patient"]["resource"]["meta"]["security"][0]["code"] == "R"
 
 
+def test_fhir_events_cut_to_an_agreement_validate(partner, tmp_path):
+    """What a partner whose agreement withholds most fields gets (the
+    envelope, a pseudonym instead of the NHS number, the keys the resources
+    need): every Bundle is still valid R4, the Patient is matched on the
+    pseudonym, and nothing withheld is made up."""
+    envelope = ["event_id", "event_type", "schema_version", "occurred_at", "recorded_at",
+                "source_ods_code", "correlation_id", "cancels_event_id", "sharing"]
+    keys = {"admission": ["encounter_id"], "discharge": ["encounter_id"],
+            "referral": ["referral_id"], "employment-support": ["referral_id", "programme"]}
+    pseudonym = "6f1e0c3b2a5d4e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7"
+    cut = {}
+    for topic, event in EVENTS.items():
+        kept = {k: event[k] for k in envelope + keys[topic] if k in event}
+        kept["person"] = {"pseudonym": pseudonym}
+        cut[f"{topic}.json"] = kept
+    folder = write_events(tmp_path / "events", cut)
+    result = kit("--events", folder, *options(url=partner.url + "/fhir-cut"), "fhir")
+    assert result.returncode == 0, result.stdout + result.stderr
+    bundles = validated_bundles(partner, "/fhir-cut")
+    assert len(bundles) == 4
+    for bundle, entries in bundles.values():
+        entry = entries["Patient"]
+        assert entry["request"]["ifNoneExist"] == f"identifier=urn:placehub:pseudonym|{pseudonym}"
+        patient = entry["resource"]
+        assert patient["identifier"] == [{"system": "urn:placehub:pseudonym",
+                                          "value": pseudonym}]
+        for withheld in ("name", "birthDate", "address", "generalPractitioner"):
+            assert withheld not in patient
+        for person_value in ("9990123454", "Holloway", "Mill Lane"):
+            assert person_value not in json.dumps(bundle)
+
+
 # --- the worked example ---------------------------------------------------
 
 def test_example_builds_and_passes_the_kit(partner):

@@ -4,7 +4,10 @@
  * mistake (unknown or duplicate key, wrong type, bad number, missing section,
  * dangling reference, invalid YAML, empty file) is refused with
  * "name:line:column:" pointing at the culprit and a hint (did you mean, what
- * is allowed, what to write instead); lookups and config_resolve_path.
+ * is allowed, what to write instead); data-sharing agreements and the
+ * governance section, their shape and their refusals (the field paths are
+ * checked against the schemas in test_agreement.c); lookups and
+ * config_resolve_path.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -100,7 +103,7 @@ static void test_example_loads(void **state)
     assert_ptr_equal(homes, &config->partners[0]);
     assert_string_equal(homes->name, "Stockport Homes (simulated housing provider)");
     assert_string_equal(homes->connector, "webhook");
-    assert_int_equal(homes->line, 100);
+    assert_int_equal(homes->line, 107);
     assert_int_equal(homes->topic_count, 2);
     assert_string_equal(homes->topics[0], "admission");
     assert_string_equal(homes->topics[1], "discharge");
@@ -112,13 +115,37 @@ static void test_example_loads(void **state)
 
     const struct config_partner *leisure = config_partner_find(config, "life-leisure");
     assert_ptr_equal(leisure, &config->partners[1]);
-    assert_int_equal(leisure->line, 107);
+    assert_int_equal(leisure->line, 152);
     assert_int_equal(leisure->topic_count, 2);
     assert_string_equal(leisure->topics[0], "referral");
     assert_string_equal(leisure->topics[1], "employment-support");
     assert_string_equal(config_partner_option(leisure, "url"),
                         "http://127.0.0.1:9102/placehub/events");
     assert_null(config_partner_find(config, "stockport"));
+
+    /* The demo's agreements: one for the housing provider, two for the
+     * leisure trust, sharing one pseudonym key. */
+    assert_int_equal(homes->agreement_count, 1);
+    const struct config_agreement *stays = &homes->agreements[0];
+    assert_string_equal(stays->id, "stockport-homes-hospital-stays-2026");
+    assert_int_equal(stays->line, 115);
+    assert_contains(stays->purpose, "ready for their return");
+    assert_contains(stays->legal_basis, "Article 9(2)(h)");
+    assert_int_equal(stays->event_type_count, 2);
+    assert_string_equal(stays->event_types[1].text, "discharge");
+    assert_int_equal(stays->field_count, 13);
+    assert_string_equal(stays->fields[0].text, "priority");
+    assert_int_equal(stays->fields[0].column, 13);
+    assert_false(stays->direct_care);
+    assert_false(stays->restricted_records);
+    assert_int_equal(stays->postcode_district_count, 8);
+    assert_int_equal(stays->gp_practice_count, 0);
+    assert_false(stays->match_any);
+    assert_string_equal(stays->pseudonym_key, "env:PLACEHUB_DEMO_HOMES_PSEUDONYM_KEY");
+    assert_int_equal(leisure->agreement_count, 2);
+    assert_true(leisure->agreements[0].match_any);
+    assert_string_equal(leisure->agreements[0].pseudonym_key, leisure->agreements[1].pseudonym_key);
+    assert_null(config->governance.person_key);
     config_destroy(config);
 }
 
@@ -169,7 +196,7 @@ static void test_unknown_key(void **state)
     /* Nothing close: the known keys are listed instead. */
     expect_error(KAFKA TOPICS "colour: blue\n", "5:1",
                  "unknown key 'colour' in the top level (known keys: kafka, schema_registry, "
-                 "topics, ingest, dispatch, mllp, partners, operations)");
+                 "topics, ingest, dispatch, mllp, partners, operations, governance)");
     expect_error(KAFKA TOPICS "operations:\n  dispatch_listn: \"127.0.0.1:9181\"\n", "6:3",
                  "unknown key 'dispatch_listn' in operations; did you mean 'dispatch_listen'?");
 }
@@ -274,6 +301,150 @@ static void test_partners(void **state)
                  "partners[0] needs 'connector'");
 }
 
+#define PARTNER                                                                                    \
+    "  - name: discharge\n  - name: referral\n"                                                    \
+    "partners:\n  - id: homes\n    connector: webhook\n    topics: [admission, discharge]\n"       \
+    "    agreements:\n"
+/* Line 12 onwards: the agreement under test. */
+#define AGREEMENT                                                                                  \
+    "      - id: homes-stays\n        purpose: Homes ready\n        legal_basis: 6(1)(e)\n"        \
+    "        event_types: [admission]\n"
+
+static void test_agreements(void **state)
+{
+    (void)state;
+    struct config *config =
+        load_ok(KAFKA TOPICS PARTNER AGREEMENT
+                "        fields: [person.address.postcode, ward]\n"
+                "        direct_care: true\n        restricted_records: true\n"
+                "        conditions:\n          gp_practices: [P99001]\n"
+                "          postcode_districts: [SK4, M20, W1A]\n          match: any\n"
+                "        pseudonym_key: \"file:/run/secrets/homes\"\n"
+                "      - id: homes-discharges\n        purpose: p\n        legal_basis: b\n"
+                "        event_types: [discharge, admission]\n        fields: []\n"
+                "governance:\n  person_key: \"env:PLACEHUB_PERSON_KEY\"\n");
+    const struct config_partner *homes = &config->partners[0];
+    assert_int_equal(homes->agreement_count, 2);
+    const struct config_agreement *a = &homes->agreements[0];
+    assert_string_equal(a->id, "homes-stays");
+    assert_int_equal(a->line, 12);
+    assert_int_equal(a->field_count, 2);
+    assert_string_equal(a->fields[1].text, "ward");
+    assert_int_equal(a->fields[1].line, 16);
+    assert_int_equal(a->fields[1].column, 43);
+    assert_true(a->direct_care);
+    assert_true(a->restricted_records);
+    assert_string_equal(a->gp_practices[0].text, "P99001");
+    assert_int_equal(a->postcode_district_count, 3);
+    assert_true(a->match_any);
+    assert_string_equal(a->pseudonym_key, "file:/run/secrets/homes");
+    const struct config_agreement *b = &homes->agreements[1];
+    assert_int_equal(b->field_count, 0);
+    assert_false(b->direct_care); /* defaults: the narrow way */
+    assert_false(b->restricted_records);
+    assert_null(b->pseudonym_key);
+    assert_int_equal(b->event_type_count, 2);
+    assert_string_equal(config->governance.person_key, "env:PLACEHUB_PERSON_KEY");
+    config_destroy(config);
+
+    /* Shape. */
+    expect_error(KAFKA TOPICS PARTNER AGREEMENT "        field: [ward]\n", "16:9",
+                 "unknown key 'field' in partners[0].agreements[0]; did you mean 'fields'?");
+    expect_error(KAFKA TOPICS PARTNER AGREEMENT, "12:9",
+                 "partners[0].agreements[0] needs 'fields': the allow-list");
+    expect_error(
+        KAFKA TOPICS PARTNER
+        "      - id: homes-stays\n        legal_basis: b\n        event_types: [admission]\n"
+        "        fields: []\n",
+        "12:9", "partners[0].agreements[0] needs 'purpose'");
+    expect_error(KAFKA TOPICS PARTNER
+                 "      - id: homes-stays\n        purpose: p\n        legal_basis: b\n"
+                 "        fields: []\n",
+                 "12:9", "partners[0].agreements[0] needs 'event_types'");
+    expect_error(
+        KAFKA TOPICS PARTNER AGREEMENT "        fields: [ward]\n        direct_care: yes\n",
+        "17:22", "partners[0].agreements[0].direct_care must be true or false, found 'yes'");
+    expect_error(KAFKA TOPICS PARTNER AGREEMENT "        fields: [ward, Person.Address]\n", "16:24",
+                 "partners[0].agreements[0].fields: 'Person.Address' is not a field path");
+    expect_error(KAFKA TOPICS PARTNER AGREEMENT "        fields: [ward, ward]\n", "16:24",
+                 "partners[0].agreements[0].fields names 'ward' twice");
+    expect_error(KAFKA TOPICS PARTNER AGREEMENT "        fields: ward\n", "16:17",
+                 "partners[0].agreements[0].fields must be a list, found a single value");
+    /* References. */
+    expect_error(KAFKA TOPICS PARTNER
+                 "      - id: homes-stays\n        purpose: p\n        legal_basis: b\n"
+                 "        event_types: [admission, referral]\n        fields: []\n",
+                 "15:34",
+                 "partners[0].agreements[0].event_types names 'referral', which homes does not "
+                 "subscribe to (its topics: admission, discharge)");
+    expect_error(KAFKA TOPICS PARTNER AGREEMENT "        fields: []\n" AGREEMENT
+                                                "        fields: []\n",
+                 "17:13", "agreement id 'homes-stays' is used twice (first on line 12)");
+    expect_error(KAFKA TOPICS PARTNER
+                 "      - id: Homes Stays\n        purpose: p\n        legal_basis: b\n"
+                 "        event_types: [admission]\n        fields: []\n",
+                 "12:13", "agreement id 'Homes Stays' must be 1-64 lower-case letters");
+    /* Conditions. */
+    expect_error(KAFKA TOPICS PARTNER AGREEMENT
+                 "        fields: []\n        conditions:\n          postcode_district: [SK4]\n",
+                 "18:11",
+                 "unknown key 'postcode_district' in partners[0].agreements[0].conditions; did "
+                 "you mean 'postcode_districts'?");
+    expect_error(KAFKA TOPICS PARTNER AGREEMENT
+                 "        fields: []\n        conditions:\n          postcode_districts: []\n",
+                 "18:31", "conditions.postcode_districts is empty, which no one would match");
+    expect_error(
+        KAFKA TOPICS PARTNER AGREEMENT
+        "        fields: []\n        conditions:\n          postcode_districts: [SK4, sk5]\n",
+        "18:37", "'sk5' is not a postcode district (the outward code in capitals");
+    expect_error(
+        KAFKA TOPICS PARTNER AGREEMENT
+        "        fields: []\n        conditions:\n          postcode_districts: [SK4 1AB]\n",
+        "18:32", "'SK4 1AB' is not a postcode district");
+    expect_error(KAFKA TOPICS PARTNER AGREEMENT
+                 "        fields: []\n        conditions:\n          gp_practices: [p99001]\n",
+                 "18:26", "'p99001' is not an ODS code");
+    expect_error(KAFKA TOPICS PARTNER AGREEMENT
+                 "        fields: []\n        conditions:\n          gp_practices: [P99001]\n"
+                 "          match: either\n",
+                 "19:18",
+                 "conditions.match must be 'all' (every condition given must hold) or "
+                 "'any'");
+    /* Keys: named, never written; no pseudonym beside the NHS number; one
+     * key per partner. */
+    expect_error(KAFKA TOPICS PARTNER AGREEMENT
+                 "        fields: []\n        pseudonym_key: \"c2VjcmV0LXNlY3JldA==\"\n",
+                 "17:24", "pseudonym_key must name the key as env:VARIABLE or file:/path");
+    struct config *refused = NULL;
+    char errstr[1024] = "";
+    const char *inline_key = KAFKA TOPICS PARTNER AGREEMENT
+        "        fields: []\n        pseudonym_key: \"c2VjcmV0LXNlY3JldA==\"\n";
+    config_load_string("test.yaml", inline_key, strlen(inline_key), &refused, errstr,
+                       sizeof errstr);
+    assert_not_contains(errstr, "c2VjcmV0"); /* the message never repeats a secret */
+    expect_error(KAFKA TOPICS PARTNER AGREEMENT
+                 "        fields: [person]\n        pseudonym_key: \"env:HOMES_KEY\"\n",
+                 "17:24", "the agreement discloses the NHS number (fields names 'person')");
+    expect_error(KAFKA TOPICS PARTNER AGREEMENT
+                 "        fields: []\n        pseudonym_key: \"env:HOMES_KEY\"\n"
+                 "      - id: homes-two\n        purpose: p\n        legal_basis: b\n"
+                 "        event_types: [discharge]\n        fields: []\n"
+                 "        pseudonym_key: \"env:OTHER_KEY\"\n",
+                 "23:24",
+                 "homes's agreements must share one pseudonym key (line 12 names another)");
+    expect_error(KAFKA TOPICS "governance:\n  person_key: \"0123456789abcdef0123456789abcdef\"\n",
+                 "6:15", "governance.person_key must name the key as env:VARIABLE or file:/path");
+    /* An empty section, as written by hand or by a YAML library. */
+    config = load_ok(KAFKA TOPICS "governance:\n");
+    assert_null(config->governance.person_key);
+    config_destroy(config);
+    config = load_ok(KAFKA TOPICS "governance: null\n");
+    config_destroy(config);
+    expect_error(KAFKA TOPICS "governance: key\n", "5:13", "governance must be a mapping");
+    expect_error(KAFKA TOPICS "governance:\n  person_keys: \"env:K\"\n", "6:3",
+                 "unknown key 'person_keys' in governance; did you mean 'person_key'?");
+}
+
 static void test_registry(void **state)
 {
     (void)state;
@@ -340,13 +511,14 @@ static void test_resolve_path(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_example_loads),     cmocka_unit_test(test_defaults_and_options),
-        cmocka_unit_test(test_unknown_key),       cmocka_unit_test(test_duplicate_key),
-        cmocka_unit_test(test_wrong_type),        cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_missing_sections),  cmocka_unit_test(test_topics),
-        cmocka_unit_test(test_partners),          cmocka_unit_test(test_registry),
-        cmocka_unit_test(test_invalid_yaml),      cmocka_unit_test(test_empty_file),
-        cmocka_unit_test(test_load_missing_file), cmocka_unit_test(test_resolve_path),
+        cmocka_unit_test(test_example_loads),    cmocka_unit_test(test_defaults_and_options),
+        cmocka_unit_test(test_unknown_key),      cmocka_unit_test(test_duplicate_key),
+        cmocka_unit_test(test_wrong_type),       cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_missing_sections), cmocka_unit_test(test_topics),
+        cmocka_unit_test(test_partners),         cmocka_unit_test(test_agreements),
+        cmocka_unit_test(test_registry),         cmocka_unit_test(test_invalid_yaml),
+        cmocka_unit_test(test_empty_file),       cmocka_unit_test(test_load_missing_file),
+        cmocka_unit_test(test_resolve_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,8 +3,9 @@
  * Bundle's structure (entries, conditional create and update, fullUrls the
  * same on every replay), the status of every event type, the identifier
  * systems under options.identifier_base, the fall-back to the correlation
- * id, FHIR search escaping, refusals, and classify() keeping personal data
- * out of the reason. (The Python tests validate the Bundles with the
+ * id, FHIR search escaping, refusals, classify() keeping personal data
+ * out of the reason, and an event cut to a narrow agreement (a pseudonym
+ * instead of the NHS number, most fields absent). (The Python tests validate the Bundles with the
  * fhir.resources R4B models and check the mapping field by field.)
  */
 #include <setjmp.h>
@@ -251,9 +252,89 @@ static void test_keys_when_identifiers_are_missing(void **state)
     /* Neither: refused, and the reason names no one. */
     json_object_set_new(person, "local_identifiers", json_array());
     assert_null(bundle_of(instance, "admission", event, errstr, sizeof errstr));
-    assert_contains(errstr, "neither an NHS number nor a local identifier");
+    assert_contains(errstr, "no NHS number, pseudonym or local identifier");
     assert_not_contains(errstr, "Holloway");
     json_decref(event);
+    type->destroy(instance);
+}
+
+/* What a partner whose agreement allows little gets: the envelope, a
+ * pseudonym and the ward. Absent fields are left out of the resources. */
+static void test_minimised_event_with_a_pseudonym(void **state)
+{
+    (void)state;
+    struct test_options list;
+    void *instance = create_ok(test_options_set(&list, "url", "http://127.0.0.1:9/fhir", NULL));
+    char errstr[256] = "";
+    static const char pseudonym[] =
+        "6f1e0c3b2a5d4e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7";
+    json_t *full = test_event("admission");
+    json_t *event = json_object();
+    static const char *const kept[] = {"event_id",
+                                       "event_type",
+                                       "schema_version",
+                                       "occurred_at",
+                                       "recorded_at",
+                                       "source_ods_code",
+                                       "correlation_id",
+                                       "cancels_event_id",
+                                       "sharing",
+                                       "encounter_id",
+                                       "ward"};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+        json_object_set(event, kept[i], json_object_get(full, kept[i]));
+    json_object_set_new(event, "person", json_pack("{s:s}", "pseudonym", pseudonym));
+    json_t *bundle = bundle_of(instance, "admission", event, errstr, sizeof errstr);
+    if (!bundle)
+        fail_msg("refused: %s", errstr);
+    const json_t *entry = entry_of(bundle, "Patient");
+    const json_t *patient = json_object_get(entry, "resource");
+    assert_string_equal(request_of(entry, "ifNoneExist"),
+                        "identifier=urn:placehub:pseudonym|6f1e0c3b2a5d4e7f8091a2b3c4d5e6f708192a3b"
+                        "4c5d6e7f8091a2b3c4d5e6f7");
+    const json_t *identifiers = json_object_get(patient, "identifier");
+    assert_int_equal(json_array_size(identifiers), 1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(identifiers, 0), "system")),
+        "urn:placehub:pseudonym");
+    assert_null(json_object_get(patient, "name"));
+    assert_null(json_object_get(patient, "birthDate"));
+    assert_null(json_object_get(patient, "address"));
+    assert_null(json_object_get(patient, "generalPractitioner"));
+    const json_t *encounter = json_object_get(entry_of(bundle, "Encounter"), "resource");
+    assert_null(json_object_get(encounter, "serviceType")); /* the specialty was withheld */
+    assert_non_null(json_object_get(encounter, "location"));
+    json_decref(bundle);
+
+    /* With the NHS number as well, the number keys the Patient and the
+     * pseudonym is one more identifier. */
+    json_object_set_new(json_object_get(event, "person"), "nhs_number", json_string("9990123454"));
+    bundle = bundle_of(instance, "admission", event, errstr, sizeof errstr);
+    assert_string_equal(request_of(entry_of(bundle, "Patient"), "ifNoneExist"),
+                        "identifier=https://fhir.nhs.uk/Id/nhs-number|9990123454");
+    assert_int_equal(json_array_size(json_object_get(
+                         json_object_get(entry_of(bundle, "Patient"), "resource"), "identifier")),
+                     2);
+    json_decref(bundle);
+
+    /* Referrals too: a referral_id the agreement allows, nothing else. */
+    json_decref(full);
+    full = test_event("referral");
+    json_decref(event);
+    event = json_object();
+    for (size_t i = 0; i < 9; i++)
+        json_object_set(event, kept[i], json_object_get(full, kept[i]));
+    json_object_set(event, "referral_id", json_object_get(full, "referral_id"));
+    json_object_set_new(event, "person", json_pack("{s:s}", "pseudonym", pseudonym));
+    bundle = bundle_of(instance, "referral", event, errstr, sizeof errstr);
+    if (!bundle)
+        fail_msg("refused: %s", errstr);
+    const json_t *request = json_object_get(entry_of(bundle, "ServiceRequest"), "resource");
+    assert_null(json_object_get(request, "reasonCode"));
+    assert_null(json_object_get(request, "performer"));
+    json_decref(bundle);
+    json_decref(event);
+    json_decref(full);
     type->destroy(instance);
 }
 
@@ -343,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_every_event_type_has_its_status),
         cmocka_unit_test(test_identifier_base_and_options),
         cmocka_unit_test(test_keys_when_identifiers_are_missing),
+        cmocka_unit_test(test_minimised_event_with_a_pseudonym),
         cmocka_unit_test(test_search_values_are_escaped),
         cmocka_unit_test(test_create_refusals),
         cmocka_unit_test(test_classify_keeps_diagnostics_out),

@@ -111,6 +111,47 @@ static void test_envelope_and_headers(void **state)
     type->destroy(instance);
 }
 
+/* An event cut to a narrow agreement: what is absent is left out, the
+ * pseudonym is shown on one line. */
+static void test_minimised_event_with_a_pseudonym(void **state)
+{
+    (void)state;
+    struct test_options list;
+    void *instance = create_ok(standard(&list, "true"));
+    json_t *full = test_event("discharge");
+    json_t *event = json_object();
+    static const char *const kept[] = {
+        "event_id",    "event_type",      "schema_version", "occurred_at",
+        "recorded_at", "source_ods_code", "sharing",        "expected_discharge_date"};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+        json_object_set(event, kept[i], json_object_get(full, kept[i]));
+    json_object_set_new(
+        event, "person",
+        json_pack("{s:s}", "pseudonym",
+                  "6f1e0c3b2a5d4e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7"));
+    struct placehub_request request;
+    char *text = message_of(instance, "discharge", event, &request);
+    assert_contains(text, "\r\n  Pseudonym: "
+                          "6f1e0c3b2a5d4e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7\r\n");
+    assert_contains(text, "\r\n  Expected discharge: 24 November 2026\r\n");
+    assert_not_contains(text, "Holloway");
+    assert_not_contains(text, "Mill Lane");
+    assert_not_contains(text, "Name:");
+    assert_not_contains(text, "NHS number");
+    assert_not_contains(text, "Notes from the sender");
+    for (const char *line = text; *line;) {
+        const char *end = strstr(line, "\r\n");
+        assert_non_null(end);
+        assert_true(end - line <= 78);
+        line = end + 2;
+    }
+    type->release(instance, &request);
+    free(text);
+    json_decref(event);
+    json_decref(full);
+    type->destroy(instance);
+}
+
 static void test_subject_never_carries_personal_data(void **state)
 {
     (void)state;
@@ -214,6 +255,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_envelope_and_headers),
+        cmocka_unit_test(test_minimised_event_with_a_pseudonym),
         cmocka_unit_test(test_subject_never_carries_personal_data),
         cmocka_unit_test(test_a_name_cannot_add_a_header),
         cmocka_unit_test(test_create_refusals),

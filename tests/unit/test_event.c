@@ -4,8 +4,8 @@
  * absent and keeps given ones, refuses a schema_version mismatch, a bad NHS
  * number (field person.nhs_number, message without the number) and a person
  * without any identifier (field person); event_person_key is a stable
- * digest of the NHS number (or the first local identifier) that never
- * contains the number.
+ * keyed digest (HMAC) of the NHS number (or the first local identifier)
+ * that never contains the number and changes with the hub's key.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -222,11 +222,13 @@ static void test_person_key(void **state)
     assert_not_contains(first, "9990123454");
     assert_not_contains(first, "99901234");
 
-    /* Stable across releases: the same input always gives this key (the
-     * first 16 bytes of SHA-256 of "nhs:9990123454"). Changing it would
-     * split one person's events over two partitions. */
-    assert_string_equal(first, "31f78cb16bdec9d5062201ac33da60be");
-    assert_string_equal(other, "29183b135f7da991ebb132dadb7ceb0a");
+    /* Stable for a given key: the same input always gives this key (the
+     * first 16 bytes of HMAC-SHA256 under the development key of
+     * "nhs:9990123454"). Changing it would split one person's events over
+     * two partitions. */
+    assert_true(event_person_key_is_development());
+    assert_string_equal(first, "802db7211da387da49feb1a00bfb81a9");
+    assert_string_equal(other, "3836f71885eb7f60050115456dbffdda");
 
     /* Without an NHS number, the first local identifier. */
     key_of("{\"nhs_number\": null, \"local_identifiers\": [{\"system\": "
@@ -242,8 +244,30 @@ static void test_person_key(void **state)
     assert_string_equal(local, local_again);
     assert_string_not_equal(local, other_local);
     assert_string_not_equal(local, first);
-    assert_string_equal(local, "3ed12d64537477ecae3abcd76aa4ca0d");
+    assert_string_equal(local, "e1c6b60adcd0feb8a4a9764031c56e61");
     assert_not_contains(local, "H1234567");
+}
+
+/* The key is keyed: without the hub's key, trying every NHS number gives
+ * nothing. Another key gives other person keys. */
+static void test_person_key_is_keyed(void **state)
+{
+    (void)state;
+    char development[65], keyed[65];
+    key_of("{\"nhs_number\": \"9990123454\"}", development, sizeof development);
+    /* Too short a key is refused and changes nothing. */
+    assert_int_equal(event_person_key_set("short", 5), -1);
+    assert_true(event_person_key_is_development());
+    assert_int_equal(event_person_key_set("0123456789abcdef0123456789abcdef", 32), 0);
+    assert_false(event_person_key_is_development());
+    key_of("{\"nhs_number\": \"9990123454\"}", keyed, sizeof keyed);
+    assert_string_not_equal(keyed, development);
+    /* HMAC-SHA256("0123456789abcdef0123456789abcdef", "nhs:9990123454"). */
+    assert_string_equal(keyed, "e00811c9ed9c1ed5c1a0a859f31f30f0");
+    /* Back to the development key for the other tests. */
+    assert_int_equal(
+        event_person_key_set(EVENT_PERSON_KEY_DEVELOPMENT, strlen(EVENT_PERSON_KEY_DEVELOPMENT)),
+        0);
 }
 
 static void test_person_key_refusals(void **state)
@@ -275,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_malformed_identifier_left_to_codec),
         cmocka_unit_test(test_not_an_object),
         cmocka_unit_test(test_person_key),
+        cmocka_unit_test(test_person_key_is_keyed),
         cmocka_unit_test(test_person_key_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
