@@ -565,7 +565,10 @@ def test_redelivery_by_ctl_keeps_to_the_agreement(make_hub, broker):
     rng = random.Random(808)
     plain = quiet(events.admission(rng, with_hub_fields=True))
     plain_id = post_ok(hub, "admission", plain)
-    objected = quiet(events.admission(rng))
+    # The same person, who objected later: replayed by NHS number, only
+    # this test's two events match on the module's shared broker.
+    nhs = plain["person"]["nhs_number"]
+    objected = quiet(events.admission(rng, nhs=nhs))
     objected["sharing"]["objected_to_non_care_sharing"] = True
     objected_id = post_ok(hub, "admission", objected)
     housing = hub.partners["housing"]
@@ -575,7 +578,7 @@ def test_redelivery_by_ctl_keeps_to_the_agreement(make_hub, broker):
     before = housing.count()
 
     env = dict(os.environ, TEST_HOUSING_KEY=HOUSING_KEY)
-    result = subprocess.run([os.path.join(BIN, "placehub-ctl"), "replay", "--type", "admission",
+    result = subprocess.run([os.path.join(BIN, "placehub-ctl"), "replay", "--nhs", nhs,
                              "--redeliver", "housing", "--json", "-c", hub.config_path],
                             capture_output=True, text=True, timeout=120, env=env)
     summary = json.loads(result.stdout.splitlines()[-1])
