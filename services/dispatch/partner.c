@@ -111,6 +111,11 @@ struct partner {
     rd_kafka_queue_t *queue;
     int wake_pipe[2]; /* the consumer queue writes here when messages arrive */
     CURLM *multi;
+    /* Easy handles of finished transfers, reset and kept for the next
+     * (up to max_in_flight): curl_easy_init per attempt costs allocations
+     * on the hot path; the connections live in the multi handle anyway. */
+    CURL **idle;
+    size_t idle_count;
     pthread_t thread;
     int started;
     int max_in_flight, max_pending;
@@ -128,6 +133,22 @@ struct partner {
     int paused;
     unsigned random_state;
 };
+
+static CURL *partner_easy_take(struct partner *partner)
+{
+    return partner->idle_count ? partner->idle[--partner->idle_count] : curl_easy_init();
+}
+
+/* Keeps easy (removed from the multi handle) for another transfer. */
+static void partner_easy_give(struct partner *partner, CURL *easy)
+{
+    if (partner->idle && partner->idle_count < (size_t)partner->max_in_flight) {
+        curl_easy_reset(easy);
+        partner->idle[partner->idle_count++] = easy;
+        return;
+    }
+    curl_easy_cleanup(easy);
+}
 
 static int64_t partner_now(void)
 {
@@ -410,7 +431,7 @@ static void partner_start_attempt(struct partner *partner, struct pending *pendi
         pending->next_attempt_ms = now + partner_backoff(partner, pending->attempts);
         return;
     }
-    pending->easy = curl_easy_init();
+    pending->easy = partner_easy_take(partner);
     if (!pending->easy ||
         transfer_setup(&pending->transfer, pending->easy, &partner->settings, &pending->delivery,
                        &pending->request, auth_line, errstr, sizeof errstr) != 0 ||
@@ -509,7 +530,7 @@ static void partner_complete(struct partner *partner, struct pending *pending, C
     transfer_cleanup(&pending->transfer);
     if (partner->type->release)
         partner->type->release(partner->instance, &pending->request);
-    curl_easy_cleanup(pending->easy);
+    partner_easy_give(partner, pending->easy);
     pending->easy = NULL;
     partner->in_flight--;
     int was_probe = partner->breaker == BREAKER_HALF_OPEN && partner->probe_in_flight;
@@ -864,7 +885,8 @@ int partner_new(const struct partner_shared *shared, const struct config_partner
     while (partner->blocked_slots < (size_t)partner->max_pending * 2)
         partner->blocked_slots *= 2;
     partner->blocked = calloc(partner->blocked_slots, sizeof *partner->blocked);
-    if (!partner->blocked) {
+    partner->idle = calloc((size_t)partner->max_in_flight, sizeof *partner->idle);
+    if (!partner->blocked || !partner->idle) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -1010,6 +1032,9 @@ void partner_destroy(struct partner *partner)
         rd_kafka_queue_destroy(partner->queue);
     if (partner->consumer)
         rd_kafka_destroy(partner->consumer);
+    for (size_t i = 0; i < partner->idle_count; i++)
+        curl_easy_cleanup(partner->idle[i]);
+    free(partner->idle);
     if (partner->multi)
         curl_multi_cleanup(partner->multi);
     for (int i = 0; i < 2; i++)
