@@ -43,6 +43,8 @@ class MockCluster:
             self.process.kill()
             raise RuntimeError(f"mock_cluster did not start: {words}")
         self.bootstrap = words[1]
+        # What Broker.read_topic hands its consumers (no authentication here).
+        self.client_config = {"bootstrap.servers": self.bootstrap}
         self.lock = threading.Lock()
 
     def command(self, line):
@@ -97,6 +99,7 @@ class Load:
         self.people = [events.nhs_number(self.rng) for _ in range(people)]
         self.acked = []
         self.refused = []
+        self.refused_seconds = []  # how long each refused post waited for its answer
         self.errors = []
         self.failure = None
         self.lock = threading.Lock()
@@ -115,6 +118,7 @@ class Load:
             event = events.make(self.event_type, self.rng,
                                 nhs=self.people[n % len(self.people)])
             n += 1
+            began = time.monotonic()
             try:
                 answer = self.hub.post(self.event_type, event)
             except requests.RequestException as error:
@@ -128,6 +132,7 @@ class Load:
                     self.acked.append(answer.json()["event_id"])
                 else:
                     self.refused.append(answer.status_code)
+                    self.refused_seconds.append(time.monotonic() - began)
 
     def start(self):
         self.thread.start()
