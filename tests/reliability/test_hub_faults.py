@@ -3,6 +3,7 @@ broker stopped mid-stream and started again, and kill -9 of each service at
 random points, repeated (PLACEHUB_KILL_CYCLES cycles, 20 or more in the long
 run). For each: every event ingest acknowledged reaches the partner, none is
 lost (faults.account)."""
+import datetime
 import os
 import random
 import signal
@@ -86,3 +87,38 @@ def test_partner_answers_garbage_huge_and_never(make_hub, broker):
     counts = account("partner: garbage, 5 MB and unanswered responses", broker, hub, PARTNER,
                      load.stop(), timeout=120)
     assert counts["dead_lettered"] == 0, "a 2xx or 5xx answer is never a reason to dead-letter"
+
+
+def test_partner_drips_an_endless_answer(make_hub, broker):
+    """A partner that sends its status and then one byte every 200 ms,
+    forever: dispatch gives the attempt up at timeout_ms (the low-speed
+    limit, 1 byte in 10 s by default, never trips at 5 bytes a second),
+    tries the event again, and once the partner answers properly delivers
+    everything; nothing is dead-lettered."""
+    timeout_ms = 2000
+    hub = make_hub({PARTNER: ["admission"]}, partner_options={PARTNER: {"timeout_ms": timeout_ms}})
+    partner = hub.partners[PARTNER]
+    requests_before = partner.count()
+    partner.behave(status=200, drip_ms=200, times=3)
+    load = Load(hub, seed=204).start()
+    load.wait_acked(20)
+    wait_until(lambda: sum("drip_ms" in r for r in partner.requests()) >= 3, 60,
+               "three attempts answered with an endless body")
+    counts = account("partner: endless body dripped slowly", broker, hub, PARTNER, load.stop(),
+                     timeout=120)
+    assert counts["dead_lettered"] == 0, "a dripping partner is retried, not dead-lettered"
+
+    def moment(record):
+        return datetime.datetime.strptime(record["received_at"], "%Y-%m-%dT%H:%M:%S.%f%z")
+
+    records = partner.requests()[requests_before:]
+    dripped = [r for r in records if "drip_ms" in r]
+    assert len(dripped) == 3
+    for drip in dripped:
+        # The same event again, after dispatch gave the dripping attempt up:
+        # not before timeout_ms (it waited for the answer), and answered.
+        retries = [r for r in records if "drip_ms" not in r and r["seq"] > drip["seq"]
+                   and r.get("json", {}).get("event_id") == drip["json"]["event_id"]]
+        assert retries, f"the event of request {drip['seq']} was never tried again"
+        waited = (moment(retries[0]) - moment(drip)).total_seconds()
+        assert waited >= timeout_ms / 1000 - 0.1, f"retried after {waited} s, before the timeout"
