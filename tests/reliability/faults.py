@@ -12,6 +12,7 @@ to it as one JSON line; tests/reliability/report.py prints the table.
 import json
 import os
 import random
+import string
 import subprocess
 import threading
 import time
@@ -92,8 +93,11 @@ class Load:
     the hub now owes a partner; anything else (503 while Kafka is out) is an
     event the sender still holds."""
 
-    def __init__(self, hub, event_type="admission", people=8, seed=1):
+    def __init__(self, hub, event_type="admission", people=8, seed=1, notes_bytes=0):
+        """notes_bytes: each event carries a notes field of that many
+        invented letters (random, so compression cannot shrink it)."""
         self.hub = hub
+        self.notes_bytes = notes_bytes
         self.event_type = event_type
         self.rng = random.Random(seed)
         self.people = [events.nhs_number(self.rng) for _ in range(people)]
@@ -118,6 +122,9 @@ class Load:
             event = events.make(self.event_type, self.rng,
                                 nhs=self.people[n % len(self.people)])
             n += 1
+            if self.notes_bytes:
+                event["notes"] = "".join(self.rng.choices(string.ascii_lowercase + " ",
+                                                          k=self.notes_bytes))
             began = time.monotonic()
             try:
                 answer = self.hub.post(self.event_type, event)
