@@ -10,7 +10,9 @@
  * Ownership: struct httpd owns the MHD daemon. Each request owns an
  * httpd_exchange (the body being read), freed by MHD's completion callback
  * whatever happens to the connection. A handler's response body and header
- * strings are malloc'd by the httpd_response_* helpers and freed here.
+ * strings are malloc'd by the httpd_response_* helpers and freed here. A
+ * streamed body's context (httpd_response_stream) passes to MHD with the
+ * response and is freed by MHD's free callback when MHD is done with it.
  *
  * request->connection is the struct MHD_Connection * of the request: borrowed,
  * valid only during the handler call.
@@ -103,9 +105,47 @@ static void httpd_response_clear_body(struct httpd_response *response)
     response->body_len = 0;
 }
 
+/* A streamed body in MHD's hands: freed by MHD once the response is. */
+struct httpd_stream {
+    httpd_stream_fn *stream;
+    void *context;
+    void (*context_free)(void *context);
+};
+
+static ssize_t httpd_stream_read(void *cls, uint64_t position, char *buffer, size_t size)
+{
+    struct httpd_stream *stream = cls;
+    (void)position;
+    long n = stream->stream(stream->context, buffer, size);
+    if (n == HTTPD_STREAM_END)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    /* 0 would make MHD's thread spin: a stream that has nothing must block. */
+    if (n <= 0 || (size_t)n > size)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    return (ssize_t)n;
+}
+
+static void httpd_stream_free(void *cls)
+{
+    struct httpd_stream *stream = cls;
+    if (stream->context_free)
+        stream->context_free(stream->context);
+    free(stream);
+}
+
+static void httpd_response_clear_stream(struct httpd_response *response)
+{
+    if (response->stream && response->stream_context_free)
+        response->stream_context_free(response->stream_context);
+    response->stream = NULL;
+    response->stream_context = NULL;
+    response->stream_context_free = NULL;
+}
+
 static void httpd_response_free(struct httpd_response *response)
 {
     httpd_response_clear_body(response);
+    httpd_response_clear_stream(response);
     for (int i = 0; i < response->header_count && i < HTTPD_HEADER_MAX; i++) {
         free(response->headers[i][0]);
         free(response->headers[i][1]);
@@ -128,6 +168,27 @@ static enum MHD_Result httpd_send(struct MHD_Connection *connection, const char 
         log_error("httpd: handler set invalid status %d, answering 500", response->status);
         status = MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
+    if (response->stream) {
+        struct httpd_stream *stream = malloc(sizeof *stream);
+        if (!stream) {
+            log_error("httpd: cannot create response (out of memory)");
+            goto out;
+        }
+        *stream = (struct httpd_stream){response->stream, response->stream_context,
+                                        response->stream_context_free};
+        reply = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, &httpd_stream_read,
+                                                  stream, &httpd_stream_free);
+        if (!reply) {
+            free(stream);
+            log_error("httpd: cannot create response (out of memory)");
+            goto out; /* the context is still the response's: freed below */
+        }
+        /* MHD owns the context now. */
+        response->stream = NULL;
+        response->stream_context = NULL;
+        response->stream_context_free = NULL;
+        goto headers;
+    }
     /* MHD frees the body with free() once it has been sent. */
     reply = MHD_create_response_from_buffer_with_free_callback(
         response->body_len, response->body_len ? response->body : NULL, &free);
@@ -140,6 +201,7 @@ static enum MHD_Result httpd_send(struct MHD_Connection *connection, const char 
     response->body = NULL;
     response->body_len = 0;
 
+headers:
     if (response->content_type[0] && MHD_add_response_header(reply, MHD_HTTP_HEADER_CONTENT_TYPE,
                                                              response->content_type) != MHD_YES)
         log_warning("httpd: response content type rejected");
@@ -563,6 +625,7 @@ void httpd_response_json(struct httpd_response *response, int status, json_t *js
     json_decref(json);
 
     httpd_response_clear_body(response);
+    httpd_response_clear_stream(response);
     httpd_response_set_content_type(response, "application/json");
     if (!text) {
         log_error("httpd: cannot encode a JSON response, answering 500");
@@ -607,6 +670,7 @@ void httpd_response_text(struct httpd_response *response, int status, const char
                          const char *text, size_t len)
 {
     httpd_response_clear_body(response);
+    httpd_response_clear_stream(response);
     httpd_response_set_content_type(response, content_type);
     response->status = status;
     char *copy = malloc(len + 1);
@@ -620,6 +684,19 @@ void httpd_response_text(struct httpd_response *response, int status, const char
     copy[len] = '\0';
     response->body = copy;
     response->body_len = len;
+}
+
+void httpd_response_stream(struct httpd_response *response, int status, const char *content_type,
+                           httpd_stream_fn *stream, void *context,
+                           void (*context_free)(void *context))
+{
+    httpd_response_clear_body(response);
+    httpd_response_clear_stream(response);
+    httpd_response_set_content_type(response, content_type);
+    response->status = status;
+    response->stream = stream;
+    response->stream_context = context;
+    response->stream_context_free = context_free;
 }
 
 void httpd_response_header(struct httpd_response *response, const char *name, const char *value)

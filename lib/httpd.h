@@ -26,6 +26,15 @@ struct httpd_request {
     const char *request_id;
 };
 
+/* Writes the next piece of a streamed body (httpd_response_stream) into
+ * buffer, at most size bytes, and returns how many: at least 1. It runs on
+ * the connection's thread and may block until it has something to send.
+ * HTTPD_STREAM_END ends the body cleanly; HTTPD_STREAM_ABORT closes the
+ * connection without ending it. */
+typedef long httpd_stream_fn(void *context, char *buffer, size_t size);
+#define HTTPD_STREAM_END (-1L)
+#define HTTPD_STREAM_ABORT (-2L)
+
 struct httpd_response {
     int status;
     char *body; /* malloc'd; httpd frees it after sending */
@@ -34,6 +43,10 @@ struct httpd_response {
     /* up to 8 extra headers, "Name: value" pairs filled by httpd_response_header */
     char *headers[8][2];
     int header_count;
+    /* Set by httpd_response_stream: the body comes from stream instead. */
+    httpd_stream_fn *stream;
+    void *stream_context;
+    void (*stream_context_free)(void *context);
 };
 
 /* Called for each request. Fill *response (status defaults to 500 and an empty
@@ -70,6 +83,14 @@ void httpd_response_error(struct httpd_response *response, int status, const cha
 /* Sets status and a body copied from text with the given content type. */
 void httpd_response_text(struct httpd_response *response, int status, const char *content_type,
                          const char *text, size_t len);
+
+/* Sets status and a body of unknown length (sent chunked) that stream
+ * produces piece by piece once the handler returned. Takes ownership of
+ * context: context_free (may be NULL) is called once the response is done
+ * with, whether it was sent, cut short or never started. */
+void httpd_response_stream(struct httpd_response *response, int status, const char *content_type,
+                           httpd_stream_fn *stream, void *context,
+                           void (*context_free)(void *context));
 
 /* Adds a response header (both strings copied). At most 8; extra are ignored. */
 void httpd_response_header(struct httpd_response *response, const char *name, const char *value);

@@ -2,9 +2,13 @@
  * producer.c - produce and wait for the broker (see producer.h).
  *
  * IMPORTANT: the caller's wait ends only with the message's delivery report.
- * librdkafka guarantees exactly one report per enqueued message within
- * message.timeout.ms, so the wait is bounded and the waiter (on the caller's
- * stack) outlives every use the report callback makes of it.
+ * librdkafka guarantees exactly one report per enqueued message, so the
+ * waiter (on the caller's stack) outlives every use the report callback
+ * makes of it. The report comes within message.timeout.ms plus the time
+ * until the partition's leader thread next scans its queue for timeouts:
+ * with the leader unreachable that thread sleeps through its reconnect
+ * backoff, so reconnect.backoff.max.ms is kept short (see
+ * producer_reconnect_backoff and docs/reliability.md).
  */
 #include "producer.h"
 
@@ -12,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kafka.h"
 
@@ -81,6 +86,27 @@ static void *producer_poll(void *arg)
     return NULL;
 }
 
+/* librdkafka's default reconnect.backoff.max.ms is 10 s: an event for a
+ * partition whose leader is down was then refused up to 10 s after
+ * message.timeout.ms, not at it, and the sender waited that long. 1 s bounds
+ * the refusal at about produce_timeout_ms + 1 s. A value set in the kafka
+ * properties of the configuration (or a reconnect.backoff.ms, which must not
+ * exceed it) is left alone. */
+#define PRODUCER_RECONNECT_BACKOFF_MAX "1000"
+
+static int producer_reconnect_backoff(const struct config *config, rd_kafka_conf_t *conf,
+                                      char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < config->kafka.property_count; i++) {
+        const char *key = config->kafka.properties[i].key;
+        if (strcmp(key, "reconnect.backoff.max.ms") == 0 ||
+            strcmp(key, "reconnect.backoff.ms") == 0)
+            return 0;
+    }
+    return kafka_conf_set(conf, "reconnect.backoff.max.ms", PRODUCER_RECONNECT_BACKOFF_MAX, errstr,
+                          errstr_size);
+}
+
 int producer_new(const struct config *config, const char *client_id, int timeout_ms,
                  struct producer **out, char *errstr, size_t errstr_size)
 {
@@ -101,7 +127,8 @@ int producer_new(const struct config *config, const char *client_id, int timeout
     if (kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) != 0 ||
         kafka_conf_set(conf, "message.timeout.ms", timeout, errstr, errstr_size) != 0 ||
         kafka_conf_set(conf, "linger.ms", "2", errstr, errstr_size) != 0 ||
-        kafka_conf_set(conf, "client.id", client_id, errstr, errstr_size) != 0) {
+        kafka_conf_set(conf, "client.id", client_id, errstr, errstr_size) != 0 ||
+        producer_reconnect_backoff(config, conf, errstr, errstr_size) != 0) {
         rd_kafka_conf_destroy(conf);
         goto fail;
     }

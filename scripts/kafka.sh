@@ -20,6 +20,7 @@ KAFKA_READY_TIMEOUT="${KAFKA_READY_TIMEOUT:-60}"
 KAFKA_STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
 KAFKA_SASL_PLAIN_USERS="${KAFKA_SASL_PLAIN_USERS:-}"
+KAFKA_EXTRA_PROPERTIES="${KAFKA_EXTRA_PROPERTIES:-}"
 PLACEHUB_CACHE="${PLACEHUB_CACHE:-$REPO/.cache}"
 HOST=127.0.0.1
 
@@ -62,6 +63,11 @@ Settings (environment variables):
                          users (the first one is the broker's own). For
                          testing placehub's broker authentication; the
                          passwords end up in server.properties in the data dir.
+  KAFKA_EXTRA_PROPERTIES "name=value,name=value": broker properties appended to
+                         server.properties, overriding the script's own (the
+                         last of a name wins), e.g. log.segment.bytes=1048576
+                         for small segments on a small disk. Values cannot
+                         contain ',' or a newline.
 
 Files in KAFKA_DATA_DIR: server.properties, log4j2.properties, kafka.pid,
 kafka.log (broker log of the current run; the previous one is kafka.log.1),
@@ -110,6 +116,10 @@ check_settings() {
   if [ -n "$KAFKA_SASL_PLAIN_USERS" ] &&
      ! [[ "$KAFKA_SASL_PLAIN_USERS" =~ ^[A-Za-z0-9_-]+:[A-Za-z0-9_.-]+(,[A-Za-z0-9_-]+:[A-Za-z0-9_.-]+)*$ ]]; then
     die "KAFKA_SASL_PLAIN_USERS must be user:password[,user:password...] (letters, digits, '_', '-', '.')"
+  fi
+  if [ -n "$KAFKA_EXTRA_PROPERTIES" ] &&
+     ! [[ "$KAFKA_EXTRA_PROPERTIES" =~ ^[A-Za-z0-9._-]+=[^,$'\n']*(,[A-Za-z0-9._-]+=[^,$'\n']*)*$ ]]; then
+    die "KAFKA_EXTRA_PROPERTIES must be name=value[,name=value...] (names of letters, digits, '.', '_', '-'; no ',' or newline in values)"
   fi
 }
 
@@ -338,6 +348,10 @@ log.segment.bytes=67108864
 log.index.size.max.bytes=1048576
 log.cleaner.dedupe.buffer.size=33554432
 EOF
+  if [ -n "$KAFKA_EXTRA_PROPERTIES" ]; then
+    printf '\n# KAFKA_EXTRA_PROPERTIES (later lines override earlier ones)\n' >>"$PROPS"
+    tr ',' '\n' <<<"$KAFKA_EXTRA_PROPERTIES" >>"$PROPS"
+  fi
   cat >"$LOG4J" <<'EOF'
 # Written by scripts/kafka.sh start: all broker logging to the console,
 # which the script sends to kafka.log in the data dir.

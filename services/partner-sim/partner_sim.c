@@ -49,6 +49,7 @@
 #define PARTNER_SIM_STATUS_MIN 100
 #define PARTNER_SIM_STATUS_MAX 599
 #define PARTNER_SIM_DELAY_MAX_MS 600000
+#define PARTNER_SIM_DRIP_MAX_MS 60000
 #define PARTNER_SIM_LIST_DEFAULT_LIMIT 10000
 /* Tokens remembered for --require-auth; beyond it the oldest are forgotten
  * (and so refused), which no test comes near. */
@@ -62,7 +63,8 @@ static const char partner_sim_default_body[] = "{\"ok\":true}";
 struct partner_sim_step {
     int status;
     long delay_ms;
-    char *body; /* NUL-terminated */
+    long drip_ms; /* > 0: an endless body, one byte every drip_ms */
+    char *body;   /* NUL-terminated */
     size_t body_len;
     char content_type[64];
     char *headers[PARTNER_SIM_HEADER_MAX][2];
@@ -231,6 +233,14 @@ static int partner_sim_step_parse(json_t *json, struct partner_sim_step *step, c
                 goto fail;
             }
             step->delay_ms = (long)json_integer_value(value);
+        } else if (strcmp(key, "drip_ms") == 0) {
+            if (!json_is_integer(value) || json_integer_value(value) < 1 ||
+                json_integer_value(value) > PARTNER_SIM_DRIP_MAX_MS) {
+                snprintf(errstr, errstr_size, "drip_ms must be an integer from 1 to %d",
+                         PARTNER_SIM_DRIP_MAX_MS);
+                goto fail;
+            }
+            step->drip_ms = (long)json_integer_value(value);
         } else if (strcmp(key, "times") == 0) {
             if (json_is_null(value))
                 continue;
@@ -301,7 +311,7 @@ static int partner_sim_step_parse(json_t *json, struct partner_sim_step *step, c
         } else {
             snprintf(errstr, errstr_size,
                      "unknown member '%s'; a step has status, "
-                     "delay_ms, body, headers and times",
+                     "delay_ms, drip_ms, body, headers and times",
                      key);
             goto fail;
         }
@@ -334,10 +344,10 @@ static json_t *partner_sim_step_to_json(const struct partner_sim_step *step)
     json_object_set_new(headers, "Content-Type", json_string(step->content_type));
     for (int i = 0; i < step->header_count; i++)
         json_object_set_new(headers, step->headers[i][0], json_string(step->headers[i][1]));
-    return json_pack("{s:i,s:i,s:s%,s:o,s:o,s:o}", "status", step->status, "delay_ms",
-                     (int)step->delay_ms, "body", step->body, step->body_len, "headers", headers,
-                     "times", step->times < 0 ? json_null() : json_integer(step->times),
-                     "remaining",
+    return json_pack("{s:i,s:i,s:i,s:s%,s:o,s:o,s:o}", "status", step->status, "delay_ms",
+                     (int)step->delay_ms, "drip_ms", (int)step->drip_ms, "body", step->body,
+                     step->body_len, "headers", headers, "times",
+                     step->times < 0 ? json_null() : json_integer(step->times), "remaining",
                      step->remaining < 0 ? json_null() : json_integer(step->remaining));
 }
 
@@ -411,9 +421,18 @@ out:
     return rc;
 }
 
+static long partner_sim_drip(void *context, char *buffer, size_t size);
+
+/* A dripped body's state, owned by the response (httpd_response_stream). */
+struct partner_sim_dripper {
+    struct partner_sim *sim;
+    long drip_ms;
+};
+
 /* Answers response by the current step and consumes one use of it. Returns
- * the delay to apply, in milliseconds. */
-static long partner_sim_behaviour_take(struct partner_sim *sim, struct httpd_response *response)
+ * the delay to apply, in milliseconds; *drip_ms is the step's drip_ms. */
+static long partner_sim_behaviour_take(struct partner_sim *sim, struct httpd_response *response,
+                                       long *drip_ms)
 {
     long delay_ms = 0;
     pthread_mutex_lock(&sim->behaviour_lock);
@@ -427,6 +446,19 @@ static long partner_sim_behaviour_take(struct partner_sim *sim, struct httpd_res
     for (int i = 0; i < step->header_count; i++)
         httpd_response_header(response, step->headers[i][0], step->headers[i][1]);
     delay_ms = step->delay_ms;
+    *drip_ms = step->drip_ms;
+    if (step->drip_ms > 0) {
+        /* Status and headers at once, then a body that never ends: a byte
+         * every drip_ms (see partner_sim_drip). */
+        struct partner_sim_dripper *dripper = malloc(sizeof *dripper);
+        if (dripper) {
+            *dripper = (struct partner_sim_dripper){sim, step->drip_ms};
+            httpd_response_stream(response, step->status, step->content_type, &partner_sim_drip,
+                                  dripper, &free);
+        } else {
+            httpd_response_error(response, 500, "out_of_memory", NULL, "cannot drip");
+        }
+    }
     if (step->remaining > 0 && --step->remaining == 0) {
         partner_sim_step_clear(step);
         sim->step_count--;
@@ -465,6 +497,31 @@ static void partner_sim_delay(struct partner_sim *sim, long delay_ms)
             break;
     }
     pthread_mutex_unlock(&sim->stop_lock);
+}
+
+/* Whether the simulator is stopping (partner_sim_destroy). */
+static bool partner_sim_stopping(struct partner_sim *sim)
+{
+    pthread_mutex_lock(&sim->stop_lock);
+    bool stopping = sim->stopping;
+    pthread_mutex_unlock(&sim->stop_lock);
+    return stopping;
+}
+
+/* One byte of a dripped body every drip_ms, for as long as the client reads
+ * (httpd_stream_fn, on the connection's thread). A space: whatever the
+ * client parses, the answer is never complete. Ends the connection, without
+ * ending the body, once the simulator stops. */
+static long partner_sim_drip(void *context, char *buffer, size_t size)
+{
+    struct partner_sim_dripper *dripper = context;
+    if (size < 1)
+        return HTTPD_STREAM_ABORT;
+    partner_sim_delay(dripper->sim, dripper->drip_ms);
+    if (partner_sim_stopping(dripper->sim))
+        return HTTPD_STREAM_ABORT;
+    buffer[0] = ' ';
+    return 1;
 }
 
 /* --- records ------------------------------------------------------------ */
@@ -565,7 +622,7 @@ static enum MHD_Result partner_sim_collect_argument(void *cls, enum MHD_ValueKin
  * memory. */
 static struct partner_sim_record *partner_sim_record_new(const struct httpd_request *request,
                                                          const struct timespec *received,
-                                                         int status)
+                                                         int status, long drip_ms)
 {
     struct partner_sim_record *record = NULL;
     char *text = NULL;
@@ -594,6 +651,8 @@ static struct partner_sim_record *partner_sim_record_new(const struct httpd_requ
     json_object_set_new(json, "headers", headers.object);
     headers.object = NULL;
     json_object_set_new(json, "status", json_integer(status));
+    if (drip_ms > 0)
+        json_object_set_new(json, "drip_ms", json_integer(drip_ms));
 
     json_t *body = json_stringn(request->body, request->body_len);
     if (body) {
@@ -1048,6 +1107,7 @@ static void partner_sim_handle_partner(struct partner_sim *sim, const struct htt
     clock_gettime(CLOCK_REALTIME, &received);
 
     long delay_ms = 0;
+    long drip_ms = 0;
     if (sim->options->require_auth && !partner_sim_authorised(sim, request)) {
         /* Refused before the behaviour queue: a step is spent only on a
          * request the partner would have accepted. */
@@ -1055,17 +1115,17 @@ static void partner_sim_handle_partner(struct partner_sim *sim, const struct htt
                              "a valid Authorization: Bearer token or X-API-Key is needed");
         httpd_response_header(response, "WWW-Authenticate", "Bearer realm=\"partner-sim\"");
     } else {
-        delay_ms = partner_sim_behaviour_take(sim, response);
+        delay_ms = partner_sim_behaviour_take(sim, response, &drip_ms);
     }
     struct partner_sim_record *record =
-        partner_sim_record_new(request, &received, response->status);
+        partner_sim_record_new(request, &received, response->status, drip_ms);
     if (!record)
         log_error("out of memory recording a request; counted as dropped");
     partner_sim_store(sim, record, response->status);
     /* Only with PLACEHUB_LOG_LEVEL=debug; no path or body, they may carry
      * personal data even in tests. */
-    log_debug("request method=%s status=%d delay_ms=%ld", request->method, response->status,
-              delay_ms);
+    log_debug("request method=%s status=%d delay_ms=%ld drip_ms=%ld", request->method,
+              response->status, delay_ms, drip_ms);
     if (delay_ms > 0)
         partner_sim_delay(sim, delay_ms);
 }

@@ -61,13 +61,18 @@ def wait_until(condition, timeout, message, interval=0.05):
 class Broker:
     """A real single-node KRaft broker started with scripts/kafka.sh."""
 
-    def __init__(self, sasl_plain_users=None):
+    def __init__(self, sasl_plain_users=None, properties=None):
         """sasl_plain_users: {user: password}; the client listener is then
         SASL_PLAINTEXT/PLAIN (scripts/kafka.sh KAFKA_SASL_PLAIN_USERS) and
-        the test's own clients log in as the first user."""
+        the test's own clients log in as the first user. properties: broker
+        properties {name: value} added to (and overriding) the script's
+        (KAFKA_EXTRA_PROPERTIES). Topic data goes to log_dir, inside
+        data_dir."""
         self.port = free_port()
         self.controller_port = free_port()
         self.data_dir = tempfile.mkdtemp(prefix="placehub-kafka-")
+        self.log_dir = os.path.join(self.data_dir, "data")  # scripts/kafka.sh's log.dirs
+        self.properties = properties or {}
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.start_seconds = None
         self.sasl_plain_users = sasl_plain_users or {}
@@ -82,6 +87,8 @@ class Broker:
         env = dict(os.environ)
         env.update(KAFKA_PORT=str(self.port), KAFKA_CONTROLLER_PORT=str(self.controller_port),
                    KAFKA_DATA_DIR=self.data_dir)
+        if self.properties:
+            env["KAFKA_EXTRA_PROPERTIES"] = ",".join(f"{k}={v}" for k, v in self.properties.items())
         if self.sasl_plain_users:
             env["KAFKA_SASL_PLAIN_USERS"] = ",".join(
                 f"{u}:{p}" for u, p in self.sasl_plain_users.items())
@@ -99,6 +106,11 @@ class Broker:
     def stop(self):
         subprocess.run([os.path.join(REPO, "scripts", "kafka.sh"), "stop"], env=self._env(),
                        capture_output=True, text=True, timeout=120)
+
+    def running(self):
+        """Whether the broker process of this data dir is alive."""
+        return subprocess.run([os.path.join(REPO, "scripts", "kafka.sh"), "status"],
+                              env=self._env(), capture_output=True, timeout=30).returncode == 0
 
     def destroy(self):
         self.stop()
@@ -253,9 +265,11 @@ class Partner:
         answer.raise_for_status()
 
     def delivered_events(self):
-        """Event bodies the partner answered 2xx to, in arrival order."""
+        """Event bodies the partner answered 2xx to, in arrival order. A
+        dripped answer ("drip_ms" in the record) never ends, so it delivered
+        nothing whatever its status."""
         return [r["json"] for r in self.requests()
-                if 200 <= r.get("status", 200) < 300 and "json" in r]
+                if 200 <= r.get("status", 200) < 300 and "json" in r and "drip_ms" not in r]
 
 
 # Every source_ods_code tests/integration/events.py and tests/data use: the

@@ -12,6 +12,7 @@ to it as one JSON line; tests/reliability/report.py prints the table.
 import json
 import os
 import random
+import string
 import subprocess
 import threading
 import time
@@ -43,6 +44,8 @@ class MockCluster:
             self.process.kill()
             raise RuntimeError(f"mock_cluster did not start: {words}")
         self.bootstrap = words[1]
+        # What Broker.read_topic hands its consumers (no authentication here).
+        self.client_config = {"bootstrap.servers": self.bootstrap}
         self.lock = threading.Lock()
 
     def command(self, line):
@@ -90,13 +93,17 @@ class Load:
     the hub now owes a partner; anything else (503 while Kafka is out) is an
     event the sender still holds."""
 
-    def __init__(self, hub, event_type="admission", people=8, seed=1):
+    def __init__(self, hub, event_type="admission", people=8, seed=1, notes_bytes=0):
+        """notes_bytes: each event carries a notes field of that many
+        invented letters (random, so compression cannot shrink it)."""
         self.hub = hub
+        self.notes_bytes = notes_bytes
         self.event_type = event_type
         self.rng = random.Random(seed)
         self.people = [events.nhs_number(self.rng) for _ in range(people)]
         self.acked = []
         self.refused = []
+        self.refused_seconds = []  # how long each refused post waited for its answer
         self.errors = []
         self.failure = None
         self.lock = threading.Lock()
@@ -115,6 +122,10 @@ class Load:
             event = events.make(self.event_type, self.rng,
                                 nhs=self.people[n % len(self.people)])
             n += 1
+            if self.notes_bytes:
+                event["notes"] = "".join(self.rng.choices(string.ascii_lowercase + " ",
+                                                          k=self.notes_bytes))
+            began = time.monotonic()
             try:
                 answer = self.hub.post(self.event_type, event)
             except requests.RequestException as error:
@@ -128,6 +139,7 @@ class Load:
                     self.acked.append(answer.json()["event_id"])
                 else:
                     self.refused.append(answer.status_code)
+                    self.refused_seconds.append(time.monotonic() - began)
 
     def start(self):
         self.thread.start()

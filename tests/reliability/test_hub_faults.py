@@ -1,16 +1,22 @@
 """Hub-side faults on a real broker, under a steady load of events: the
-broker stopped mid-stream and started again, and kill -9 of each service at
-random points, repeated (PLACEHUB_KILL_CYCLES cycles, 20 or more in the long
-run). For each: every event ingest acknowledged reaches the partner, none is
-lost (faults.account)."""
+broker stopped mid-stream and started again, the broker's data disk full
+(a tmpfs; needs root), kill -9 of each service at random points, repeated
+(PLACEHUB_KILL_CYCLES cycles, 20 or more in the long run), and partners
+that answer garbage, 5 MB, never, or drip an answer that never ends. For
+each: every event ingest acknowledged reaches the partner, none is lost
+(faults.account)."""
+import datetime
 import os
 import random
+import shutil
 import signal
+import subprocess
 
+import pytest
 import requests
 
 from faults import Load, account, quick_group_failover
-from harness import wait_until
+from harness import Broker, Hub, wait_until
 
 PARTNER = "housing"
 KILL_CYCLES = int(os.environ.get("PLACEHUB_KILL_CYCLES", "3"))
@@ -86,3 +92,96 @@ def test_partner_answers_garbage_huge_and_never(make_hub, broker):
     counts = account("partner: garbage, 5 MB and unanswered responses", broker, hub, PARTNER,
                      load.stop(), timeout=120)
     assert counts["dead_lettered"] == 0, "a 2xx or 5xx answer is never a reason to dead-letter"
+
+
+def test_partner_drips_an_endless_answer(make_hub, broker):
+    """A partner that sends its status and then one byte every 200 ms,
+    forever: dispatch gives the attempt up at timeout_ms (the low-speed
+    limit, 1 byte in 10 s by default, never trips at 5 bytes a second),
+    tries the event again, and once the partner answers properly delivers
+    everything; nothing is dead-lettered."""
+    timeout_ms = 2000
+    hub = make_hub({PARTNER: ["admission"]}, partner_options={PARTNER: {"timeout_ms": timeout_ms}})
+    partner = hub.partners[PARTNER]
+    requests_before = partner.count()
+    partner.behave(status=200, drip_ms=200, times=3)
+    load = Load(hub, seed=204).start()
+    load.wait_acked(20)
+    wait_until(lambda: sum("drip_ms" in r for r in partner.requests()) >= 3, 60,
+               "three attempts answered with an endless body")
+    counts = account("partner: endless body dripped slowly", broker, hub, PARTNER, load.stop(),
+                     timeout=120)
+    assert counts["dead_lettered"] == 0, "a dripping partner is retried, not dead-lettered"
+
+    def moment(record):
+        return datetime.datetime.strptime(record["received_at"], "%Y-%m-%dT%H:%M:%S.%f%z")
+
+    records = partner.requests()[requests_before:]
+    dripped = [r for r in records if "drip_ms" in r]
+    assert len(dripped) == 3
+    for drip in dripped:
+        # The same event again, after dispatch gave the dripping attempt up:
+        # not before timeout_ms (it waited for the answer), and answered.
+        retries = [r for r in records if "drip_ms" not in r and r["seq"] > drip["seq"]
+                   and r.get("json", {}).get("event_id") == drip["json"]["event_id"]]
+        assert retries, f"the event of request {drip['seq']} was never tried again"
+        waited = (moment(retries[0]) - moment(drip)).total_seconds()
+        assert waited >= timeout_ms / 1000 - 0.1, f"retried after {waited} s, before the timeout"
+
+
+# The broker's topic data on a tmpfs this small fills in seconds under large
+# events; 1 MB segments (Kafka's minimum) keep what a roll adds small.
+DISK_MB = 64
+DISK_HEADROOM_BYTES = 4 << 20
+
+
+@pytest.fixture
+def broker_on_small_disk():
+    """A broker of its own whose topic data (log.dirs) is a DISK_MB tmpfs.
+    Needs mount(2): root, or CAP_SYS_ADMIN in a container."""
+    broker = Broker(properties={"log.segment.bytes": 1 << 20})
+    os.makedirs(broker.log_dir)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_MB}m", "tmpfs",
+                              broker.log_dir], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        shutil.rmtree(broker.data_dir, ignore_errors=True)
+        pytest.skip(f"cannot mount a tmpfs for the broker's data (needs root or "
+                    f"CAP_SYS_ADMIN): {mounted.stderr.strip()}")
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.stop()
+        subprocess.run(["umount", broker.log_dir], check=False)
+        shutil.rmtree(broker.data_dir, ignore_errors=True)
+
+
+def test_broker_disk_full(broker_on_small_disk):
+    """The broker's data disk fills up under load: Kafka cannot write and
+    stops. Ingest never acknowledges an event that is not on the topic once
+    the broker is back; after space is freed and the broker restarted,
+    every acknowledged event reaches the partner."""
+    broker = broker_on_small_disk
+    hub = Hub(broker, {PARTNER: ["admission"]}, produce_timeout_ms=3000)
+    try:
+        load = Load(hub, seed=205, notes_bytes=40000).start()
+        load.wait_acked(10)
+        # Most of the disk taken by a file of ours, so that Kafka fills the
+        # rest in seconds and deleting it frees the space again.
+        filler = os.path.join(broker.log_dir, "filler")
+        free = os.statvfs(broker.log_dir)
+        with open(filler, "wb") as f:
+            f.write(b"\0" * max(0, free.f_bavail * free.f_frsize - DISK_HEADROOM_BYTES))
+        wait_until(lambda: not broker.running(), 60, "kafka to stop on a full disk")
+        load.wait_refused(2)
+        os.remove(filler)
+        broker.start()
+        # scripts/kafka.sh kept the stopped broker's log as kafka.log.1.
+        with open(os.path.join(broker.data_dir, "kafka.log.1"), errors="replace") as f:
+            assert "No space left on device" in f.read(), "kafka stopped, but not for the disk"
+        load.wait_acked(10, timeout=120)
+        acked = load.stop()
+        account("broker: data disk full, space freed, restarted", broker, hub, PARTNER, acked,
+                timeout=120)
+    finally:
+        hub.stop()
