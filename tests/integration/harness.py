@@ -25,6 +25,9 @@ DATA = os.path.join(REPO, "tests", "data")
 TOPICS = ["admission", "discharge", "referral", "employment-support"]
 
 
+_GIVEN = set()  # ports handed out already: not free for long, whatever bind says
+
+
 def free_port():
     """A port that is free now and outside the kernel's ephemeral range, so
     no outgoing connection (Kafka clients make many) can take it before the
@@ -35,13 +38,14 @@ def free_port():
             low, high = (int(x) for x in f.read().split())
     except OSError:
         pass
-    candidates = [p for p in range(10000, 32000) if not low <= p <= high]
+    candidates = [p for p in range(10000, 32000) if not low <= p <= high and p not in _GIVEN]
     for port in random.sample(candidates, 200):
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _GIVEN.add(port)
             return port
     raise RuntimeError("no free port found outside the ephemeral range")
 
