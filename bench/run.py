@@ -295,8 +295,10 @@ def bench_scale_out(encoder):
     rates = []
     for instances in (1, 2):
         with fresh_broker() as broker:
+            # Six partitions, as config/placehub.yaml declares: two
+            # instances take three each.
             hub = Hub(broker, {"bench": ["admission"]}, start_dispatch=False,
-                      partner_options={"bench": {"max_in_flight": 4}})
+                      partner_options={"bench": {"max_in_flight": 4}}, partitions=6)
             try:
                 partner = hub.partners["bench"]
                 partner.behave(status=200, delay_ms=20)

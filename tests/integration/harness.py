@@ -338,7 +338,7 @@ def agreement_lines(agreements):
 def write_config(path, broker, ingest_port, registry_port, partners, group_prefix,
                  produce_timeout_ms=10000, max_body_bytes=65536, registry_mode="embedded",
                  dispatch_settings=None, publishers="", kafka_extra="", ingest_extra="",
-                 governance=None, extra_topics=(), extra_config=""):
+                 governance=None, extra_topics=(), extra_config="", partitions=3):
     """partners maps an id to (Partner, topics) or (Partner, topics, options).
     options may hold "connector" and "agreements" (a list of dicts; without
     it, the partner gets permissive_agreement). publishers is YAML for
@@ -364,7 +364,7 @@ def write_config(path, broker, ingest_port, registry_port, partners, group_prefi
     partner_list = "".join(partner_lines) + publishers
     partner_list = "\n" + partner_list if partner_list else " []\n"
     topics = "".join(f"""  - name: {t}
-    partitions: 3
+    partitions: {partitions}
     replication_factor: 1
     retention_ms: -1
 """ for t in [*TOPICS, *extra_topics])
@@ -401,7 +401,7 @@ class Hub:
     def __init__(self, broker, partners, produce_timeout_ms=10000, max_body_bytes=65536,
                  start_dispatch=True, registry_mode="embedded", partner_options=None,
                  dispatch_settings=None, publishers=None, kafka_extra="", ingest_extra="",
-                 governance=None, env=None, extra_topics=(), extra_config=""):
+                 governance=None, env=None, extra_topics=(), extra_config="", partitions=3):
         """partner_options maps a partner id to its options (and "connector",
         "agreements"); governance is the governance section; env holds extra
         environment variables for placehub's programs (keys named env:...);
@@ -439,7 +439,7 @@ class Hub:
                       for pid, topics in partners.items()},
                      self.group_prefix, produce_timeout_ms, max_body_bytes, registry_mode,
                      dispatch_settings, publisher_lines, kafka_extra, ingest_extra,
-                     governance, extra_topics, extra_config)
+                     governance, extra_topics, extra_config, partitions)
         self.dead_letter_topic = f"{self.group_prefix}.dead-letter"
         self.audit_topic = f"{self.group_prefix}.audit"
         self.processes = [p.process for p in self.partners.values()]
