@@ -877,9 +877,10 @@ int partner_new(const struct partner_shared *shared, const struct config_partner
     }
     /* Enough pending events to keep the pipe full while some wait behind
      * others of the same person, and few enough to bound memory: each
-     * holds its message, body and outcome (about 6 KB). Measured with make
-     * bench: 16 x max_in_flight gave 68 MB with ten backlogged partners, 8 x
-     * gives 61 MB for about 10% less throughput to one partner. */
+     * holds its message, body and outcome (about 6 KB), so 8 x max_in_flight
+     * instead of 16 x saves about 0.75 MB per partner at the default. The
+     * peak with ten backlogged partners (make bench) moved between 61 and
+     * 69 MB from run to run either way; docs/performance.md has the rest. */
     partner->max_pending = partner->max_in_flight * 8 < 128 ? 128 : partner->max_in_flight * 8;
     if (partner->max_pending > 2048)
         partner->max_pending = 2048;
