@@ -571,7 +571,7 @@ static void partner_complete(struct partner *partner, struct pending *pending, C
 }
 
 /* Drives the transfers; returns how many ended. */
-static int partner_collect(struct partner *partner, int64_t now)
+static int partner_collect(struct partner *partner)
 {
     int running = 0, left = 0, ended = 0;
     curl_multi_perform(partner->multi, &running);
@@ -583,7 +583,9 @@ static int partner_collect(struct partner *partner, int64_t now)
         curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, (char **)&transfer);
         struct pending *pending =
             (struct pending *)((char *)transfer - offsetof(struct pending, transfer));
-        partner_complete(partner, pending, message->data.result, now);
+        /* The time the answer was seen, not the turn's start: a retry
+         * (Retry-After above all) counts from the answer. */
+        partner_complete(partner, pending, message->data.result, partner_now());
         ended++;
     }
     return ended;
@@ -801,7 +803,7 @@ static void *partner_run(void *arg)
         int64_t now = partner_now();
         partner_intake(partner, now);
         int64_t next_due = partner_start_due(partner, now);
-        int ended = partner_collect(partner, now);
+        int ended = partner_collect(partner);
         partner_settle(partner);
         /* A transfer that ended frees a slot or schedules a retry: look
          * again at once rather than sleep on an older estimate. */
