@@ -785,33 +785,31 @@ static int config_parse_mllp(struct config_parser *parser, struct config *config
 
 /* --- a partner's publishing rights (placehub-ingest; docs/security.md) --- */
 
-/* A list of plain values into a new array of copies. Missing keeps *out. */
+static int config_values(struct config_parser *parser, const yaml_node_t *mapping, const char *name,
+                         const char *where, struct config_value **out, size_t *count);
+
+/* A list of plain values into a new array of copies: config_values without
+ * the places. Missing keeps *out. */
 static int config_string_list(struct config_parser *parser, const yaml_node_t *mapping,
                               const char *name, const char *where, char ***out, size_t *count)
 {
-    yaml_node_t *node = config_get(parser, mapping, name);
-    if (!node)
-        return 0;
-    char label[160];
-    snprintf(label, sizeof label, "%s.%s", where, name);
-    if (config_expect(parser, node, YAML_SEQUENCE_NODE, label) != 0)
-        return -1;
-    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    struct config_value *values = NULL;
+    size_t n = 0;
+    int rc = config_values(parser, mapping, name, where, &values, &n);
+    if (!values)
+        return rc;
     *out = calloc(n ? n : 1, sizeof **out);
-    if (!*out)
-        return config_fail(parser, node, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *entry =
-            yaml_document_get_node(parser->document, node->data.sequence.items.start[i]);
-        const char *text = config_scalar(entry);
-        if (!text || !text[0])
-            return config_fail(parser, entry, "%s entries must be single, non-empty values", label);
-        (*out)[i] = strdup(text);
-        *count = i + 1;
-        if (!(*out)[i])
-            return config_fail(parser, entry, "out of memory");
+        if (*out)
+            (*out)[i] = values[i].text;
+        else
+            free(values[i].text);
     }
-    return 0;
+    free(values);
+    if (!*out)
+        return config_fail(parser, mapping, "out of memory");
+    *count = n;
+    return rc;
 }
 
 static void config_string_list_free(char **list, size_t count)

@@ -580,29 +580,19 @@ static void ingest_handle(void *context, const struct httpd_request *request,
 {
     struct ingest *ingest = context;
     char batch_type[128];
-    if (ingest_batch_type(request->path, batch_type, sizeof batch_type)) {
-        if (strcmp(request->method, "POST") != 0) {
-            httpd_response_error(response, 405, "method_not_allowed", NULL,
-                                 "batches are sent with POST");
-            httpd_response_header(response, "Allow", "POST");
-            return;
-        }
-        ingest_handle_batch(ingest, batch_type, request, response);
-        metrics_ingest(response->status == 404 ? "other" : batch_type,
-                       response->status == 202   ? "accepted"
-                       : response->status >= 500 ? "unavailable"
-                                                 : "rejected");
-        return;
-    }
-    const char *type = ingest_event_type(request->path);
+    int batch = ingest_batch_type(request->path, batch_type, sizeof batch_type);
+    const char *type = batch ? batch_type : ingest_event_type(request->path);
     if (type) {
         if (strcmp(request->method, "POST") != 0) {
             httpd_response_error(response, 405, "method_not_allowed", NULL,
-                                 "events are sent with POST");
+                                 "events and batches are sent with POST");
             httpd_response_header(response, "Allow", "POST");
             return;
         }
-        ingest_handle_event(ingest, type, request, response);
+        if (batch)
+            ingest_handle_batch(ingest, type, request, response);
+        else
+            ingest_handle_event(ingest, type, request, response);
         /* The label is a declared topic or "other": a caller cannot mint series. */
         metrics_ingest(response->status == 404 ? "other" : type,
                        response->status == 202   ? "accepted"
