@@ -136,7 +136,8 @@ event = json.load(open("tests/data/admission.json"))
 del event["event_id"]          # a new event
 event["sharing"]["objected_to_non_care_sharing"] = True
 print(json.dumps(event))')"
-answer="$(curl -sS -w ' %{http_code}' -H 'Content-Type: application/json' --data "$objected" "$INGEST/v1/events/admission")"
+answer="$(curl -sS -w ' %{http_code}' -H 'Content-Type: application/json' \
+          -H "@$RUN/ingest-auth.header" --data "$objected" "$INGEST/v1/events/admission")"
 if [ "${answer##* }" != 202 ]; then echo "demo: ingest refused the objection sample: $answer" >&2; exit 1; fi
 objected_id="$(printf '%s' "${answer% *}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["event_id"])')"
 printf '   %-19s -> 202, event_id %s: the housing provider is not direct care, so it must not get it\n' admission "$objected_id"
