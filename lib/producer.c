@@ -107,10 +107,10 @@ static int producer_reconnect_backoff(const struct config *config, rd_kafka_conf
                           errstr_size);
 }
 
-int producer_new(const struct config *config, const char *client_id, int timeout_ms,
+int producer_new(const struct config *config, const char *client_id, int timeout_ms, int linger_ms,
                  struct producer **out, char *errstr, size_t errstr_size)
 {
-    char timeout[32];
+    char timeout[32], linger[32];
     struct producer *producer = calloc(1, sizeof *producer);
     *out = NULL;
     if (!producer) {
@@ -122,11 +122,12 @@ int producer_new(const struct config *config, const char *client_id, int timeout
     if (!conf)
         goto fail;
     snprintf(timeout, sizeof timeout, "%d", timeout_ms);
+    snprintf(linger, sizeof linger, "%d", linger_ms);
     /* Idempotence implies acks=all and ordered, deduplicated retries: a
      * retried batch cannot land twice or out of order. */
     if (kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) != 0 ||
         kafka_conf_set(conf, "message.timeout.ms", timeout, errstr, errstr_size) != 0 ||
-        kafka_conf_set(conf, "linger.ms", "2", errstr, errstr_size) != 0 ||
+        kafka_conf_set(conf, "linger.ms", linger, errstr, errstr_size) != 0 ||
         kafka_conf_set(conf, "client.id", client_id, errstr, errstr_size) != 0 ||
         producer_reconnect_backoff(config, conf, errstr, errstr_size) != 0) {
         rd_kafka_conf_destroy(conf);

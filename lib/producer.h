@@ -31,9 +31,15 @@ struct producer_result {
 };
 
 /* A producer for config's brokers; timeout_ms bounds each send (librdkafka's
- * message.timeout.ms). client_id names it in broker logs. Returns 0 or -1
- * with errstr. */
-int producer_new(const struct config *config, const char *client_id, int timeout_ms,
+ * message.timeout.ms). client_id names it in broker logs. linger_ms is how
+ * long a message may wait for others to share its produce request:
+ * PRODUCER_LINGER_ACK_MS where a caller waits on the acknowledgement,
+ * PRODUCER_LINGER_RECORDS_MS for records nobody waits on (each produce
+ * request costs the broker and librdkafka's thread far more than one more
+ * message in it). Returns 0 or -1 with errstr. */
+enum { PRODUCER_LINGER_ACK_MS = 2, PRODUCER_LINGER_RECORDS_MS = 20 };
+
+int producer_new(const struct config *config, const char *client_id, int timeout_ms, int linger_ms,
                  struct producer **producer, char *errstr, size_t errstr_size);
 
 /* Flushes what is in flight (up to the timeout), stops the poller, frees. */

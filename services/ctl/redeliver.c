@@ -105,7 +105,8 @@ struct redeliver *redeliver_new(const struct config *config, const char *partner
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
-    if (producer_new(config, "placehub-ctl", 30000, &redeliver->producer, errstr, errstr_size) != 0)
+    if (producer_new(config, "placehub-ctl", 30000, PRODUCER_LINGER_ACK_MS, &redeliver->producer,
+                     errstr, errstr_size) != 0)
         goto fail;
     return redeliver;
 fail:

@@ -86,8 +86,8 @@ int dispatch_new(const struct config *config, struct registry *registry, struct 
     dispatch->shared.config = config;
     dispatch->shared.registry = registry;
     dispatch->shared.stopping = &dispatch->stopping;
-    if (producer_new(config, "placehub-dispatch", 30000, &dispatch->producer, errstr,
-                     errstr_size) != 0)
+    if (producer_new(config, "placehub-dispatch", 30000, PRODUCER_LINGER_RECORDS_MS,
+                     &dispatch->producer, errstr, errstr_size) != 0)
         goto fail;
     dispatch->shared.producer = dispatch->producer;
     if (dispatch_topics(dispatch, config, errstr, errstr_size) != 0)

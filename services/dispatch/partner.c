@@ -64,9 +64,17 @@ enum pending_state {
 struct pending {
     struct pending *next; /* in consumption order */
     struct partner *partner;
-    rd_kafka_message_t *message; /* owned */
-    uint64_t key_hash;           /* of the person key; 0: no key, no ordering */
-    char *body;                  /* plain JSON; NULL when the message is unreadable */
+    /* What is kept of the consumed message, which is destroyed at intake:
+     * holding it would pin its whole fetch buffer (up to a megabyte) for as
+     * long as the event is pending. */
+    struct record_source source; /* topic (the configuration's string), partition, offset, key */
+    char *key;                   /* owned; source.key */
+    char *topic_copy;            /* owned, for a topic not in the configuration (never seen) */
+    int64_t timestamp_ms;        /* the message's Kafka timestamp; 0: none */
+    unsigned char *payload;      /* the message's bytes, for a dead letter; NULL once delivered */
+    size_t payload_len;
+    uint64_t key_hash; /* of the person key; 0: no key, no ordering */
+    char *body;        /* plain JSON; NULL when unreadable, and once final */
     size_t body_len;
     char event_id[64];
     enum pending_state state;
@@ -79,7 +87,8 @@ struct pending {
     struct placehub_delivery delivery;
     /* what the agreement decided */
     const struct config_agreement *agreement; /* used, or the one that refused; NULL: none */
-    json_t *fields;                           /* field paths in body (sorted) */
+    char *fields; /* field paths in body (sorted), as a compact JSON array: the text is a
+                   * third of the size of the jansson array */
     int pseudonymised;
     int suppressed;            /* kept from the partner: a suppression record, no delivery */
     const char *suppression;   /* why (AGREEMENT_OBJECTION, ...) */
@@ -128,7 +137,11 @@ struct partner {
     int open_ms;
     int64_t open_until_ms;
     int probe_in_flight;
-    uint64_t *blocked; /* person keys holding later events back, per turn */
+    /* Records acknowledged (or failed) so far, counted on the producer's
+     * thread; settling looks at the pending events only when it moved. */
+    atomic_uint records_done;
+    unsigned records_settled; /* records_done when settling last looked */
+    uint64_t *blocked;        /* person keys holding later events back, per turn */
     size_t blocked_slots;
     int paused;
     unsigned random_state;
@@ -290,8 +303,7 @@ static void partner_event_id(const rd_kafka_message_t *message, const json_t *ev
 static int partner_govern(struct partner *partner, struct pending *pending, const json_t *event)
 {
     struct agreement_decision decision;
-    const char *topic = rd_kafka_topic_name(pending->message->rkt);
-    if (agreement_decide(partner->config, topic,
+    if (agreement_decide(partner->config, pending->source.topic,
                          partner->pseudonym_key_len ? partner->pseudonym_key : NULL,
                          partner->pseudonym_key_len, event, &decision) != 0)
         return -1;
@@ -308,32 +320,83 @@ static int partner_govern(struct partner *partner, struct pending *pending, cons
     }
     pending->body = json_dumps(decision.event, JSON_COMPACT);
     pending->body_len = pending->body ? strlen(pending->body) : 0;
-    pending->fields = decision.fields;
-    decision.fields = NULL;
+    pending->fields = decision.fields ? json_dumps(decision.fields, JSON_COMPACT) : NULL;
+    int complete = pending->body && (pending->fields || !decision.fields);
     pending->pseudonymised = decision.pseudonymised;
     agreement_decision_clear(&decision);
-    return pending->body ? 0 : -1;
+    return complete ? 0 : -1;
 }
 
+/* Copies what pending keeps of message: its coordinates, key and bytes. The
+ * topic is the configuration's own string (the subscription names it), so
+ * that comparing topics is comparing pointers. Returns 0, or -1 when out of
+ * memory. */
+static int partner_keep(struct partner *partner, struct pending *pending,
+                        const rd_kafka_message_t *message)
+{
+    const char *topic = rd_kafka_topic_name(message->rkt);
+    pending->source.topic = NULL;
+    for (size_t i = 0; i < partner->config->topic_count && !pending->source.topic; i++)
+        if (strcmp(partner->config->topics[i], topic) == 0)
+            pending->source.topic = partner->config->topics[i];
+    if (!pending->source.topic) {
+        pending->topic_copy = strdup(topic);
+        pending->source.topic = pending->topic_copy;
+    }
+    pending->source.partition = message->partition;
+    pending->source.offset = message->offset;
+    if (message->key && message->key_len) {
+        pending->key = malloc(message->key_len);
+        if (pending->key)
+            memcpy(pending->key, message->key, message->key_len);
+        pending->source.key = pending->key;
+        pending->source.key_len = message->key_len;
+    }
+    pending->payload = malloc(message->len ? message->len : 1);
+    if (pending->payload && message->len)
+        memcpy(pending->payload, message->payload, message->len);
+    pending->payload_len = message->len;
+    int64_t timestamp = rd_kafka_message_timestamp(message, NULL);
+    pending->timestamp_ms = timestamp > 0 ? timestamp : 0;
+    return pending->source.topic && pending->payload &&
+                   (pending->key || !message->key || !message->key_len)
+               ? 0
+               : -1;
+}
+
+static void partner_free_pending(struct pending *pending)
+{
+    free(pending->key);
+    free(pending->topic_copy);
+    free(pending->payload);
+    free(pending->body);
+    free(pending->fields);
+    free(pending);
+}
+
+/* Takes message (destroyed here) as a pending event. */
 static void partner_take(struct partner *partner, rd_kafka_message_t *message, int64_t now)
 {
     char errstr[512];
     struct pending *pending = calloc(1, sizeof *pending);
-    if (!pending) {
+    if (!pending || partner_keep(partner, pending, message) != 0) {
         /* Not taken: the offset is not stored, a restart delivers it. */
         log_error("out of memory partner=%s: event left for a restart", partner->config->id);
+        if (pending)
+            partner_free_pending(pending);
         rd_kafka_message_destroy(message);
         return;
     }
     pending->partner = partner;
-    pending->message = message;
-    metrics_dispatch_in(partner->config->id, rd_kafka_topic_name(message->rkt));
-    pending->key_hash = message->key ? partner_hash(message->key, message->key_len) : 0;
+    metrics_dispatch_in(partner->config->id, pending->source.topic);
+    pending->key_hash =
+        pending->source.key ? partner_hash(pending->source.key, pending->source.key_len) : 0;
     pending->first_attempt_ms = now;
     pending->next_attempt_ms = now;
     json_t *event = partner_decode(partner, message, errstr, sizeof errstr);
     int readable = event != NULL;
     partner_event_id(message, event, pending->event_id, sizeof pending->event_id);
+    rd_kafka_message_destroy(message);
     int governed = readable ? partner_govern(partner, pending, event) : -1;
     json_decref(event);
     if (partner->tail)
@@ -344,8 +407,8 @@ static void partner_take(struct partner *partner, rd_kafka_message_t *message, i
     partner->pending_count++;
     if (!readable) {
         log_error("unreadable event partner=%s topic=%s partition=%d offset=%lld: %s",
-                  partner->config->id, rd_kafka_topic_name(message->rkt), (int)message->partition,
-                  (long long)message->offset, errstr);
+                  partner->config->id, pending->source.topic, (int)pending->source.partition,
+                  (long long)pending->source.offset, errstr);
         char reason[300];
         snprintf(reason, sizeof reason, "unreadable: %s", errstr);
         partner_final(partner, pending, 0, reason);
@@ -360,18 +423,25 @@ static void partner_take(struct partner *partner, rd_kafka_message_t *message, i
     }
 }
 
-static void partner_intake(struct partner *partner, int64_t now)
+/* Takes messages from the consumer, at most max_in_flight of them per turn:
+ * decoding a whole window at once would leave the partner's answers unread
+ * (and its connections idle) for as long. Returns 1 when it stopped at that
+ * bound with room left, so more may be waiting. */
+static int partner_intake(struct partner *partner, int64_t now)
 {
     char drain[64];
     while (read(partner->wake_pipe[0], drain, sizeof drain) > 0)
         ;
+    int budget = partner->max_in_flight;
     /* While the circuit is open nothing new is taken: the partitions are
      * paused and the lag grows in Kafka, not in memory. */
     while (partner->pending_count < (size_t)partner->max_pending &&
            partner->breaker == BREAKER_CLOSED) {
+        if (budget-- == 0)
+            return 1;
         rd_kafka_message_t *message = rd_kafka_consumer_poll(partner->consumer, 0);
         if (!message)
-            return;
+            return 0;
         if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             partner_take(partner, message, now);
             continue;
@@ -392,6 +462,7 @@ static void partner_intake(struct partner *partner, int64_t now)
             rd_kafka_topic_partition_list_destroy(assignment);
         }
     }
+    return 0;
 }
 
 /* ---- attempts ----------------------------------------------------------- */
@@ -405,7 +476,7 @@ static void partner_start_attempt(struct partner *partner, struct pending *pendi
     pending->delivery = (struct placehub_delivery){
         .partner_id = partner->config->id,
         .event_id = pending->event_id,
-        .event_type = rd_kafka_topic_name(pending->message->rkt),
+        .event_type = pending->source.topic,
         .body = pending->body,
         .body_len = pending->body_len,
         .attempt = pending->attempts,
@@ -562,7 +633,7 @@ static void partner_complete(struct partner *partner, struct pending *pending, C
         partner_final(partner, pending, 0, reason);
         return;
     }
-    metrics_dispatch_retry(partner->config->id, rd_kafka_topic_name(pending->message->rkt));
+    metrics_dispatch_retry(partner->config->id, pending->source.topic);
     log_warning("delivery failed partner=%s event_id=%s attempt=%d reason=%.100s retry_in_ms=%lld",
                 partner->config->id, pending->event_id, pending->attempts, outcome.reason,
                 (long long)delay);
@@ -603,20 +674,29 @@ static void partner_recorded(void *opaque, const struct producer_result *result)
     if (result->err != RD_KAFKA_RESP_ERR_NO_ERROR)
         atomic_store(&pending->record_failed, 1);
     atomic_fetch_sub(&pending->records_outstanding, 1);
+    atomic_fetch_add(&partner->records_done, 1);
     curl_multi_wakeup(partner->multi);
+}
+
+/* On the partner's thread: a record of pending could not even be produced. */
+static void partner_record_lost(struct partner *partner, struct pending *pending)
+{
+    atomic_store(&pending->record_failed, 1);
+    atomic_fetch_sub(&pending->records_outstanding, 1);
+    atomic_fetch_add(&partner->records_done, 1);
 }
 
 static void partner_write_records(struct partner *partner, struct pending *pending)
 {
     const struct config *config = partner->shared->config;
-    const rd_kafka_message_t *message = pending->message;
+    const struct record_source *source = &pending->source;
     int64_t now = partner_now();
     atomic_store(&pending->record_failed, 0);
     if (pending->suppressed) {
         struct record_suppression suppression = {
             .partner_id = partner->config->id,
             .event_id = pending->event_id,
-            .message = message,
+            .source = source,
             .agreement_id = pending->agreement ? pending->agreement->id : NULL,
             .reason = pending->suppression,
             .detail = pending->detail,
@@ -628,19 +708,17 @@ static void partner_write_records(struct partner *partner, struct pending *pendi
         atomic_store(&pending->records_outstanding, 1);
         if (record)
             producer_send_async(partner->shared->producer, config->dispatch.audit_topic,
-                                message->key, message->key_len, record, record_len, NULL, 0,
+                                source->key, source->key_len, record, record_len, NULL, 0,
                                 partner_recorded, pending);
-        else {
-            atomic_store(&pending->record_failed, 1);
-            atomic_fetch_sub(&pending->records_outstanding, 1);
-        }
+        else
+            partner_record_lost(partner, pending);
         return;
     }
-    int64_t timestamp = rd_kafka_message_timestamp(message, NULL);
+    int64_t timestamp = pending->timestamp_ms;
     struct record_outcome outcome = {
         .partner_id = partner->config->id,
         .event_id = pending->event_id,
-        .message = message,
+        .source = source,
         .delivered = pending->delivered,
         .status = pending->status,
         .attempts = pending->attempts,
@@ -661,26 +739,23 @@ static void partner_write_records(struct partner *partner, struct pending *pendi
         struct producer_header headers[RECORD_DEAD_LETTER_HEADERS];
         char storage[1024];
         size_t count = record_dead_letter_headers(&outcome, headers, storage, sizeof storage);
-        void *copy = malloc(message->len ? message->len : 1);
-        if (copy && message->len)
-            memcpy(copy, message->payload, message->len);
+        void *copy =
+            pending->payload ? malloc(pending->payload_len ? pending->payload_len : 1) : NULL;
+        if (copy && pending->payload_len)
+            memcpy(copy, pending->payload, pending->payload_len);
         if (copy)
             producer_send_async(partner->shared->producer, config->dispatch.dead_letter_topic,
-                                message->key, message->key_len, copy, message->len, headers, count,
-                                partner_recorded, pending);
-        else {
-            atomic_store(&pending->record_failed, 1);
-            atomic_fetch_sub(&pending->records_outstanding, 1);
-        }
+                                source->key, source->key_len, copy, pending->payload_len, headers,
+                                count, partner_recorded, pending);
+        else
+            partner_record_lost(partner, pending);
     }
     if (receipt)
-        producer_send_async(partner->shared->producer, config->dispatch.audit_topic, message->key,
-                            message->key_len, receipt, receipt_len, NULL, 0, partner_recorded,
+        producer_send_async(partner->shared->producer, config->dispatch.audit_topic, source->key,
+                            source->key_len, receipt, receipt_len, NULL, 0, partner_recorded,
                             pending);
-    else {
-        atomic_store(&pending->record_failed, 1);
-        atomic_fetch_sub(&pending->records_outstanding, 1);
-    }
+    else
+        partner_record_lost(partner, pending);
 }
 
 static void partner_final(struct partner *partner, struct pending *pending, int delivered,
@@ -689,16 +764,22 @@ static void partner_final(struct partner *partner, struct pending *pending, int 
     pending->delivered = delivered;
     snprintf(pending->reason, sizeof pending->reason, "%s", reason ? reason : "");
     pending->state = PENDING_RECORDING;
-    rd_kafka_timestamp_type_t timestamp_type;
-    int64_t timestamp = rd_kafka_message_timestamp(pending->message, &timestamp_type);
-    metrics_dispatch_out(partner->config->id, rd_kafka_topic_name(pending->message->rkt), delivered,
-                         timestamp > 0 ? partner_now() - timestamp : 0);
+    metrics_dispatch_out(partner->config->id, pending->source.topic, delivered,
+                         pending->timestamp_ms ? partner_now() - pending->timestamp_ms : 0);
     if (delivered)
         log_debug("delivered partner=%s event_id=%s attempts=%d", partner->config->id,
                   pending->event_id, pending->attempts);
     else
         log_warning("dead-lettered partner=%s event_id=%s attempts=%d reason=%.120s",
                     partner->config->id, pending->event_id, pending->attempts, pending->reason);
+    /* Final: the body is not sent again. A delivered event's bytes are not
+     * needed either (only a dead letter carries them). */
+    free(pending->body);
+    pending->body = NULL;
+    if (delivered) {
+        free(pending->payload);
+        pending->payload = NULL;
+    }
     partner_write_records(partner, pending);
 }
 
@@ -713,18 +794,17 @@ static void partner_suppress(struct partner *partner, struct pending *pending)
     partner_write_records(partner, pending);
 }
 
-static void partner_free_pending(struct pending *pending)
-{
-    rd_kafka_message_destroy(pending->message);
-    free(pending->body);
-    json_decref(pending->fields);
-    free(pending);
-}
-
 /* Marks recorded events settled (re-producing failed records), then stores
- * the offsets of settled runs at the head of each partition and frees them. */
-static void partner_settle(struct partner *partner)
+ * the offsets of settled runs at the head of each partition and frees them.
+ * Returns how many it freed. */
+static size_t partner_settle(struct partner *partner)
 {
+    /* Nothing was acknowledged since the last look: nothing can settle. */
+    unsigned done = atomic_load(&partner->records_done);
+    size_t freed = 0;
+    if (done == partner->records_settled)
+        return 0;
+    partner->records_settled = done;
     for (struct pending *pending = partner->head; pending; pending = pending->next)
         if (pending->state == PENDING_RECORDING &&
             atomic_load(&pending->records_outstanding) == 0) {
@@ -740,7 +820,7 @@ static void partner_settle(struct partner *partner)
 
     enum { MAX_BLOCKED = 256 };
     struct {
-        rd_kafka_topic_t *topic;
+        const char *topic;
         int32_t partition;
     } blocked[MAX_BLOCKED];
     size_t blocked_count = 0;
@@ -750,15 +830,17 @@ static void partner_settle(struct partner *partner)
         struct pending *next = pending->next;
         int is_blocked = 0;
         for (size_t i = 0; i < blocked_count && !is_blocked; i++)
-            is_blocked = blocked[i].topic == pending->message->rkt &&
-                         blocked[i].partition == pending->message->partition;
+            is_blocked = blocked[i].topic == pending->source.topic &&
+                         blocked[i].partition == pending->source.partition;
         if (pending->state != PENDING_SETTLED || is_blocked) {
             if (!is_blocked && blocked_count < MAX_BLOCKED) {
-                blocked[blocked_count].topic = pending->message->rkt;
-                blocked[blocked_count].partition = pending->message->partition;
+                blocked[blocked_count].topic = pending->source.topic;
+                blocked[blocked_count].partition = pending->source.partition;
                 blocked_count++;
             } else if (!is_blocked) {
-                break; /* too many partitions in view: settle the rest next time */
+                /* Too many partitions in view: settle the rest next time. */
+                partner->records_settled = done - 1;
+                break;
             }
             previous = pending;
             pending = next;
@@ -767,11 +849,11 @@ static void partner_settle(struct partner *partner)
         if (!offsets)
             offsets = rd_kafka_topic_partition_list_new(16);
         rd_kafka_topic_partition_t *entry = rd_kafka_topic_partition_list_find(
-            offsets, rd_kafka_topic_name(pending->message->rkt), pending->message->partition);
+            offsets, pending->source.topic, pending->source.partition);
         if (!entry)
-            entry = rd_kafka_topic_partition_list_add(
-                offsets, rd_kafka_topic_name(pending->message->rkt), pending->message->partition);
-        entry->offset = pending->message->offset + 1;
+            entry = rd_kafka_topic_partition_list_add(offsets, pending->source.topic,
+                                                      pending->source.partition);
+        entry->offset = pending->source.offset + 1;
         if (previous)
             previous->next = next;
         else
@@ -780,6 +862,7 @@ static void partner_settle(struct partner *partner)
             partner->tail = previous;
         partner->pending_count--;
         partner_free_pending(pending);
+        freed++;
         pending = next;
     }
     if (offsets) {
@@ -791,6 +874,7 @@ static void partner_settle(struct partner *partner)
                         rd_kafka_err2name(err));
         rd_kafka_topic_partition_list_destroy(offsets);
     }
+    return freed;
 }
 
 /* ---- the thread --------------------------------------------------------- */
@@ -801,13 +885,17 @@ static void *partner_run(void *arg)
     struct curl_waitfd wait = {.fd = partner->wake_pipe[0], .events = CURL_WAIT_POLLIN};
     while (!atomic_load(partner->shared->stopping)) {
         int64_t now = partner_now();
-        partner_intake(partner, now);
+        int more = partner_intake(partner, now);
         int64_t next_due = partner_start_due(partner, now);
         int ended = partner_collect(partner);
-        partner_settle(partner);
-        /* A transfer that ended frees a slot or schedules a retry: look
-         * again at once rather than sleep on an older estimate. */
-        int64_t timeout = ended ? 0 : next_due - partner_now();
+        size_t freed = partner_settle(partner);
+        /* A transfer that ended frees a slot or schedules a retry, settled
+         * events make room for more, and intake may have left some for the
+         * next turn: look again at once rather than sleep. IMPORTANT: the consumer queue signals
+         * the wake pipe only when it goes from empty to not empty, so room made while it was full
+         * all along would otherwise wait for an unrelated wakeup (up to the second below) before
+         * intake takes more. */
+        int64_t timeout = ended || freed || more ? 0 : next_due - partner_now();
         if (timeout < 0)
             timeout = 0;
         if (timeout > 1000)
@@ -878,14 +966,14 @@ int partner_new(const struct partner_shared *shared, const struct config_partner
         partner->max_in_flight = (int)value;
     }
     /* Enough pending events to keep the pipe full while some wait behind
-     * others of the same person, and few enough to bound memory: each
-     * holds its message, body and outcome (about 6 KB), so 8 x max_in_flight
-     * instead of 16 x saves about 0.75 MB per partner at the default. The
-     * peak with ten backlogged partners (make bench) moved between 61 and
-     * 69 MB from run to run either way; docs/performance.md has the rest. */
-    partner->max_pending = partner->max_in_flight * 8 < 128 ? 128 : partner->max_in_flight * 8;
-    if (partner->max_pending > 2048)
-        partner->max_pending = 2048;
+     * others of the same person and delivered ones wait for their receipts
+     * (up to PRODUCER_LINGER_RECORDS_MS plus the broker's acknowledgement),
+     * and few enough to bound memory: a pending event keeps its payload and,
+     * until final, its body; the consumed message itself is not kept.
+     * docs/performance.md has the measurements behind the factor. */
+    partner->max_pending = partner->max_in_flight * 16 < 128 ? 128 : partner->max_in_flight * 16;
+    if (partner->max_pending > 4096)
+        partner->max_pending = 4096;
 
     partner->blocked_slots = 1;
     while (partner->blocked_slots < (size_t)partner->max_pending * 2)
@@ -937,7 +1025,7 @@ int partner_new(const struct partner_shared *shared, const struct config_partner
          * fit in a small footprint (see the note on the backoff below). */
         kafka_conf_set(conf, "queued.max.messages.kbytes", "1024", errstr, errstr_size) != 0 ||
         kafka_conf_set(conf, "fetch.max.bytes", "1048576", errstr, errstr_size) != 0 ||
-        kafka_conf_set(conf, "max.partition.fetch.bytes", "262144", errstr, errstr_size) != 0 ||
+        kafka_conf_set(conf, "max.partition.fetch.bytes", "131072", errstr, errstr_size) != 0 ||
         /* IMPORTANT: librdkafka 2.0 only looks again at a partition whose
          * local queue reached queued.max.messages.kbytes on its broker
          * thread's next turn, up to a second later, so a small queue starves
@@ -1013,6 +1101,7 @@ void partner_finish(struct partner *partner)
 {
     if (!partner || !partner->consumer)
         return;
+    partner->records_settled = atomic_load(&partner->records_done) - 1;
     partner_settle(partner);
     rd_kafka_consumer_close(partner->consumer); /* commits what was stored */
 }

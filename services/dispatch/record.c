@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
@@ -49,13 +50,12 @@ void record_redact(const char *text, size_t len, char *out, size_t out_size)
         out[used] = '\0';
 }
 
-/* The message's Kafka key (the keyed hash of the person, lib/event.h) as a
- * JSON string, or null. */
-static json_t *record_person_ref(const rd_kafka_message_t *message)
+/* The person reference (the message's Kafka key) as a JSON string, or null. */
+static json_t *record_person_ref(const struct record_source *source)
 {
-    if (!message->key || message->key_len == 0)
+    if (!source->key || source->key_len == 0)
         return json_null();
-    json_t *ref = json_stringn(message->key, message->key_len);
+    json_t *ref = json_stringn(source->key, source->key_len);
     return ref ? ref : json_null();
 }
 
@@ -76,45 +76,189 @@ static char *record_dump(json_t *record, size_t *len)
     return text;
 }
 
+/* ---- receipts, written directly ----------------------------------------
+ * One receipt per delivery is on dispatch's hot path: writing it as text
+ * costs a fraction of building a jansson tree and dumping it. The output is
+ * the same compact JSON, keys in the same order. */
+
+struct record_text {
+    char *data;
+    size_t len, cap;
+    int failed; /* out of memory: the text is unusable */
+};
+
+static void record_text_append(struct record_text *text, const char *bytes, size_t len)
+{
+    if (text->failed)
+        return;
+    if (text->len + len + 1 > text->cap) {
+        size_t cap = text->cap ? text->cap : 512;
+        while (cap < text->len + len + 1)
+            cap *= 2;
+        char *grown = realloc(text->data, cap);
+        if (!grown) {
+            text->failed = 1;
+            return;
+        }
+        text->data = grown;
+        text->cap = cap;
+    }
+    memcpy(text->data + text->len, bytes, len);
+    text->len += len;
+    text->data[text->len] = '\0';
+}
+
+static void record_text_literal(struct record_text *text, const char *literal)
+{
+    record_text_append(text, literal, strlen(literal));
+}
+
+static void record_text_integer(struct record_text *text, long long value)
+{
+    char digits[24];
+    int n = snprintf(digits, sizeof digits, "%lld", value);
+    record_text_append(text, digits, (size_t)n);
+}
+
+/* The length of the valid UTF-8 sequence at bytes (1 to 4), or 0. */
+static size_t record_utf8_length(const unsigned char *bytes, size_t left)
+{
+    unsigned char c = bytes[0];
+    size_t need;
+    unsigned min;
+    unsigned code;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 2, min = 0x80, code = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 3, min = 0x800, code = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 4, min = 0x10000, code = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (left < need)
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((bytes[i] & 0xc0) != 0x80)
+            return 0;
+        code = (code << 6) | (bytes[i] & 0x3f);
+    }
+    if (code < min || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff))
+        return 0;
+    return need;
+}
+
+/* value as a JSON string (null when NULL): quotes, backslashes and control
+ * characters escaped, a byte that is not UTF-8 replaced by U+FFFD. */
+static void record_text_string(struct record_text *text, const char *value, size_t len)
+{
+    if (!value) {
+        record_text_literal(text, "null");
+        return;
+    }
+    const unsigned char *bytes = (const unsigned char *)value;
+    record_text_append(text, "\"", 1);
+    size_t run = 0; /* bytes at bytes[i - run] to copy as they are */
+    for (size_t i = 0; i < len;) {
+        unsigned char c = bytes[i];
+        size_t size = record_utf8_length(bytes + i, len - i);
+        if (size > 0 && c >= 0x20 && c != '"' && c != '\\') {
+            run += size;
+            i += size;
+            continue;
+        }
+        record_text_append(text, (const char *)bytes + i - run, run);
+        run = 0;
+        char escaped[8];
+        if (size == 0)
+            snprintf(escaped, sizeof escaped, "\\ufffd");
+        else if (c == '"' || c == '\\')
+            snprintf(escaped, sizeof escaped, "\\%c", c);
+        else if (c == '\n')
+            snprintf(escaped, sizeof escaped, "\\n");
+        else if (c == '\r')
+            snprintf(escaped, sizeof escaped, "\\r");
+        else if (c == '\t')
+            snprintf(escaped, sizeof escaped, "\\t");
+        else
+            snprintf(escaped, sizeof escaped, "\\u%04x", c);
+        record_text_literal(text, escaped);
+        i += size ? size : 1;
+    }
+    record_text_append(text, (const char *)bytes + len - run, run);
+    record_text_append(text, "\"", 1);
+}
+
+static void record_text_cstring(struct record_text *text, const char *value)
+{
+    record_text_string(text, value, value ? strlen(value) : 0);
+}
+
 char *record_receipt(const struct record_outcome *outcome, size_t *len)
 {
     char completed[48];
     codec_timestamp_format(outcome->completed_ms, completed, sizeof completed);
-    const rd_kafka_message_t *message = outcome->message;
-    json_t *receipt = json_pack(
-        "{s:s,s:s,s:s,s:s,s:{s:s,s:i,s:I},s:s,s:i,s:i,s:I,s:s}", "record", "delivery", "partner",
-        outcome->partner_id, "event_id", outcome->event_id, "event_type",
-        rd_kafka_topic_name(message->rkt), "source", "topic", rd_kafka_topic_name(message->rkt),
-        "partition", (int)message->partition, "offset", (json_int_t)message->offset, "outcome",
-        outcome->delivered ? "delivered" : "dead_lettered", "status", outcome->status, "attempts",
-        outcome->attempts, "latency_ms", (json_int_t)outcome->latency_ms, "completed_at",
-        completed);
-    if (!receipt)
-        return NULL;
-    if (!outcome->delivered && outcome->reason)
-        json_object_set_new(receipt, "reason", json_string(outcome->reason));
+    const struct record_source *source = outcome->source;
+    struct record_text text = {0};
+    record_text_literal(&text, "{\"record\":\"delivery\",\"partner\":");
+    record_text_cstring(&text, outcome->partner_id);
+    record_text_literal(&text, ",\"event_id\":");
+    record_text_cstring(&text, outcome->event_id);
+    record_text_literal(&text, ",\"event_type\":");
+    record_text_cstring(&text, source->topic);
+    record_text_literal(&text, ",\"source\":{\"topic\":");
+    record_text_cstring(&text, source->topic);
+    record_text_literal(&text, ",\"partition\":");
+    record_text_integer(&text, source->partition);
+    record_text_literal(&text, ",\"offset\":");
+    record_text_integer(&text, source->offset);
+    record_text_literal(&text, outcome->delivered ? "},\"outcome\":\"delivered\",\"status\":"
+                                                  : "},\"outcome\":\"dead_lettered\",\"status\":");
+    record_text_integer(&text, outcome->status);
+    record_text_literal(&text, ",\"attempts\":");
+    record_text_integer(&text, outcome->attempts);
+    record_text_literal(&text, ",\"latency_ms\":");
+    record_text_integer(&text, outcome->latency_ms);
+    record_text_literal(&text, ",\"completed_at\":");
+    record_text_cstring(&text, completed);
+    if (!outcome->delivered && outcome->reason) {
+        record_text_literal(&text, ",\"reason\":");
+        record_text_cstring(&text, outcome->reason);
+    }
     /* The disclosure: under which agreement, which fields, about whom. */
-    json_object_set_new(receipt, "person_ref", record_person_ref(message));
-    json_object_set_new(receipt, "agreement", record_nullable(outcome->agreement_id));
-    json_object_set_new(receipt, "fields",
-                        outcome->fields ? json_deep_copy(outcome->fields) : json_array());
-    json_object_set_new(receipt, "pseudonymised", json_boolean(outcome->pseudonymised));
-    return record_dump(receipt, len);
+    record_text_literal(&text, ",\"person_ref\":");
+    if (source->key && source->key_len)
+        record_text_string(&text, source->key, source->key_len);
+    else
+        record_text_literal(&text, "null");
+    record_text_literal(&text, ",\"agreement\":");
+    record_text_cstring(&text, outcome->agreement_id);
+    record_text_literal(&text, ",\"fields\":");
+    record_text_literal(&text, outcome->fields ? outcome->fields : "[]");
+    record_text_literal(&text, outcome->pseudonymised ? ",\"pseudonymised\":true}"
+                                                      : ",\"pseudonymised\":false}");
+    if (text.failed) {
+        free(text.data);
+        return NULL;
+    }
+    *len = text.len;
+    return text.data;
 }
 
 char *record_suppression(const struct record_suppression *suppression, size_t *len)
 {
     char at[48];
     codec_timestamp_format(suppression->at_ms, at, sizeof at);
-    const rd_kafka_message_t *message = suppression->message;
+    const struct record_source *source = suppression->source;
     json_t *record = json_pack(
         "{s:s,s:s,s:s,s:s,s:{s:s,s:i,s:I},s:o,s:o,s:s,s:s,s:s}", "record", "suppression", "partner",
-        suppression->partner_id, "event_id", suppression->event_id, "event_type",
-        rd_kafka_topic_name(message->rkt), "source", "topic", rd_kafka_topic_name(message->rkt),
-        "partition", (int)message->partition, "offset", (json_int_t)message->offset, "person_ref",
-        record_person_ref(message), "agreement", record_nullable(suppression->agreement_id),
-        "reason", suppression->reason, "detail", suppression->detail ? suppression->detail : "",
-        "at", at);
+        suppression->partner_id, "event_id", suppression->event_id, "event_type", source->topic,
+        "source", "topic", source->topic, "partition", (int)source->partition, "offset",
+        (json_int_t)source->offset, "person_ref", record_person_ref(source), "agreement",
+        record_nullable(suppression->agreement_id), "reason", suppression->reason, "detail",
+        suppression->detail ? suppression->detail : "", "at", at);
     if (record && suppression->cancels_event_id)
         json_object_set_new(record, "cancels_event_id", json_string(suppression->cancels_event_id));
     return record_dump(record, len);
@@ -143,15 +287,15 @@ size_t record_dead_letter_headers(const struct record_outcome *outcome,
 {
     char *cursor = storage;
     size_t left = storage_size;
-    const rd_kafka_message_t *message = outcome->message;
+    const struct record_source *source = outcome->source;
     char completed[48];
     codec_timestamp_format(outcome->completed_ms, completed, sizeof completed);
     const char *values[RECORD_DEAD_LETTER_HEADERS] = {
         record_store(&cursor, &left, "%s", outcome->partner_id),
         record_store(&cursor, &left, "%s", outcome->event_id),
-        record_store(&cursor, &left, "%s", rd_kafka_topic_name(message->rkt)),
-        record_store(&cursor, &left, "%d", (int)message->partition),
-        record_store(&cursor, &left, "%lld", (long long)message->offset),
+        record_store(&cursor, &left, "%s", source->topic),
+        record_store(&cursor, &left, "%d", (int)source->partition),
+        record_store(&cursor, &left, "%lld", (long long)source->offset),
         record_store(&cursor, &left, "%.240s", outcome->reason ? outcome->reason : ""),
         record_store(&cursor, &left, "%d", outcome->status),
         record_store(&cursor, &left, "%d", outcome->attempts),

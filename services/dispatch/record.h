@@ -9,7 +9,6 @@
 #define PLACEHUB_RECORD_H
 
 #include <jansson.h>
-#include <librdkafka/rdkafka.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "producer.h"
@@ -17,20 +16,31 @@
 /* Headers of a dead letter. */
 enum { RECORD_DEAD_LETTER_HEADERS = 10 };
 
+/* Where an event came from: all a record needs of the consumed message,
+ * which dispatch does not keep (a message pins its whole fetch buffer).
+ * Borrowed. */
+struct record_source {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const void *key; /* the keyed hash of the person (lib/event.h); NULL: none */
+    size_t key_len;
+};
+
 /* The facts of one final outcome. Strings are borrowed. */
 struct record_outcome {
     const char *partner_id;
     const char *event_id;
-    const rd_kafka_message_t *message; /* the event as consumed */
-    int delivered;                     /* 1 delivered, 0 dead-lettered */
-    int status;                        /* last protocol status, 0 when none */
+    const struct record_source *source; /* the event as consumed */
+    int delivered;                      /* 1 delivered, 0 dead-lettered */
+    int status;                         /* last protocol status, 0 when none */
     int attempts;
     int64_t latency_ms; /* from the event's Kafka timestamp to now */
     int64_t completed_ms;
     const char *reason;           /* dead-lettered: why */
     const char *response_excerpt; /* dead-lettered: what the partner said */
     const char *agreement_id;     /* the agreement it went out under; NULL: none */
-    const json_t *fields;         /* field paths disclosed (sorted); NULL: none */
+    const char *fields;           /* field paths disclosed: a JSON array (sorted); NULL: none */
     int pseudonymised;            /* a pseudonym stood for the NHS number */
 };
 
@@ -42,11 +52,11 @@ char *record_receipt(const struct record_outcome *outcome, size_t *len);
 struct record_suppression {
     const char *partner_id;
     const char *event_id;
-    const rd_kafka_message_t *message; /* the event as consumed */
-    const char *agreement_id;          /* the agreement that refused it; NULL: none covers it */
-    const char *reason;                /* objection, restricted, condition, no_agreement */
-    const char *detail;                /* why, in words, without personal data */
-    const char *cancels_event_id;      /* a cancellation: the event it cancels; else NULL */
+    const struct record_source *source; /* the event as consumed */
+    const char *agreement_id;           /* the agreement that refused it; NULL: none covers it */
+    const char *reason;                 /* objection, restricted, condition, no_agreement */
+    const char *detail;                 /* why, in words, without personal data */
+    const char *cancels_event_id;       /* a cancellation: the event it cancels; else NULL */
     int64_t at_ms;
 };
 

@@ -638,7 +638,7 @@ int ingest_new(const struct config *config, struct registry *registry, struct in
         log_info("publishing partners=%zu", publishers_count(ingest->publishers));
     }
     if (producer_new(config, "placehub-ingest", config->ingest.produce_timeout_ms,
-                     &ingest->producer, errstr, errstr_size) != 0 ||
+                     PRODUCER_LINGER_ACK_MS, &ingest->producer, errstr, errstr_size) != 0 ||
         kafka_topics_ensure(producer_handle(ingest->producer), config, 30000, errstr,
                             errstr_size) != 0)
         goto fail;

@@ -261,8 +261,8 @@ int intake_new(const struct config *config, struct registry *registry, struct in
                  config->path, config->mllp.raw_topic);
         goto fail;
     }
-    if (producer_new(config, "placehub-mllp", config->mllp.produce_timeout_ms, &intake->producer,
-                     errstr, errstr_size) != 0 ||
+    if (producer_new(config, "placehub-mllp", config->mllp.produce_timeout_ms,
+                     PRODUCER_LINGER_ACK_MS, &intake->producer, errstr, errstr_size) != 0 ||
         kafka_topics_ensure(producer_handle(intake->producer), config, 30000, errstr,
                             errstr_size) != 0)
         goto fail;
