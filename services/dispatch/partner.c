@@ -1031,9 +1031,9 @@ int partner_new(const struct partner_shared *shared, const struct config_partner
          * thread's next turn, up to a second later, so a small queue starves
          * the partner between bursts; a large one costs memory in every
          * backlogged partner. Measured with make bench (20,000 events, and
-         * peak RSS with ten backlogged partners): 512 KB 2,500/s and 52 MB;
-         * 1 MB 3,800/s and 73 MB; 2 MB 4,000/s and 99 MB; 4 MB 5,500-6,000/s
-         * and 148-176 MB. 1 MB is the default; pausing partitions for
+         * peak RSS with ten backlogged partners), after the wake-up fix in
+         * partner_run: 512 KB 2,200-2,800/s and 54-56 MB; 1 MB 4,800/s
+         * and 62-65 MB. 1 MB is the default; pausing partitions for
          * backpressure, or a librdkafka with fetch.queue.backoff.ms, is the
          * way past this trade-off. */
         kafka_conf_set(conf, "fetch.error.backoff.ms", "20", errstr, errstr_size) != 0 ||
