@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "placehub/connector.h"
+#include "text.h"
 
 #define MAIL_ADDRESS_MAX 254
 #define MAIL_WIDTH 76
@@ -47,12 +48,6 @@ struct mail {
 };
 
 /* A growing message. Any failure sticks, and is checked once at the end. */
-struct mail_text {
-    char *data;
-    size_t len, cap;
-    int failed;
-};
-
 /* A plain addr-spec (local@domain): nothing that could smuggle a header or
  * a second recipient in. */
 static int mail_address_valid(const char *address)
@@ -193,31 +188,10 @@ static void mail_destroy(void *instance)
 
 /* ---- writing the message ------------------------------------------------ */
 
-static void mail_append(struct mail_text *text, const char *data, size_t len)
-{
-    if (text->failed)
-        return;
-    if (text->len + len + 1 > text->cap) {
-        size_t cap = text->cap ? text->cap : 4096;
-        while (cap < text->len + len + 1)
-            cap *= 2;
-        char *grown = realloc(text->data, cap);
-        if (!grown) {
-            text->failed = 1;
-            return;
-        }
-        text->data = grown;
-        text->cap = cap;
-    }
-    memcpy(text->data + text->len, data, len);
-    text->len += len;
-    text->data[text->len] = '\0';
-}
-
-static void mail_printf(struct mail_text *text, const char *fmt, ...)
+static void mail_printf(struct text *text, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static void mail_printf(struct mail_text *text, const char *fmt, ...)
+static void mail_printf(struct text *text, const char *fmt, ...)
 {
     char line[1024];
     va_list args;
@@ -228,14 +202,13 @@ static void mail_printf(struct mail_text *text, const char *fmt, ...)
         text->failed = 1;
         return;
     }
-    mail_append(text, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    text_append(text, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
 /* Writes "<indent><label>: <value>" wrapped at MAIL_WIDTH on spaces, CRLF
  * line ends; control characters in value (a CR or LF smuggled into a name)
  * count as spaces. A NULL label writes the value alone. */
-static void mail_field(struct mail_text *text, const char *indent, const char *label,
-                       const char *value)
+static void mail_field(struct text *text, const char *indent, const char *label, const char *value)
 {
     char line[MAIL_WIDTH * 2];
     size_t used = (size_t)snprintf(line, sizeof line, "%s%s%s", indent, label ? label : "",
@@ -251,8 +224,8 @@ static void mail_field(struct mail_text *text, const char *indent, const char *l
         while (c[word] > 0x20 && c[word] != 0x7f)
             word++;
         if (!empty && used + 1 + word > MAIL_WIDTH) {
-            mail_append(text, line, used);
-            mail_append(text, "\r\n", 2);
+            text_append(text, line, used);
+            text_append(text, "\r\n", 2);
             used = (size_t)snprintf(line, sizeof line, "%s%s", indent, label ? "    " : "");
             empty = 1;
         }
@@ -261,8 +234,8 @@ static void mail_field(struct mail_text *text, const char *indent, const char *l
         for (size_t i = 0; i < word; i++) {
             if (used + 1 >= sizeof line) {
                 /* One very long word: cut it, as a mail line must stay short. */
-                mail_append(text, line, used);
-                mail_append(text, "\r\n", 2);
+                text_append(text, line, used);
+                text_append(text, "\r\n", 2);
                 used = (size_t)snprintf(line, sizeof line, "%s%s", indent, label ? "    " : "");
             }
             line[used++] = (char)c[i];
@@ -270,8 +243,8 @@ static void mail_field(struct mail_text *text, const char *indent, const char *l
         empty = 0;
         c += word;
     }
-    mail_append(text, line, used);
-    mail_append(text, "\r\n", 2);
+    text_append(text, line, used);
+    text_append(text, "\r\n", 2);
 }
 
 static const char *mail_text_of(const json_t *object, const char *key)
@@ -362,7 +335,7 @@ static const struct mail_line mail_employment[] = {
     {NULL, NULL, MAIL_TEXT}};
 
 /* One labelled line for a field of the event; nothing when it is absent. */
-static void mail_line(struct mail_text *text, const json_t *event, const struct mail_line *line)
+static void mail_line(struct text *text, const json_t *event, const struct mail_line *line)
 {
     const json_t *value = json_object_get(event, line->key);
     char buffer[1024];
@@ -466,7 +439,7 @@ static const struct mail_kind_of_event mail_headlines[] = {
     {"CANCELLED", "Employment support update withdrawn (sent in error)"},
     {NULL, NULL}};
 
-static void mail_person(const struct mail *mail, struct mail_text *text, const json_t *event)
+static void mail_person(const struct mail *mail, struct text *text, const json_t *event)
 {
     const json_t *person = json_object_get(event, "person");
     char buffer[1024];
@@ -537,7 +510,7 @@ static void mail_date(int64_t millis, char *out, size_t out_size)
 static char *mail_message(const struct mail *mail, const struct placehub_delivery *delivery,
                           char *errstr, size_t errstr_size)
 {
-    struct mail_text text = {0};
+    struct text text = {0};
     json_error_t error;
     json_t *event = json_loadb(delivery->body, delivery->body_len, 0, &error);
     const char *event_type = mail_text_of(event, "event_type");

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "text.h"
 
 void record_redact(const char *text, size_t len, char *out, size_t out_size)
 {
@@ -81,43 +82,16 @@ static char *record_dump(json_t *record, size_t *len)
  * costs a fraction of building a jansson tree and dumping it. The output is
  * the same compact JSON, keys in the same order. */
 
-struct record_text {
-    char *data;
-    size_t len, cap;
-    int failed; /* out of memory: the text is unusable */
-};
-
-static void record_text_append(struct record_text *text, const char *bytes, size_t len)
+static void record_text_literal(struct text *text, const char *literal)
 {
-    if (text->failed)
-        return;
-    if (text->len + len + 1 > text->cap) {
-        size_t cap = text->cap ? text->cap : 512;
-        while (cap < text->len + len + 1)
-            cap *= 2;
-        char *grown = realloc(text->data, cap);
-        if (!grown) {
-            text->failed = 1;
-            return;
-        }
-        text->data = grown;
-        text->cap = cap;
-    }
-    memcpy(text->data + text->len, bytes, len);
-    text->len += len;
-    text->data[text->len] = '\0';
+    text_append(text, literal, strlen(literal));
 }
 
-static void record_text_literal(struct record_text *text, const char *literal)
-{
-    record_text_append(text, literal, strlen(literal));
-}
-
-static void record_text_integer(struct record_text *text, long long value)
+static void record_text_integer(struct text *text, long long value)
 {
     char digits[24];
     int n = snprintf(digits, sizeof digits, "%lld", value);
-    record_text_append(text, digits, (size_t)n);
+    text_append(text, digits, (size_t)n);
 }
 
 /* The length of the valid UTF-8 sequence at bytes (1 to 4), or 0. */
@@ -152,14 +126,14 @@ static size_t record_utf8_length(const unsigned char *bytes, size_t left)
 
 /* value as a JSON string (null when NULL): quotes, backslashes and control
  * characters escaped, a byte that is not UTF-8 replaced by U+FFFD. */
-static void record_text_string(struct record_text *text, const char *value, size_t len)
+static void record_text_string(struct text *text, const char *value, size_t len)
 {
     if (!value) {
         record_text_literal(text, "null");
         return;
     }
     const unsigned char *bytes = (const unsigned char *)value;
-    record_text_append(text, "\"", 1);
+    text_append(text, "\"", 1);
     size_t run = 0; /* bytes at bytes[i - run] to copy as they are */
     for (size_t i = 0; i < len;) {
         unsigned char c = bytes[i];
@@ -169,7 +143,7 @@ static void record_text_string(struct record_text *text, const char *value, size
             i += size;
             continue;
         }
-        record_text_append(text, (const char *)bytes + i - run, run);
+        text_append(text, (const char *)bytes + i - run, run);
         run = 0;
         char escaped[8];
         if (size == 0)
@@ -187,11 +161,11 @@ static void record_text_string(struct record_text *text, const char *value, size
         record_text_literal(text, escaped);
         i += size ? size : 1;
     }
-    record_text_append(text, (const char *)bytes + len - run, run);
-    record_text_append(text, "\"", 1);
+    text_append(text, (const char *)bytes + len - run, run);
+    text_append(text, "\"", 1);
 }
 
-static void record_text_cstring(struct record_text *text, const char *value)
+static void record_text_cstring(struct text *text, const char *value)
 {
     record_text_string(text, value, value ? strlen(value) : 0);
 }
@@ -201,7 +175,7 @@ char *record_receipt(const struct record_outcome *outcome, size_t *len)
     char completed[48];
     codec_timestamp_format(outcome->completed_ms, completed, sizeof completed);
     const struct record_source *source = outcome->source;
-    struct record_text text = {0};
+    struct text text = {0};
     record_text_literal(&text, "{\"record\":\"delivery\",\"partner\":");
     record_text_cstring(&text, outcome->partner_id);
     record_text_literal(&text, ",\"event_id\":");
