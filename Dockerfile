@@ -11,17 +11,20 @@ ARG DEBIAN_IMAGE=debian:bookworm-slim
 FROM ${DEBIAN_IMAGE} AS build
 
 # Only what `make` (the `all` target) needs: no clang, cmocka, valgrind, Java or
-# Python, which are for tests and the dev broker.
+# Python, which are for tests and the dev broker. curl and ca-certificates
+# fetch librdkafka's source: make runs scripts/librdkafka.sh, which builds a
+# pinned release (zlib and zstd are its own -dev packages) linked statically.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      build-essential pkg-config make \
-      librdkafka-dev libavro-dev libcurl4-openssl-dev libjansson-dev libyaml-dev \
-      libmicrohttpd-dev uuid-dev libssl-dev \
+      build-essential pkg-config make curl ca-certificates python3 \
+      libavro-dev libcurl4-openssl-dev libjansson-dev libyaml-dev \
+      libmicrohttpd-dev uuid-dev libssl-dev zlib1g-dev libzstd-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
 # .dockerignore lets only the sources through (no build/, .git, .cache, secrets).
 COPY Makefile ./
+COPY scripts/librdkafka.sh scripts/
 COPY include/ include/
 COPY lib/ lib/
 COPY connectors/ connectors/
@@ -31,17 +34,19 @@ RUN make -j"$(nproc)" all
 # --- runtime: the shared libraries only ------------------------------------
 FROM ${DEBIAN_IMAGE} AS runtime
 
-# Runtime packages of the -dev packages above (Debian 12 names):
-#   librdkafka-dev -> librdkafka1        libavro-dev -> libavro23
-#   libcurl4-openssl-dev -> libcurl4     libjansson-dev -> libjansson4
-#   libyaml-dev -> libyaml-0-2           libmicrohttpd-dev -> libmicrohttpd12
-#   uuid-dev -> libuuid1                 libssl-dev -> libssl3 (libcrypto.so.3)
+# Runtime packages of the -dev packages above (Debian 12 names); librdkafka
+# is linked into the programs:
+#   libavro-dev -> libavro23             libcurl4-openssl-dev -> libcurl4
+#   libjansson-dev -> libjansson4        libyaml-dev -> libyaml-0-2
+#   libmicrohttpd-dev -> libmicrohttpd12 uuid-dev -> libuuid1
+#   libssl-dev -> libssl3 (libcrypto.so.3)
+#   zlib1g-dev -> zlib1g                 libzstd-dev -> libzstd1
 # ca-certificates: TLS to partners and to a TLS Kafka or registry.
 # curl: the HTTP healthchecks in docker-compose.yml (libcurl4 is needed anyway).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      librdkafka1 libavro23 libcurl4 libjansson4 libyaml-0-2 libmicrohttpd12 \
-      libuuid1 libssl3 ca-certificates curl \
+      libavro23 libcurl4 libjansson4 libyaml-0-2 libmicrohttpd12 \
+      libuuid1 libssl3 zlib1g libzstd1 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
 
 # A fixed, unprivileged uid/gid, so mounted files and Kubernetes

@@ -87,7 +87,7 @@ int main(int argc, char **argv)
         return 2;
     }
     char errstr[512], group[64];
-    /* librdkafka 2.0 wants a group.id even for assign-only reading; this one
+    /* librdkafka wants a group.id even for assign-only reading; this one
      * never joins and never commits. */
     snprintf(group, sizeof group, "consumer-baseline-%ld", (long)getpid());
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -95,7 +95,8 @@ int main(int argc, char **argv)
         consumer_set(conf, "enable.auto.commit", "false") ||
         consumer_set(conf, "enable.partition.eof", "false") ||
         consumer_set(conf, "fetch.max.bytes", "52428800") ||
-        consumer_set(conf, "queued.max.messages.kbytes", "65536"))
+        consumer_set(conf, "queued.max.messages.kbytes", "65536") ||
+        consumer_set(conf, "fetch.queue.backoff.ms", "10"))
         return 1;
     rd_kafka_t *consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (!consumer) {

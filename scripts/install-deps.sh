@@ -11,8 +11,11 @@ PACKAGES=(
   # toolchain
   build-essential clang pkg-config make
   # libraries the C code links against
-  librdkafka-dev libavro-dev libcurl4-openssl-dev libjansson-dev libyaml-dev
+  libavro-dev libcurl4-openssl-dev libjansson-dev libyaml-dev
   libmicrohttpd-dev uuid-dev libssl-dev
+  # librdkafka is built from a pinned release by scripts/librdkafka.sh (Debian
+  # 12's 2.0.2 starves consumers, see that script); these are what it needs
+  zlib1g-dev libzstd-dev
   # unit tests, sanitizers, fuzzing
   libcmocka-dev libclang-rt-14-dev valgrind clang-format
   # the real Kafka broker is a Java program fetched through Maven

@@ -95,7 +95,7 @@ rd_kafka_t *ctl_consumer(const struct config *config, const char *group, char *e
     rd_kafka_conf_t *conf = kafka_conf_new(config, errstr, errstr_size);
     if (!conf)
         return NULL;
-    /* librdkafka 2.0 wants a group.id even for assign-only reading; a
+    /* librdkafka wants a group.id even for assign-only reading; a
      * private one never joins (nothing subscribes) and never commits, so
      * the broker keeps nothing of it. A partner's group is given only to
      * read its committed offsets (status). */
@@ -106,8 +106,12 @@ rd_kafka_t *ctl_consumer(const struct config *config, const char *group, char *e
         kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) != 0 ||
         kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errstr_size) != 0 ||
         kafka_conf_set(conf, "client.id", "placehub-ctl", errstr, errstr_size) != 0 ||
+        /* A replay scan reads as fast as the broker sends: large fetches, a
+         * deep local queue, and a short look again once that queue is full
+         * (librdkafka waits a second by default). */
         kafka_conf_set(conf, "fetch.max.bytes", "52428800", errstr, errstr_size) != 0 ||
-        kafka_conf_set(conf, "queued.max.messages.kbytes", "65536", errstr, errstr_size) != 0) {
+        kafka_conf_set(conf, "queued.max.messages.kbytes", "65536", errstr, errstr_size) != 0 ||
+        kafka_conf_set(conf, "fetch.queue.backoff.ms", "10", errstr, errstr_size) != 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

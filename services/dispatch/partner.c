@@ -1022,20 +1022,17 @@ int partner_new(const struct partner_shared *shared, const struct config_partner
         /* A new partner starts from the oldest retained event. */
         kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) != 0 ||
         /* Bound what librdkafka prefetches per partner: ten partners must
-         * fit in a small footprint (see the note on the backoff below). */
-        kafka_conf_set(conf, "queued.max.messages.kbytes", "1024", errstr, errstr_size) != 0 ||
+         * fit in a small footprint. A partition whose local queue is full
+         * is looked at again after fetch.queue.backoff.ms; librdkafka's
+         * default (a second) starved the partner between bursts once its
+         * queue filled (docs/performance.md). Measured with a 20,000-event
+         * backlog and one partner: 10 ms gives 7,600-8,200/s with a queue
+         * of 256 KB or 1 MB alike, so the smaller queue, which keeps ten
+         * backlogged partners 10 MB lower. */
+        kafka_conf_set(conf, "queued.max.messages.kbytes", "256", errstr, errstr_size) != 0 ||
+        kafka_conf_set(conf, "fetch.queue.backoff.ms", "10", errstr, errstr_size) != 0 ||
         kafka_conf_set(conf, "fetch.max.bytes", "1048576", errstr, errstr_size) != 0 ||
         kafka_conf_set(conf, "max.partition.fetch.bytes", "131072", errstr, errstr_size) != 0 ||
-        /* IMPORTANT: librdkafka 2.0 only looks again at a partition whose
-         * local queue reached queued.max.messages.kbytes on its broker
-         * thread's next turn, up to a second later, so a small queue starves
-         * the partner between bursts; a large one costs memory in every
-         * backlogged partner. Measured with make bench (20,000 events, and
-         * peak RSS with ten backlogged partners), after the wake-up fix in
-         * partner_run: 512 KB 2,200-2,800/s and 54-56 MB; 1 MB 4,800/s
-         * and 62-65 MB. 1 MB is the default; pausing partitions for
-         * backpressure, or a librdkafka with fetch.queue.backoff.ms, is the
-         * way past this trade-off. */
         kafka_conf_set(conf, "fetch.error.backoff.ms", "20", errstr, errstr_size) != 0 ||
         /* The engine polls only when it has room; a partner held back by
          * a long outage must not be thrown out of its group for that. */

@@ -953,7 +953,7 @@ DOCKERFILE_BREAKAGES = [
      _dockerfile("ENV PATH=/opt/placehub/bin:$PATH", "ENV PATH=/usr/bin:/bin")),
     ("schemas not copied", check_schemas_in_image, _dockerfile("COPY schemas/ /opt/placehub/schemas/", "")),
     ("runs as root", check_dockerfile_runtime, _dockerfile("USER 10001:10001", "USER root")),
-    ("dev package at runtime", check_dockerfile_runtime, _dockerfile("librdkafka1 ", "librdkafka-dev ")),
+    ("dev package at runtime", check_dockerfile_runtime, _dockerfile("libavro23 ", "libavro-dev ")),
     ("other base image", check_dockerfile_runtime,
      _dockerfile("ARG DEBIAN_IMAGE=debian:bookworm-slim", "ARG DEBIAN_IMAGE=debian:bookworm")),
     ("build lacks a -dev package", check_dockerfile_runtime, _dockerfile("libyaml-dev ", "")),
