@@ -182,6 +182,18 @@ int main(int argc, char **argv)
         rd_kafka_destroy(kafka);
         return 1;
     }
+    /* librdkafka 2.12.1's mock answers a Produce v10+ for a partition it
+     * does not lead with the current leader's id (KIP-951), read through a
+     * NULL pointer when the partition has none ("leader T P -1"): the mock
+     * crashed. Produce v9 has no such field; clients negotiate down to it. */
+    int16_t produce = 0;
+    if (mock_api("Produce", &produce) != 0 ||
+        rd_kafka_mock_set_apiversion(cluster, produce, 0, 9) != 0) {
+        fprintf(stderr, "mock_cluster: cannot limit the Produce API version\n");
+        rd_kafka_mock_cluster_destroy(cluster);
+        rd_kafka_destroy(kafka);
+        return 1;
+    }
     for (int i = 2; i < argc; i++) {
         char name[256];
         int partitions = 0, replicas = brokers < 3 ? brokers : 3;

@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from faults import Load, MockCluster, account, quick_group_failover
-from harness import Hub
+from harness import Hub, wait_until
 
 PARTNER = "housing"
 
@@ -26,7 +26,13 @@ def mock_hub():
         made[-1] = (cluster, hub)
         cluster.create_hub_topics(hub)
         quick_group_failover(hub)
-        hub.start_dispatch()
+        dispatch = hub.start_dispatch()
+        # The faults are for a running hub: dispatch must have created its
+        # topics and joined before a test takes the brokers away (it exits
+        # at start-up if Kafka does not answer in time, by design).
+        wait_until(lambda: f"partner ready partner={PARTNER}" in dispatch.output()
+                   or not dispatch.alive(), 60, "dispatch ready")
+        assert dispatch.alive(), f"dispatch did not start:\n{dispatch.output()}"
         return cluster, hub
 
     yield make
