@@ -12,6 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "support.h"
 
@@ -196,6 +200,29 @@ static void test_not_an_object(void **state)
     json_decref(array);
 }
 
+/* Ids made by the hub are version 4 uuids, all different, across more
+ * than one refill of the random pool they are cut from (256 ids each). */
+static void test_generated_ids(void **state)
+{
+    (void)state;
+    enum { IDS = 700 };
+    static char ids[IDS][37];
+    for (int i = 0; i < IDS; i++) {
+        json_t *event = support_json("{\"person\": {\"nhs_number\": \"9990123454\"}}");
+        struct codec_error error;
+        assert_int_equal(event_prepare(event, 1, NOW_MILLIS, &error), 0);
+        const char *id = event_id(event);
+        assert_non_null(id);
+        assert_true(codec_uuid_valid(id));
+        assert_int_equal(id[14], '4');
+        assert_non_null(strchr("89ab", id[19]));
+        snprintf(ids[i], sizeof ids[i], "%s", id);
+        json_decref(event);
+        for (int j = 0; j < i; j++)
+            assert_string_not_equal(ids[j], ids[i]);
+    }
+}
+
 static void key_of(const char *person_json, char *key, size_t key_size)
 {
     json_t *event = json_object();
@@ -264,6 +291,24 @@ static void test_person_key_is_keyed(void **state)
     assert_string_not_equal(keyed, development);
     /* HMAC-SHA256("0123456789abcdef0123456789abcdef", "nhs:9990123454"). */
     assert_string_equal(keyed, "e00811c9ed9c1ed5c1a0a859f31f30f0");
+    /* Keys longer than SHA-256's 64-byte block are hashed first (RFC 2104);
+     * 64 bytes exactly are not. Both checked against OpenSSL's own HMAC. */
+    static const size_t lengths[] = {64, 65, 100, 256};
+    for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
+        unsigned char long_key[256];
+        for (size_t b = 0; b < lengths[i]; b++)
+            long_key[b] = (unsigned char)(b * 7 + i);
+        assert_int_equal(event_person_key_set(long_key, lengths[i]), 0);
+        key_of("{\"nhs_number\": \"9990123454\"}", keyed, sizeof keyed);
+        unsigned char digest[EVP_MAX_MD_SIZE];
+        unsigned int digest_len = 0;
+        assert_non_null(HMAC(EVP_sha256(), long_key, (int)lengths[i],
+                             (const unsigned char *)"nhs:9990123454", 14, digest, &digest_len));
+        char expected[33];
+        for (int b = 0; b < 16; b++)
+            snprintf(expected + 2 * b, 3, "%02x", digest[b]);
+        assert_string_equal(keyed, expected);
+    }
     /* Back to the development key for the other tests. */
     assert_int_equal(
         event_person_key_set(EVENT_PERSON_KEY_DEVELOPMENT, strlen(EVENT_PERSON_KEY_DEVELOPMENT)),
@@ -290,6 +335,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fills_absent_fields),
+        cmocka_unit_test(test_generated_ids),
         cmocka_unit_test(test_null_counts_as_absent),
         cmocka_unit_test(test_keeps_given_fields),
         cmocka_unit_test(test_schema_version_mismatch),
