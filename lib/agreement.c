@@ -291,6 +291,21 @@ static int agreement_leads_under(const struct config_agreement *agreement, const
     return 0;
 }
 
+/* Appends ".key" (or "key" without the dot) to the path of path_len bytes
+ * in a buffer of AGREEMENT_PATH_MAX; returns the new length, or SIZE_MAX
+ * when it would not fit (the path is left as it was). Done per field of every
+ * event, so without snprintf. */
+static size_t agreement_path_append(char *path, size_t path_len, int dot, const char *key)
+{
+    size_t key_len = strlen(key), len = path_len + (dot ? 1 : 0) + key_len;
+    if (len >= AGREEMENT_PATH_MAX)
+        return SIZE_MAX;
+    if (dot)
+        path[path_len++] = '.';
+    memcpy(path + path_len, key, key_len + 1);
+    return len;
+}
+
 /* What of value (at path) the agreement allows: a new reference, or NULL
  * when nothing of it may go. *failed is set when out of memory. */
 static json_t *agreement_cut(const struct config_agreement *agreement, const json_t *value,
@@ -316,10 +331,10 @@ static json_t *agreement_cut(const struct config_agreement *agreement, const jso
         }
         json_object_foreach((json_t *)value, key, child)
         {
-            int n = snprintf(path + path_len, AGREEMENT_PATH_MAX - path_len, ".%s", key);
-            if (n < 0 || (size_t)n >= AGREEMENT_PATH_MAX - path_len)
+            size_t len = agreement_path_append(path, path_len, 1, key);
+            if (len == SIZE_MAX)
                 continue; /* no field path is that long: nothing listed is under it */
-            json_t *kept = agreement_cut(agreement, child, path, path_len + (size_t)n, failed);
+            json_t *kept = agreement_cut(agreement, child, path, len, failed);
             path[path_len] = '\0';
             if (kept && json_object_set_new(out, key, kept) != 0)
                 *failed = 1;
@@ -394,11 +409,10 @@ static void agreement_collect(const json_t *value, char *path, size_t path_len, 
         json_t *child;
         json_object_foreach((json_t *)value, key, child)
         {
-            int n = snprintf(path + path_len, AGREEMENT_PATH_MAX - path_len, "%s%s",
-                             path_len ? "." : "", key);
-            if (n < 0 || (size_t)n >= AGREEMENT_PATH_MAX - path_len)
+            size_t len = agreement_path_append(path, path_len, path_len > 0, key);
+            if (len == SIZE_MAX)
                 continue;
-            agreement_collect(child, path, path_len + (size_t)n, set);
+            agreement_collect(child, path, len, set);
             path[path_len] = '\0';
         }
         return;
