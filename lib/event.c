@@ -120,8 +120,9 @@ static int event_key_development = 1;
  * key: SHA-256 over (key XOR ipad) and over (key XOR opad). A person key is
  * then two copies and two short hashes, where OpenSSL's one-shot HMAC()
  * looks the algorithms up and sets the key up again for every event. The
- * states are written only by event_key_states_build (start-up) and only
- * copied from afterwards, so threads share them. */
+ * states are written only at start-up (event_person_key_set, or the first
+ * event_person_key for the development key) and only copied from
+ * afterwards, so threads share them. */
 enum { EVENT_SHA256_BLOCK = 64 };
 static EVP_MD_CTX *event_key_inner, *event_key_outer;
 static pthread_once_t event_key_once = PTHREAD_ONCE_INIT;
@@ -152,6 +153,10 @@ static void event_key_states_build(void)
     explicit_bzero(pad, sizeof pad);
 }
 
+static void event_key_states_built(void)
+{
+}
+
 int event_person_key_set(const void *key, size_t len)
 {
     if (len < 32 || len > sizeof event_key)
@@ -159,8 +164,9 @@ int event_person_key_set(const void *key, size_t len)
     memcpy(event_key, key, len);
     event_key_len = len;
     event_key_development = 0;
-    pthread_once(&event_key_once, event_key_states_build);
     event_key_states_build();
+    /* Built for this key: the first event_person_key must not build again. */
+    pthread_once(&event_key_once, event_key_states_built);
     return 0;
 }
 
