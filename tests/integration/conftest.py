@@ -21,9 +21,36 @@ def broker():
     broker.destroy()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """When a test fails, its report ends with the tail of every hub
+    program's log, and the hub's work folder (the full logs) is kept: CI
+    keeps only the report."""
+    outcome = yield
+    report = outcome.get_result()
+    hubs = getattr(item, "placehub_hubs", [])
+    if report.when != "call" or not report.failed or not hubs:
+        return
+    for hub in hubs:
+        hub.keep_workdir = True
+        try:
+            report.sections.append((f"consumer groups of {hub.group_prefix}", hub.positions()))
+        except Exception as error:  # the broker may be what failed
+            report.sections.append((f"consumer groups of {hub.group_prefix}",
+                                    f"not readable: {error}"))
+        for name, text in hub.logs().items():
+            tail = "\n".join(text.splitlines()[-LOG_TAIL_LINES:])
+            report.sections.append((f"{name} log (last {LOG_TAIL_LINES} lines; all in "
+                                    f"{hub.workdir})", tail))
+
+
+LOG_TAIL_LINES = 40
+
+
 @pytest.fixture
-def make_hub(broker):
+def make_hub(broker, request):
     hubs = []
+    request.node.placehub_hubs = hubs
 
     def make(partners, **kwargs):
         hub = Hub(broker, partners, **kwargs)

@@ -122,22 +122,25 @@ class Broker:
 
     def end_offsets(self, topics=TOPICS):
         """Sum of high watermarks per topic (events written so far)."""
-        from confluent_kafka import Consumer, TopicPartition
+        totals = {topic: 0 for topic in topics}
+        for (topic, _), end in self.partition_ends(topics).items():
+            totals[topic] += end
+        return totals
+
+    def partition_ends(self, topics=TOPICS):
+        """High watermark of each partition: {(topic, partition): offset}."""
+        from confluent_kafka import Consumer
         consumer = Consumer({**self.client_config,
                              "group.id": "placehub-test-watermarks",
                              "enable.auto.commit": False})
         try:
-            totals = {}
+            ends = {}
             metadata = consumer.list_topics(timeout=10)
             for topic in topics:
-                if topic not in metadata.topics:
-                    totals[topic] = 0
-                    continue
-                total = 0
-                for partition in metadata.topics[topic].partitions:
-                    total += self._high_watermark(consumer, topic, partition)
-                totals[topic] = total
-            return totals
+                described = metadata.topics.get(topic)
+                for partition in (described.partitions if described else []):
+                    ends[(topic, partition)] = self._high_watermark(consumer, topic, partition)
+            return ends
         finally:
             consumer.close()
 
@@ -413,8 +416,10 @@ class Hub:
         self.broker = broker
         self.env = dict(env or {})
         self.workdir = tempfile.mkdtemp(prefix="placehub-hub-")
+        self.keep_workdir = False  # set when the test failed: its logs are evidence
         self.group_prefix = "test-" + uuid.uuid4().hex[:8]
         self.partners = {pid: Partner(pid, self.workdir) for pid in partners}
+        self.partner_topics = {pid: list(topics) for pid, topics in partners.items()}
         self.ingest_port = free_port()
         self.registry_port = free_port()
         self.ingest_url = f"http://127.0.0.1:{self.ingest_port}"
@@ -507,6 +512,18 @@ class Hub:
     def logs(self):
         return {p.name: p.output() for p in self.processes}
 
+    def positions(self):
+        """Per partner, its consumer group's committed offsets next to the
+        topics' ends, summed per topic: where a failed delivery test stood
+        (stuck short of the end, or committed past events never sent)."""
+        lines = []
+        ends = self.broker.end_offsets()
+        for pid, topics in self.partner_topics.items():
+            committed = self.broker.committed(self.group(pid), topics)
+            lines.append(f"{pid}: " + ", ".join(f"{t} committed {committed[t]} of {ends[t]}"
+                                                for t in topics))
+        return "\n".join(lines)
+
     def stop(self):
         """Stops every process; fails when one crashed, exited non-zero, or
         printed a sanitizer report (make test-asan runs the suite that way)."""
@@ -521,6 +538,6 @@ class Hub:
             if (code != 0 and not getattr(process, "killed_on_purpose", False)) or reports:
                 problems.append(f"{process.name} exited {code}:\n" + "\n".join(
                     reports or output.splitlines()[-20:]))
-        if not problems:
+        if not problems and not self.keep_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
         assert not problems, "\n\n".join(problems) + f"\n(logs kept in {self.workdir})"

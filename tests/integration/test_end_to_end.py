@@ -14,15 +14,21 @@ PARTNERS = {"housing": ["admission", "discharge"],
             "leisure": ["referral", "employment-support"]}
 
 
-def post_all(hub, batch, workers=16):
-    """POSTs (type, event) pairs concurrently; returns {event_id: (type, event)}."""
+def post_all(hub, batch, workers=16, placed=None):
+    """POSTs (type, event) pairs concurrently; returns {event_id: (type, event)}.
+    placed, a dict, gets {event_id: (topic, partition, offset)} as ingest
+    reported them."""
     def post(item):
         event_type, event = item
         answer = hub.post(event_type, event)
         assert answer.status_code == 202, f"{event_type}: {answer.status_code} {answer.text}"
-        return answer.json()["event_id"], item
+        body = answer.json()
+        return body["event_id"], item, (body["topic"], body["partition"], body["offset"])
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        return dict(pool.map(post, batch))
+        answers = list(pool.map(post, batch))
+    if placed is not None:
+        placed.update((event_id, where) for event_id, _, where in answers)
+    return {event_id: item for event_id, item, _ in answers}
 
 
 def test_thousand_events_arrive_unaltered(make_hub, broker, capsys):
@@ -31,8 +37,13 @@ def test_thousand_events_arrive_unaltered(make_hub, broker, capsys):
     batch = [(TOPICS[i % 4], events.make(TOPICS[i % 4], rng, with_hub_fields=(i % 2 == 0)))
              for i in range(1000)]
     started = time.monotonic()
-    accepted = post_all(hub, batch)
+    placed = {}
+    accepted = post_all(hub, batch, placed=placed)
     assert len(accepted) == 1000, "every POST got its own event id"
+    # The broker's acknowledgement names where each event was written: two
+    # events in one place would mean one of them was not written at all.
+    assert len(set(placed.values())) == 1000, \
+        f"events acknowledged at the same offset: {sorted(placed.values())}"
 
     for event_id, (event_type, sent) in accepted.items():
         if "event_id" in sent:
@@ -42,8 +53,14 @@ def test_thousand_events_arrive_unaltered(make_hub, broker, capsys):
                 for pid, topics in PARTNERS.items()}
     for pid, ids in expected.items():
         partner = hub.partners[pid]
-        wait_until(lambda: partner.count() >= len(ids), 180,
-                   f"{pid} to receive {len(ids)} events (has {partner.count()})")
+        try:
+            wait_until(lambda: partner.count() >= len(ids), 180,
+                       f"{pid} to receive {len(ids)} events (has {partner.count()})")
+        except AssertionError:
+            got = {r["json"].get("event_id") for r in partner.requests() if "json" in r}
+            missing = {event_id: placed[event_id] for event_id in ids - got}
+            raise AssertionError(f"{pid} never received, as ingest placed them: {missing}; "
+                                 f"partition ends: {broker.partition_ends()}")
     elapsed = time.monotonic() - started
 
     for pid, ids in expected.items():
