@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "connector.h"
 #include "log.h"
@@ -271,9 +272,77 @@ static size_t kafka_topics_missing(rd_kafka_t *kafka, const struct config_topic 
     return found;
 }
 
+static int64_t kafka_now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* The partition count of topic in the cluster's metadata; 0 while the
+ * metadata does not list it yet, -1 when no metadata could be had. */
+static int kafka_partition_count(rd_kafka_t *kafka, const char *name, int timeout_ms)
+{
+    rd_kafka_topic_t *topic = rd_kafka_topic_new(kafka, name, NULL);
+    const struct rd_kafka_metadata *metadata = NULL;
+    int count = -1;
+    if (topic &&
+        rd_kafka_metadata(kafka, 0, topic, &metadata, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        count = metadata->topic_cnt == 1 && metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR
+                    ? metadata->topics[0].partition_cnt
+                    : 0;
+        rd_kafka_metadata_destroy(metadata);
+    }
+    if (topic)
+        rd_kafka_topic_destroy(topic);
+    return count;
+}
+
+/* IMPORTANT: a partition just created is in the metadata before its leader
+ * takes writes ("not leader" for a moment). Events produced then, with
+ * several requests in flight, were lost by librdkafka 2.12.1 (see
+ * producer.c), so no service takes events until every partition of its
+ * topics answers a ListOffsets request, which needs the same ready leader. */
+static int kafka_topics_wait_ready(rd_kafka_t *kafka, const struct config_topic *declared,
+                                   size_t count, int timeout_ms, char *errstr, size_t errstr_size)
+{
+    const int64_t deadline = kafka_now_ms() + timeout_ms;
+    for (size_t i = 0; i < count; i++) {
+        const char *name = declared[i].name;
+        int partitions;
+        while ((partitions = kafka_partition_count(kafka, name, 1000)) <= 0) {
+            if (kafka_now_ms() >= deadline) {
+                snprintf(errstr, errstr_size,
+                         "topic %s is not in the cluster's metadata %d ms after it was created "
+                         "(is the broker overloaded? see `scripts/kafka.sh status`)",
+                         name, timeout_ms);
+                return -1;
+            }
+            nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
+        }
+        for (int p = 0; p < partitions; p++) {
+            int64_t low, high;
+            rd_kafka_resp_err_t err;
+            while ((err = rd_kafka_query_watermark_offsets(kafka, name, p, &low, &high, 1000)) !=
+                   RD_KAFKA_RESP_ERR_NO_ERROR) {
+                if (kafka_now_ms() >= deadline) {
+                    snprintf(errstr, errstr_size,
+                             "partition %d of topic %s has no leader ready for writes after "
+                             "%d ms: %s (is every broker up? see `scripts/kafka.sh status`)",
+                             p, name, timeout_ms, rd_kafka_err2str(err));
+                    return -1;
+                }
+                nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
+            }
+        }
+    }
+    return 0;
+}
+
 /* Only the topics that do not exist yet are asked for: an operator may have
  * created them beforehand and given the hub no right to create topics, and
- * librdkafka's mock cluster (tests/fault) does not implement CreateTopics. */
+ * librdkafka's mock cluster (tests/fault) does not implement CreateTopics.
+ * Returns once every partition of them takes writes. */
 int kafka_topics_create(rd_kafka_t *kafka, const struct config_topic *declared, size_t count,
                         int timeout_ms, char *errstr, size_t errstr_size)
 {
@@ -287,6 +356,8 @@ int kafka_topics_create(rd_kafka_t *kafka, const struct config_topic *declared, 
                                 : kafka_topics_request(kafka, missing, missing_count, timeout_ms,
                                                        errstr, errstr_size);
     free(missing);
+    if (rc == 0)
+        rc = kafka_topics_wait_ready(kafka, declared, count, timeout_ms, errstr, errstr_size);
     return rc;
 }
 

@@ -28,7 +28,8 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, c
                    size_t errstr_size);
 
 /* Creates the given topics where they do not exist yet (existing ones are
- * left as they are). Returns 0 or -1 with errstr. */
+ * left as they are), then waits until every partition of them has a leader
+ * ready for writes. Returns 0 or -1 with errstr. */
 int kafka_topics_create(rd_kafka_t *kafka, const struct config_topic *topics, size_t count,
                         int timeout_ms, char *errstr, size_t errstr_size);
 

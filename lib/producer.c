@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "kafka.h"
+#include "log.h"
 
 struct producer {
     rd_kafka_t *kafka;
@@ -41,6 +42,16 @@ struct producer_waiter {
     struct producer_result result;
 };
 
+/* IMPORTANT: a success without an offset is not taken as one. With acks=all
+ * the broker names the offset of every message it wrote; librdkafka reports
+ * success without one when it inferred the write: a "duplicate sequence"
+ * answer, or an "implicit ack" (an earlier batch refused with "not leader",
+ * a later one accepted, the earlier one then counted as written). The second
+ * was seen to lose events with librdkafka 2.12.1 against Kafka 4.3: right
+ * after a topic was created, the broker accepted a producer's later batch as
+ * its first one, and the earlier batch was never written (docs/reliability.md).
+ * Treated as not acknowledged, the sender tries again: at worst a duplicate
+ * with the same event id, never a loss. */
 static void producer_delivered(rd_kafka_t *kafka, const rd_kafka_message_t *message, void *opaque)
 {
     (void)kafka;
@@ -49,6 +60,12 @@ static void producer_delivered(rd_kafka_t *kafka, const rd_kafka_message_t *mess
     if (!pending)
         return;
     struct producer_result result = {message->err, message->partition, message->offset};
+    if (result.err == RD_KAFKA_RESP_ERR_NO_ERROR && result.offset < 0) {
+        result.err = RD_KAFKA_RESP_ERR__INCONSISTENT;
+        log_warning("broker acknowledged a message without its offset topic=%s partition=%d: "
+                    "not counted as written, the sender tries again",
+                    rd_kafka_topic_name(message->rkt), (int)message->partition);
+    }
     pending->done(pending->opaque, &result);
 }
 

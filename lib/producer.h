@@ -25,7 +25,10 @@ struct producer_header {
 };
 
 struct producer_result {
-    rd_kafka_resp_err_t err; /* RD_KAFKA_RESP_ERR_NO_ERROR when acknowledged */
+    /* RD_KAFKA_RESP_ERR_NO_ERROR when acknowledged at a known offset;
+     * RD_KAFKA_RESP_ERR__INCONSISTENT when librdkafka inferred the write
+     * without the broker naming an offset (see producer.c): not counted. */
+    rd_kafka_resp_err_t err;
     int32_t partition;
     int64_t offset;
 };

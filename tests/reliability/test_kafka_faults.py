@@ -144,6 +144,22 @@ def test_produce_errors_until_the_timeout_are_refused(mock_hub):
     account("mock: NOT_ENOUGH_REPLICAS past the timeout", cluster, hub, PARTNER, load.stop())
 
 
+def test_acknowledgements_without_an_offset_are_refused(mock_hub):
+    """DUPLICATE_SEQUENCE_NUMBER tells the producer it wrote a batch before;
+    librdkafka then reports the batch delivered without an offset, although
+    here nothing was written (as with librdkafka 2.12.1's implicit ack right
+    after a topic is created: docs/reliability.md). Ingest must refuse such
+    events with 503, never acknowledge them unwritten."""
+    cluster, hub = mock_hub()
+    load = Load(hub, seed=109).start()
+    load.wait_acked(5)
+    cluster.command("errors Produce DUPLICATE_SEQUENCE_NUMBER DUPLICATE_SEQUENCE_NUMBER")
+    load.wait_refused(1)
+    load.wait_acked(10)
+    account("mock: acknowledged without an offset", cluster, hub, PARTNER, load.stop())
+    assert "broker acknowledged a message without its offset" in hub.ingest.output()
+
+
 def test_disconnects_mid_request(mock_hub):
     """The broker drops the connection on a produce, a fetch and an offset
     commit (the client sees a transport error mid-request)."""
