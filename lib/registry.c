@@ -265,9 +265,15 @@ int registry_reader(struct registry *registry, int id, const struct codec_schema
     long status = registry_call(registry, "GET", path, NULL, &answer, errstr, errstr_size);
     const char *text = json_string_value(json_object_get(answer, "schema"));
     if (status != 200 || !text) {
-        if (status >= 0)
-            snprintf(errstr, errstr_size, "schema registry has no schema id %d (HTTP %ld)", id,
-                     status);
+        /* Only "no such id" is the message's fault; anything else (no
+         * answer, 5xx, 401, an answer that is not the registry's JSON) says
+         * nothing about it. */
+        if (status == 404)
+            snprintf(errstr, errstr_size, "schema registry has no schema id %d (HTTP 404)", id);
+        else if (status >= 0 && answer) /* else registry_call said what went wrong */
+            snprintf(errstr, errstr_size, "schema registry answered HTTP %ld for schema id %d",
+                     status, id);
+        rc = status == 404 ? -1 : REGISTRY_UNAVAILABLE;
         goto out;
     }
     struct codec_schema *compiled = NULL;
@@ -281,6 +287,7 @@ int registry_reader(struct registry *registry, int id, const struct codec_schema
     if (!grown) {
         codec_schema_destroy(compiled);
         snprintf(errstr, errstr_size, "out of memory");
+        rc = REGISTRY_UNAVAILABLE;
         goto out;
     }
     registry->cached = grown;

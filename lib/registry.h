@@ -34,7 +34,15 @@ void registry_destroy(struct registry *registry);
 int registry_writer(struct registry *registry, const char *topic, int *id,
                     const struct codec_schema **schema, char *errstr, size_t errstr_size);
 
-/* The schema with this id, to decode a message written with it. */
+/* registry_reader's answer when the external registry could not say (not
+ * reachable, timed out, 5xx, credentials refused): asking again later may
+ * work, so the message is not at fault. */
+#define REGISTRY_UNAVAILABLE (-2)
+
+/* The schema with this id, to decode a message written with it. Returns 0;
+ * -1 with errstr when no such schema exists or it cannot be compiled (the
+ * message is at fault); REGISTRY_UNAVAILABLE with errstr when the registry
+ * did not answer the question. */
 int registry_reader(struct registry *registry, int id, const struct codec_schema **schema,
                     char *errstr, size_t errstr_size);
 

@@ -74,8 +74,11 @@ struct pending {
     unsigned char *payload;      /* the message's bytes, for a dead letter; NULL once delivered */
     size_t payload_len;
     uint64_t key_hash; /* of the person key; 0: no key, no ordering */
-    char *body;        /* plain JSON; NULL when unreadable, and once final */
+    char *body;        /* plain JSON; NULL when unreadable, not yet decoded, and once final */
     size_t body_len;
+    /* The schema registry could not say which schema the bytes were written
+     * with: not the event's fault, so it waits and is decoded again later. */
+    int undecoded;
     char event_id[64];
     enum pending_state state;
     int attempts;
@@ -145,6 +148,15 @@ struct partner {
     size_t blocked_slots;
     int paused;
     unsigned random_state;
+    /* A message intake could not take (out of memory): taken first, again,
+     * from held_until_ms on, before anything after it. */
+    rd_kafka_message_t *held;
+    int64_t held_until_ms;
+    /* Events wait for the schema registry (said once, and when it ends);
+     * one of them asks it again at registry_retry_ms, with backoff. */
+    int registry_waiting;
+    int registry_failures;
+    int64_t registry_retry_ms;
 };
 
 static CURL *partner_easy_take(struct partner *partner)
@@ -255,9 +267,11 @@ static void partner_final(struct partner *partner, struct pending *pending, int 
                           const char *reason);
 static void partner_suppress(struct partner *partner, struct pending *pending);
 
-/* Decodes message into plain JSON; NULL with errstr when unreadable. */
-static json_t *partner_decode(struct partner *partner, const rd_kafka_message_t *message,
-                              char *errstr, size_t errstr_size)
+/* Decodes a message's bytes into plain JSON. NULL with errstr when
+ * unreadable, and then *unavailable is set when the schema registry did not
+ * answer (the bytes may be fine). */
+static json_t *partner_decode(struct partner *partner, const unsigned char *data, size_t len,
+                              int *unavailable, char *errstr, size_t errstr_size)
 {
     int32_t schema_id;
     const unsigned char *payload;
@@ -265,10 +279,14 @@ static json_t *partner_decode(struct partner *partner, const rd_kafka_message_t 
     const struct codec_schema *schema;
     struct codec_error error;
     json_t *event = NULL;
-    if (framing_parse(message->payload, message->len, &schema_id, &payload, &payload_len, errstr,
-                      errstr_size) != 0 ||
-        registry_reader(partner->shared->registry, schema_id, &schema, errstr, errstr_size) != 0)
+    *unavailable = 0;
+    if (framing_parse(data, len, &schema_id, &payload, &payload_len, errstr, errstr_size) != 0)
         return NULL;
+    int found = registry_reader(partner->shared->registry, schema_id, &schema, errstr, errstr_size);
+    if (found != 0) {
+        *unavailable = found == REGISTRY_UNAVAILABLE;
+        return NULL;
+    }
     if (codec_decode(schema, payload, payload_len, &event, &error) != 0) {
         snprintf(errstr, errstr_size, "schema %d: %s %s", (int)schema_id, error.field,
                  error.message);
@@ -277,9 +295,9 @@ static json_t *partner_decode(struct partner *partner, const rd_kafka_message_t 
     return event;
 }
 
-/* The event id from the header ingest sets, else from the event. */
-static void partner_event_id(const rd_kafka_message_t *message, const json_t *event, char *id,
-                             size_t id_size)
+/* The event id from the header ingest sets; "unknown" without one (the
+ * event's own field may say, once decoded). */
+static void partner_event_id(const rd_kafka_message_t *message, char *id, size_t id_size)
 {
     rd_kafka_headers_t *headers = NULL;
     const void *value = NULL;
@@ -288,13 +306,8 @@ static void partner_event_id(const rd_kafka_message_t *message, const json_t *ev
     if (rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         rd_kafka_header_get_last(headers, "event_id", &value, &size) ==
             RD_KAFKA_RESP_ERR_NO_ERROR &&
-        value && size < id_size) {
+        value && size < id_size)
         snprintf(id, id_size, "%.*s", (int)size, (const char *)value);
-        return;
-    }
-    const char *from_event = json_string_value(json_object_get(event, "event_id"));
-    if (from_event)
-        snprintf(id, id_size, "%.63s", from_event);
 }
 
 /* Applies the partner's agreements to event: fills pending's body with what
@@ -374,42 +387,54 @@ static void partner_free_pending(struct pending *pending)
     free(pending);
 }
 
-/* Takes message (destroyed here) as a pending event. */
-static void partner_take(struct partner *partner, rd_kafka_message_t *message, int64_t now)
+static int64_t partner_backoff(struct partner *partner, int attempts);
+
+/* Decodes pending's bytes and applies the agreements: the event is then
+ * ready to send, suppressed (final, a suppression record), or unreadable
+ * (final, dead-lettered). When the schema registry does not answer, the
+ * event stays waiting, undecoded, and is tried again after a backoff: a
+ * registry outage is not the event's fault, and dead-lettering would keep it
+ * from the partner. Events after it of the same person wait behind it, and
+ * its partition's offset is not stored past it. */
+static void partner_prepare(struct partner *partner, struct pending *pending, int64_t now)
 {
     char errstr[512];
-    struct pending *pending = calloc(1, sizeof *pending);
-    if (!pending || partner_keep(partner, pending, message) != 0) {
-        /* Not taken: the offset is not stored, a restart delivers it. */
-        log_error("out of memory partner=%s: event left for a restart", partner->config->id);
-        if (pending)
-            partner_free_pending(pending);
-        rd_kafka_message_destroy(message);
+    int unavailable;
+    json_t *event = partner_decode(partner, pending->payload, pending->payload_len, &unavailable,
+                                   errstr, sizeof errstr);
+    if (!event && unavailable) {
+        partner->registry_failures++;
+        partner->registry_retry_ms = now + partner_backoff(partner, partner->registry_failures);
+        pending->undecoded = 1;
+        pending->next_attempt_ms = partner->registry_retry_ms;
+        if (!partner->registry_waiting)
+            log_warning("events wait for the schema registry partner=%s event_id=%s: %s; "
+                        "trying again, nothing is dead-lettered for it",
+                        partner->config->id, pending->event_id, errstr);
+        partner->registry_waiting = 1;
         return;
     }
-    pending->partner = partner;
-    metrics_dispatch_in(partner->config->id, pending->source.topic);
-    pending->key_hash =
-        pending->source.key ? partner_hash(pending->source.key, pending->source.key_len) : 0;
-    pending->first_attempt_ms = now;
-    pending->next_attempt_ms = now;
-    json_t *event = partner_decode(partner, message, errstr, sizeof errstr);
+    if (partner->registry_waiting) {
+        log_info("schema registry answers again partner=%s", partner->config->id);
+        partner->registry_waiting = 0;
+    }
+    partner->registry_failures = 0;
+    if (pending->undecoded) {
+        /* The retry window is for the partner's failures; it starts now. */
+        pending->undecoded = 0;
+        pending->first_attempt_ms = pending->next_attempt_ms = now;
+    }
+    const char *from_event = json_string_value(json_object_get(event, "event_id"));
+    if (from_event && strcmp(pending->event_id, "unknown") == 0)
+        snprintf(pending->event_id, sizeof pending->event_id, "%.63s", from_event);
     int readable = event != NULL;
-    partner_event_id(message, event, pending->event_id, sizeof pending->event_id);
-    rd_kafka_message_destroy(message);
     int governed = readable ? partner_govern(partner, pending, event) : -1;
     json_decref(event);
-    if (partner->tail)
-        partner->tail->next = pending;
-    else
-        partner->head = pending;
-    partner->tail = pending;
-    partner->pending_count++;
     if (!readable) {
         log_error("unreadable event partner=%s topic=%s partition=%d offset=%lld: %s",
                   partner->config->id, pending->source.topic, (int)pending->source.partition,
                   (long long)pending->source.offset, errstr);
-        char reason[300];
+        char reason[600];
         snprintf(reason, sizeof reason, "unreadable: %s", errstr);
         partner_final(partner, pending, 0, reason);
     } else if (governed != 0) {
@@ -421,6 +446,52 @@ static void partner_take(struct partner *partner, rd_kafka_message_t *message, i
     } else if (pending->suppressed) {
         partner_suppress(partner, pending);
     }
+}
+
+/* Takes message as a pending event and destroys it. Returns -1, the message
+ * untouched, when out of memory: the caller holds it and tries again (an
+ * event skipped here would be lost once a later offset of its partition is
+ * stored). */
+static int partner_take(struct partner *partner, rd_kafka_message_t *message, int64_t now)
+{
+    struct pending *pending = calloc(1, sizeof *pending);
+    if (!pending || partner_keep(partner, pending, message) != 0) {
+        if (pending)
+            partner_free_pending(pending);
+        return -1;
+    }
+    pending->partner = partner;
+    metrics_dispatch_in(partner->config->id, pending->source.topic);
+    pending->key_hash =
+        pending->source.key ? partner_hash(pending->source.key, pending->source.key_len) : 0;
+    pending->first_attempt_ms = now;
+    pending->next_attempt_ms = now;
+    partner_event_id(message, pending->event_id, sizeof pending->event_id);
+    rd_kafka_message_destroy(message);
+    if (partner->tail)
+        partner->tail->next = pending;
+    else
+        partner->head = pending;
+    partner->tail = pending;
+    partner->pending_count++;
+    if (partner->registry_waiting) {
+        /* Not each new event asks the registry: one waiting event does. */
+        pending->undecoded = 1;
+        pending->next_attempt_ms = partner->registry_retry_ms;
+    } else {
+        partner_prepare(partner, pending, now);
+    }
+    return 0;
+}
+
+/* A message not taken for want of memory: held, tried again in a second. */
+static void partner_hold(struct partner *partner, rd_kafka_message_t *message, int64_t now)
+{
+    if (!partner->held)
+        log_error("out of memory partner=%s: intake waits and tries the event again",
+                  partner->config->id);
+    partner->held = message;
+    partner->held_until_ms = now + 1000;
 }
 
 /* Takes messages from the consumer, at most max_in_flight of them per turn:
@@ -439,11 +510,19 @@ static int partner_intake(struct partner *partner, int64_t now)
            partner->breaker == BREAKER_CLOSED) {
         if (budget-- == 0)
             return 1;
-        rd_kafka_message_t *message = rd_kafka_consumer_poll(partner->consumer, 0);
+        if (partner->held && now < partner->held_until_ms)
+            return 0; /* nothing is taken before it */
+        rd_kafka_message_t *message = partner->held;
+        partner->held = NULL;
+        if (!message)
+            message = rd_kafka_consumer_poll(partner->consumer, 0);
         if (!message)
             return 0;
         if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            partner_take(partner, message, now);
+            if (partner_take(partner, message, now) != 0) {
+                partner_hold(partner, message, now);
+                return 0;
+            }
             continue;
         }
         if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -466,8 +545,6 @@ static int partner_intake(struct partner *partner, int64_t now)
 }
 
 /* ---- attempts ----------------------------------------------------------- */
-
-static int64_t partner_backoff(struct partner *partner, int attempts);
 
 static void partner_start_attempt(struct partner *partner, struct pending *pending, int64_t now)
 {
@@ -535,6 +612,7 @@ static int64_t partner_start_due(struct partner *partner, int64_t now)
     const size_t mask = partner->blocked_slots - 1;
     memset(blocked, 0, partner->blocked_slots * sizeof *blocked);
     int64_t next_due = now + 1000;
+    int decode_tried = 0;
     for (struct pending *pending = partner->head; pending; pending = pending->next) {
         int is_blocked = 0;
         size_t slot = 0;
@@ -545,7 +623,18 @@ static int64_t partner_start_due(struct partner *partner, int64_t now)
                 slot = (slot + 1) & mask;
             is_blocked = blocked[slot] == pending->key_hash;
         }
-        if (pending->state == PENDING_WAITING && !is_blocked) {
+        /* Undecoded events (the schema registry did not answer): while it
+         * still does not, one of them asks it again when the backoff ends. */
+        if (pending->state == PENDING_WAITING && !is_blocked && pending->undecoded &&
+            pending->next_attempt_ms <= now &&
+            !(partner->registry_waiting && (decode_tried || now < partner->registry_retry_ms))) {
+            decode_tried = 1;
+            partner_prepare(partner, pending, now); /* may make it final, or leave it waiting */
+        }
+        if (pending->state == PENDING_WAITING && !is_blocked && pending->undecoded) {
+            if (pending->next_attempt_ms > now && pending->next_attempt_ms < next_due)
+                next_due = pending->next_attempt_ms;
+        } else if (pending->state == PENDING_WAITING && !is_blocked) {
             if (pending->next_attempt_ms > now) {
                 if (pending->next_attempt_ms < next_due)
                     next_due = pending->next_attempt_ms;
@@ -905,6 +994,68 @@ static void *partner_run(void *arg)
     return NULL;
 }
 
+/* partitions as "topic[0,2] other[1]", cut short with "..." to fit. */
+static void partner_partitions_text(const rd_kafka_topic_partition_list_t *partitions, char *out,
+                                    size_t out_size)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; partitions && i < partitions->cnt && len + 1 < out_size; i++) {
+        const rd_kafka_topic_partition_t *entry = &partitions->elems[i];
+        int same_topic = i > 0 && strcmp(partitions->elems[i - 1].topic, entry->topic) == 0;
+        int more =
+            i + 1 < partitions->cnt && strcmp(partitions->elems[i + 1].topic, entry->topic) == 0;
+        int n = same_topic ? snprintf(out + len, out_size - len, ",%d%s", (int)entry->partition,
+                                      more ? "" : "]")
+                           : snprintf(out + len, out_size - len, "%s%s[%d%s", len ? " " : "",
+                                      entry->topic, (int)entry->partition, more ? "" : "]");
+        if (n < 0 || (size_t)n >= out_size - len) {
+            if (out_size > 4)
+                memcpy(out + out_size - 4, "...", 4);
+            return;
+        }
+        len += (size_t)n;
+    }
+    if (len == 0)
+        snprintf(out, out_size, "none");
+}
+
+/* What librdkafka does without a rebalance callback, said in the log: which
+ * partitions this partner's consumer now holds, and which it gave up. */
+static void partner_rebalance(rd_kafka_t *consumer, rd_kafka_resp_err_t err,
+                              rd_kafka_topic_partition_list_t *partitions, void *opaque)
+{
+    (void)opaque;
+    char group[256] = "unknown", list[512];
+    size_t group_size = sizeof group;
+    rd_kafka_conf_get(rd_kafka_conf(consumer), "group.id", group, &group_size);
+    partner_partitions_text(partitions, list, sizeof list);
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(consumer), "COOPERATIVE") == 0;
+    rd_kafka_error_t *error = NULL;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        log_info("partitions assigned group=%s %s", group, list);
+        if (cooperative)
+            error = rd_kafka_incremental_assign(consumer, partitions);
+        else
+            rd_kafka_assign(consumer, partitions);
+    } else {
+        if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+            log_info("partitions revoked group=%s %s: events of theirs not yet settled go to "
+                     "the partner again from their next owner, with the same event ids",
+                     group, list);
+        else
+            log_warning("rebalance failed group=%s: %s", group, rd_kafka_err2str(err));
+        if (cooperative)
+            error = rd_kafka_incremental_unassign(consumer, partitions);
+        else
+            rd_kafka_assign(consumer, NULL);
+    }
+    if (error) {
+        log_error("rebalance group=%s: %s", group, rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+}
+
 /* Reads the partner's pseudonym key (all its agreements name the same one,
  * config.c sees to that) and warns about topics no agreement covers. */
 static int partner_governance_load(struct partner *partner, char *errstr, size_t errstr_size)
@@ -1041,6 +1192,7 @@ int partner_new(const struct partner_shared *shared, const struct config_partner
         rd_kafka_conf_destroy(conf);
         goto fail;
     }
+    rd_kafka_conf_set_rebalance_cb(conf, partner_rebalance);
     partner->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
     if (!partner->consumer) {
         rd_kafka_conf_destroy(conf);
@@ -1100,6 +1252,10 @@ void partner_finish(struct partner *partner)
         return;
     partner->records_settled = atomic_load(&partner->records_done) - 1;
     partner_settle(partner);
+    if (partner->held) {
+        rd_kafka_message_destroy(partner->held);
+        partner->held = NULL;
+    }
     rd_kafka_consumer_close(partner->consumer); /* commits what was stored */
 }
 
@@ -1122,6 +1278,8 @@ void partner_destroy(struct partner *partner)
     }
     if (partner->queue)
         rd_kafka_queue_destroy(partner->queue);
+    if (partner->held)
+        rd_kafka_message_destroy(partner->held);
     if (partner->consumer)
         rd_kafka_destroy(partner->consumer);
     for (size_t i = 0; i < partner->idle_count; i++)

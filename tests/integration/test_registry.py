@@ -4,6 +4,7 @@ no one here) decodes placehub's topics through it."""
 import json
 import os
 import random
+import time
 import uuid
 
 import pytest
@@ -130,3 +131,34 @@ def test_external_registry_down_gives_503_and_nothing_produced(make_hub, broker)
     assert answer.status_code == 503, answer.text
     assert answer.json()["error"]["code"] == "schema_registry_unavailable"
     assert broker.end_offsets() == before
+
+
+def test_dispatch_waits_for_an_unreachable_registry_and_dead_letters_nothing(make_hub, broker):
+    """Dispatch fetches a writer schema the first time it meets its id. A
+    registry that does not answer then says nothing about the event: the
+    event waits and is decoded once the registry is back, rather than being
+    dead-lettered as unreadable (which would keep it from the partner)."""
+    hub = make_hub({"housing": ["admission"]}, registry_mode="external", start_dispatch=False)
+    rng = random.Random(37)
+    sent = {}
+    for _ in range(3):
+        answer = hub.post("admission", events.admission(rng))
+        assert answer.status_code == 202, answer.text
+        sent[answer.json()["event_id"]] = answer
+    hub.registry.stop()
+    dispatch = hub.start_dispatch()
+    wait_until(lambda: "events wait for the schema registry" in dispatch.output(), 60,
+               "dispatch to say that events wait for the schema registry")
+    time.sleep(2)  # several retries with the registry still away
+    partner = hub.partners["housing"]
+    assert partner.count() == 0, "nothing decoded, nothing sent, while the registry is away"
+    assert broker.read_topic(hub.dead_letter_topic) == [], "nothing dead-lettered for an outage"
+    assert "unreadable" not in dispatch.output()
+
+    hub.registry = hub.start_program("registry")
+    wait_until(lambda: set(sent) <= {e["event_id"] for e in partner.delivered_events()}, 60,
+               "the waiting events to be delivered once the registry answers")
+    delivered = [e["event_id"] for e in partner.delivered_events()]
+    assert all(delivered.count(event_id) == 1 for event_id in sent), "each event delivered once"
+    assert "schema registry answers again partner=housing" in dispatch.output()
+    assert broker.read_topic(hub.dead_letter_topic) == []
