@@ -484,12 +484,14 @@ static int partner_take(struct partner *partner, rd_kafka_message_t *message, in
     return 0;
 }
 
-/* A message not taken for want of memory: held, tried again in a second. */
+/* A message not taken for want of memory: held, tried again in a second
+ * (said each time: a line a second while memory lasts out). */
 static void partner_hold(struct partner *partner, rd_kafka_message_t *message, int64_t now)
 {
-    if (!partner->held)
-        log_error("out of memory partner=%s: intake waits and tries the event again",
-                  partner->config->id);
+    log_error("out of memory partner=%s topic=%s partition=%d offset=%lld: intake waits and "
+              "tries the event again in a second",
+              partner->config->id, rd_kafka_topic_name(message->rkt), (int)message->partition,
+              (long long)message->offset);
     partner->held = message;
     partner->held_until_ms = now + 1000;
 }
