@@ -3,8 +3,9 @@
  * Confluent-compatible registry (see registry.h).
  *
  * The REST calls are rare (once per topic for writing, once per unknown id
- * for reading) so they use a plain libcurl easy handle under the registry's
- * lock; the answers are cached for the life of the process.
+ * for reading) so they use a plain libcurl easy handle: under the
+ * registry's lock for writing, outside it for reading (see
+ * registry_reader); the answers are cached for the life of the process.
  */
 #include "registry.h"
 
@@ -239,6 +240,28 @@ out:
     return rc;
 }
 
+/* Whether the external registry's schema with this id is cached; sets
+ * *schema when it is. The caller holds the lock. */
+static int registry_cached_find_locked(struct registry *registry, int id,
+                                       const struct codec_schema **schema)
+{
+    for (size_t i = 0; i < registry->cached_count; i++)
+        if (registry->cached[i].id == id) {
+            *schema = registry->cached[i].schema;
+            return 1;
+        }
+    return 0;
+}
+
+static int registry_cached_find(struct registry *registry, int id,
+                                const struct codec_schema **schema)
+{
+    pthread_mutex_lock(&registry->lock);
+    int found = registry_cached_find_locked(registry, id, schema);
+    pthread_mutex_unlock(&registry->lock);
+    return found;
+}
+
 int registry_reader(struct registry *registry, int id, const struct codec_schema **schema,
                     char *errstr, size_t errstr_size)
 {
@@ -251,15 +274,14 @@ int registry_reader(struct registry *registry, int id, const struct codec_schema
         *schema = entry->schema;
         return 0;
     }
+    if (registry_cached_find(registry, id, schema))
+        return 0;
+    /* Asked without the lock: a registry that does not answer holds up only
+     * the thread that asks, not every thread reading a cached schema. Two
+     * threads may ask for one id at once; the first answer is kept. */
     int rc = -1;
     json_t *answer = NULL;
-    pthread_mutex_lock(&registry->lock);
-    for (size_t i = 0; i < registry->cached_count; i++)
-        if (registry->cached[i].id == id) {
-            *schema = registry->cached[i].schema;
-            rc = 0;
-            goto out;
-        }
+    struct codec_schema *compiled = NULL;
     char path[64];
     snprintf(path, sizeof path, "/schemas/ids/%d", id);
     long status = registry_call(registry, "GET", path, NULL, &answer, errstr, errstr_size);
@@ -276,28 +298,33 @@ int registry_reader(struct registry *registry, int id, const struct codec_schema
         rc = status == 404 ? -1 : REGISTRY_UNAVAILABLE;
         goto out;
     }
-    struct codec_schema *compiled = NULL;
     char message[256];
     if (codec_schema_new(text, strlen(text), &compiled, message, sizeof message) != 0) {
         snprintf(errstr, errstr_size, "schema id %d: %s", id, message);
         goto out;
     }
-    struct registry_cached *grown =
-        realloc(registry->cached, (registry->cached_count + 1) * sizeof *grown);
-    if (!grown) {
-        codec_schema_destroy(compiled);
-        snprintf(errstr, errstr_size, "out of memory");
-        rc = REGISTRY_UNAVAILABLE;
-        goto out;
+    pthread_mutex_lock(&registry->lock);
+    if (registry_cached_find_locked(registry, id, schema)) {
+        rc = 0; /* another thread's answer came first */
+    } else {
+        struct registry_cached *grown =
+            realloc(registry->cached, (registry->cached_count + 1) * sizeof *grown);
+        if (grown) {
+            registry->cached = grown;
+            grown[registry->cached_count].id = id;
+            grown[registry->cached_count].schema = compiled;
+            registry->cached_count++;
+            *schema = compiled;
+            compiled = NULL;
+            rc = 0;
+        } else {
+            snprintf(errstr, errstr_size, "out of memory");
+            rc = REGISTRY_UNAVAILABLE;
+        }
     }
-    registry->cached = grown;
-    grown[registry->cached_count].id = id;
-    grown[registry->cached_count].schema = compiled;
-    registry->cached_count++;
-    *schema = compiled;
-    rc = 0;
-out:
     pthread_mutex_unlock(&registry->lock);
+out:
+    codec_schema_destroy(compiled);
     json_decref(answer);
     return rc;
 }

@@ -23,6 +23,8 @@ def post_all(hub, batch, workers=16, placed=None):
         answer = hub.post(event_type, event)
         assert answer.status_code == 202, f"{event_type}: {answer.status_code} {answer.text}"
         body = answer.json()
+        assert body["partition"] >= 0 and body["offset"] >= 0, \
+            f"202 without the place the broker wrote the event at: {body}"
         return body["event_id"], item, (body["topic"], body["partition"], body["offset"])
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         answers = list(pool.map(post, batch))
