@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "connector.h"
 #include "log.h"
 
@@ -101,14 +102,6 @@ struct auth {
 };
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static int64_t auth_now_ms(void)
-{
-    struct timespec now;
-    /* Monotonic: a wall-clock step must not make a token look fresh or stale. */
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 /* Frees a string that held a secret, wiping it first. */
 static void auth_free_secret(char *secret)
@@ -831,7 +824,7 @@ static int auth_oauth2_header(struct auth *auth, char *header, size_t header_siz
     int rc = -1;
     pthread_mutex_lock(&auth->lock);
     for (;;) {
-        int64_t now = auth_now_ms();
+        int64_t now = clock_monotonic_ms();
         /* Fresh, or due for refresh while another caller refreshes it: the
          * current token serves without waiting. */
         if ((auth->token_header && now < auth->refresh_at_ms) ||
@@ -856,7 +849,7 @@ static int auth_oauth2_header(struct auth *auth, char *header, size_t header_siz
         pthread_mutex_unlock(&auth->lock);
         /* The lifetime counts from before the request: the server started
          * its clock no earlier than that. */
-        int64_t started = auth_now_ms();
+        int64_t started = clock_monotonic_ms();
         char *fresh = NULL;
         long long lifetime = 0;
         char message[512];
@@ -864,7 +857,7 @@ static int auth_oauth2_header(struct auth *auth, char *header, size_t header_siz
         pthread_mutex_lock(&auth->lock);
         auth->fetching = 0;
         auth->fetch_round++;
-        now = auth_now_ms();
+        now = clock_monotonic_ms();
         if (fetched == 0) {
             int64_t lifetime_ms = lifetime * 1000;
             int64_t margin = lifetime_ms / 10 < AUTH_REFRESH_MARGIN_MS ? lifetime_ms / 10

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "connector.h"
 #include "log.h"
 
@@ -272,13 +273,6 @@ static size_t kafka_topics_missing(rd_kafka_t *kafka, const struct config_topic 
     return found;
 }
 
-static int64_t kafka_now_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 /* The partition count of topic in the cluster's metadata; 0 while the
  * metadata does not list it yet, -1 when no metadata could be had. */
 static int kafka_partition_count(rd_kafka_t *kafka, const char *name, int timeout_ms)
@@ -306,12 +300,12 @@ static int kafka_partition_count(rd_kafka_t *kafka, const char *name, int timeou
 static int kafka_topics_wait_ready(rd_kafka_t *kafka, const struct config_topic *declared,
                                    size_t count, int timeout_ms, char *errstr, size_t errstr_size)
 {
-    const int64_t deadline = kafka_now_ms() + timeout_ms;
+    const int64_t deadline = clock_monotonic_ms() + timeout_ms;
     for (size_t i = 0; i < count; i++) {
         const char *name = declared[i].name;
         int partitions;
         while ((partitions = kafka_partition_count(kafka, name, 1000)) <= 0) {
-            if (kafka_now_ms() >= deadline) {
+            if (clock_monotonic_ms() >= deadline) {
                 snprintf(errstr, errstr_size,
                          "topic %s is not in the cluster's metadata %d ms after it was created "
                          "(is the broker overloaded? see `scripts/kafka.sh status`)",
@@ -325,7 +319,7 @@ static int kafka_topics_wait_ready(rd_kafka_t *kafka, const struct config_topic 
             rd_kafka_resp_err_t err;
             while ((err = rd_kafka_query_watermark_offsets(kafka, name, p, &low, &high, 1000)) !=
                    RD_KAFKA_RESP_ERR_NO_ERROR) {
-                if (kafka_now_ms() >= deadline) {
+                if (clock_monotonic_ms() >= deadline) {
                     snprintf(errstr, errstr_size,
                              "partition %d of topic %s has no leader ready for writes after "
                              "%d ms: %s (is every broker up? see `scripts/kafka.sh status`)",

@@ -152,9 +152,8 @@ struct partner {
      * from held_until_ms on, before anything after it. */
     rd_kafka_message_t *held;
     int64_t held_until_ms;
-    /* Events wait for the schema registry (said once, and when it ends);
-     * one of them asks it again at registry_retry_ms, with backoff. */
-    int registry_waiting;
+    /* Asks in a row the schema registry did not answer; while there are
+     * any, events wait and one of them asks again at registry_retry_ms. */
     int registry_failures;
     int64_t registry_retry_ms;
 };
@@ -407,18 +406,21 @@ static void partner_prepare(struct partner *partner, struct pending *pending, in
         partner->registry_retry_ms = now + partner_backoff(partner, partner->registry_failures);
         pending->undecoded = 1;
         pending->next_attempt_ms = partner->registry_retry_ms;
-        if (!partner->registry_waiting)
+        if (partner->registry_failures == 1)
             log_warning("events wait for the schema registry partner=%s event_id=%s: %s; "
                         "trying again, nothing is dead-lettered for it",
                         partner->config->id, pending->event_id, errstr);
-        partner->registry_waiting = 1;
+        else
+            log_info("schema registry still not answering partner=%s attempts=%d "
+                     "retry_in_ms=%lld",
+                     partner->config->id, partner->registry_failures,
+                     (long long)(partner->registry_retry_ms - now));
         return;
     }
-    if (partner->registry_waiting) {
+    if (partner->registry_failures) {
         log_info("schema registry answers again partner=%s", partner->config->id);
-        partner->registry_waiting = 0;
+        partner->registry_failures = 0;
     }
-    partner->registry_failures = 0;
     if (pending->undecoded) {
         /* The retry window is for the partner's failures; it starts now. */
         pending->undecoded = 0;
@@ -474,7 +476,7 @@ static int partner_take(struct partner *partner, rd_kafka_message_t *message, in
         partner->head = pending;
     partner->tail = pending;
     partner->pending_count++;
-    if (partner->registry_waiting) {
+    if (partner->registry_failures) {
         /* Not each new event asks the registry: one waiting event does. */
         pending->undecoded = 1;
         pending->next_attempt_ms = partner->registry_retry_ms;
@@ -629,7 +631,7 @@ static int64_t partner_start_due(struct partner *partner, int64_t now)
          * still does not, one of them asks it again when the backoff ends. */
         if (pending->state == PENDING_WAITING && !is_blocked && pending->undecoded &&
             pending->next_attempt_ms <= now &&
-            !(partner->registry_waiting && (decode_tried || now < partner->registry_retry_ms))) {
+            !(partner->registry_failures && (decode_tried || now < partner->registry_retry_ms))) {
             decode_tried = 1;
             partner_prepare(partner, pending, now); /* may make it final, or leave it waiting */
         }

@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "codec.h"
 #include "event.h"
 #include "framing.h"
@@ -42,13 +43,6 @@ struct ingest {
     struct httpd *httpd;
     struct publishers *publishers; /* NULL only with ingest.insecure_no_authentication */
 };
-
-static int64_t ingest_monotonic_millis(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 static int64_t ingest_now_millis(void)
 {
@@ -174,7 +168,7 @@ static int ingest_limit(struct publisher *publisher, int count, const struct htt
                         struct httpd_response *response)
 {
     const struct config_partner *partner = publisher_partner(publisher);
-    int64_t wait_ms = publisher_take_many(publisher, count, ingest_monotonic_millis());
+    int64_t wait_ms = publisher_take_many(publisher, count, clock_monotonic_ms());
     if (wait_ms == 0)
         return 0;
     if (wait_ms < 0) {
@@ -624,7 +618,7 @@ int ingest_new(const struct config *config, struct registry *registry, struct in
                   "reach %s may publish any event as any organisation",
                   config->ingest.listen);
     } else {
-        if (publishers_new(config, ingest_monotonic_millis(), &ingest->publishers, errstr,
+        if (publishers_new(config, clock_monotonic_ms(), &ingest->publishers, errstr,
                            errstr_size) != 0)
             goto fail;
         if (publishers_count(ingest->publishers) == 0) {

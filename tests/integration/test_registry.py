@@ -4,7 +4,6 @@ no one here) decodes placehub's topics through it."""
 import json
 import os
 import random
-import time
 import uuid
 
 import pytest
@@ -149,7 +148,8 @@ def test_dispatch_waits_for_an_unreachable_registry_and_dead_letters_nothing(mak
     dispatch = hub.start_dispatch()
     wait_until(lambda: "events wait for the schema registry" in dispatch.output(), 60,
                "dispatch to say that events wait for the schema registry")
-    time.sleep(2)  # several retries with the registry still away
+    wait_until(lambda: "schema registry still not answering partner=housing attempts=3"
+               in dispatch.output(), 60, "dispatch to ask the absent registry twice more")
     partner = hub.partners["housing"]
     assert partner.count() == 0, "nothing decoded, nothing sent, while the registry is away"
     assert broker.read_topic(hub.dead_letter_topic) == [], "nothing dead-lettered for an outage"
