@@ -39,7 +39,7 @@ CFLAGS   += -std=c11 $(OPT) $(WARNINGS) $(SANITIZE) -isystem $(RDKAFKA_PREFIX)/i
 LDFLAGS  += $(SANITIZE)
 LDLIBS   += $(RDKAFKA_LIB) $(PKG_LIBS) -lpthread -lm -ldl -lrt
 
-LIB_SRCS       := $(wildcard lib/*.c)
+LIB_SRCS       := $(wildcard lib/*/*.c)
 # Built-in connectors go into the library; connectors/example is built the
 # way a partner builds theirs, as a shared object loaded by path.
 CONNECTOR_SRCS := $(filter-out connectors/example/%,$(wildcard connectors/*/*.c))
@@ -56,7 +56,7 @@ FUZZ_SECONDS ?= 20
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all deps test test-unit test-integration test-asan reliability test-valgrind demo kafka-start kafka-stop \
+.PHONY: all deps check-layers test test-unit test-integration test-asan reliability test-valgrind demo kafka-start kafka-stop \
         clean format format-check pyenv fuzz fuzz-build fuzz-replay bench
 
 all: $(BINS)
@@ -232,7 +232,7 @@ kafka-stop:
 # other versions may lay out a few lines differently.
 CLANG_FORMAT ?= $(shell command -v clang-format-14 || command -v clang-format)
 FORMAT_SRCS = $(LIB_SRCS) $(CONNECTOR_SRCS) $(wildcard services/*/*.c services/*/*.h \
-              include/placehub/*.h lib/*.h tests/unit/*.c tests/unit/*.h \
+              include/placehub/*.h lib/*/*.h tests/unit/*.c tests/unit/*.h \
               tests/fault/*.c tests/fuzz/*.c bench/*.c connectors/example/*.c)
 
 format:
@@ -240,6 +240,10 @@ format:
 
 format-check:
 	$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_SRCS)
+
+# lib/ is layered (docs/architecture.md): no module includes a higher layer.
+check-layers:
+	@$(PYTHON) tools/check-layers.py
 
 clean:
 	rm -rf $(BUILD)

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "codec.h"
+#include "schema/codec.h"
 
 static double codec_bench_now(void)
 {

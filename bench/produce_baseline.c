@@ -18,9 +18,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "codec.h"
-#include "event.h"
-#include "framing.h"
+#include "schema/codec.h"
+#include "schema/event.h"
+#include "schema/framing.h"
 
 static long produce_delivered, produce_failed;
 

@@ -2,7 +2,7 @@
  * mail.c - the built-in `mail` connector, for a partner with no API (a small
  * voluntary-sector group, a "home from hospital" service): each event as a
  * plain-text email that a person reads and acts on, sent by the host over
- * SMTP with TLS (lib/transfer.c insists on STARTTLS, or smtps://).
+ * SMTP with TLS (lib/delivery/transfer.c insists on STARTTLS, or smtps://).
  *
  * What the mail says is what the hub lets this partner see (the event as
  * delivered, already cut to the partner's agreement), written for a person:
@@ -30,7 +30,7 @@
 #include <time.h>
 
 #include "placehub/connector.h"
-#include "text.h"
+#include "core/text.h"
 
 #define MAIL_ADDRESS_MAX 254
 #define MAIL_WIDTH 76

@@ -14,7 +14,7 @@
  *   fields        dotted paths to send (default: the whole event)
  *   rename        from=to pairs applied after `fields`
  * Transport (timeouts, TLS, authentication, retries) is the host's: see
- * lib/transfer.h and docs/auth.md for the options it reads.
+ * lib/delivery/transfer.h and docs/auth.md for the options it reads.
  *
  * Ownership: keys are read once in create() and wiped (explicit_bzero, which
  * the compiler may not drop) in destroy(); every

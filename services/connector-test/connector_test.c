@@ -26,10 +26,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "auth.h"
-#include "config.h"
-#include "connector.h"
-#include "transfer.h"
+#include "delivery/auth.h"
+#include "core/config.h"
+#include "delivery/connector.h"
+#include "delivery/transfer.h"
 
 #define CONNECTOR_TEST_MAX_EVENTS 256
 #define CONNECTOR_TEST_MAX_EVENT_BYTES (1 << 20)

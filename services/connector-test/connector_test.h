@@ -2,7 +2,7 @@
  * connector_test.h - the connector test kit behind placehub-connector-test:
  * loads one connector, checks it keeps the ABI contract, and feeds it sample
  * events of every type, printing each prepared request (dry run) or
- * performing it as placehub-dispatch would (lib/transfer.c, one libcurl easy
+ * performing it as placehub-dispatch would (lib/delivery/transfer.c, one libcurl easy
  * handle) and reporting what the partner answered. No Kafka involved.
  */
 #ifndef PLACEHUB_CONNECTOR_TEST_H

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "connector_test.h"
-#include "log.h"
+#include "core/log.h"
 
 static const char help[] =
     "Usage: placehub-connector-test [OPTIONS] [CONNECTOR]\n"

@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "catalogue.h"
-#include "codec.h"
+#include "schema/catalogue.h"
+#include "schema/codec.h"
 #include "ctl.h"
-#include "nhs.h"
+#include "core/nhs.h"
 
 static const char audit_help[] =
     "Usage: placehub-ctl audit person NHS_NUMBER [--json]\n"

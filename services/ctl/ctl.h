@@ -14,8 +14,8 @@
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "config.h"
-#include "registry.h"
+#include "core/config.h"
+#include "schema/registry.h"
 
 /* Exit codes, documented in --help and docs/operations.md. */
 enum {

@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "codec.h"
+#include "schema/codec.h"
 #include "ctl.h"
-#include "framing.h"
+#include "schema/framing.h"
 
 static int decode_is_text(const unsigned char *data, size_t len)
 {

@@ -16,9 +16,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "codec.h"
+#include "schema/codec.h"
 #include "ctl.h"
-#include "producer.h"
+#include "kafka/producer.h"
 
 static const char dlq_help[] =
     "Usage: placehub-ctl dlq list [--partner ID] [--all]\n"

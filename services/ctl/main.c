@@ -10,10 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "codec.h"
+#include "schema/codec.h"
 #include "ctl.h"
-#include "kafka.h"
-#include "log.h"
+#include "kafka/kafka.h"
+#include "core/log.h"
 
 static const char help[] =
     "Usage: placehub-ctl SUBCOMMAND [OPTIONS]\n"

@@ -17,7 +17,7 @@
  * next time (same event id, the partner deduplicates on it).
  *
  * IMPORTANT: the partner's data-sharing agreements apply here exactly as
- * in dispatch (lib/agreement.c): the event is cut to what the agreement
+ * in dispatch (lib/governance/agreement.c): the event is cut to what the agreement
  * allows (with the partner's pseudonym) before the connector sees it, the
  * receipt names the agreement and the fields disclosed, and an event the
  * agreements now refuse is not sent: a suppression record says why.
@@ -28,13 +28,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "agreement.h"
-#include "auth.h"
-#include "codec.h"
-#include "connector.h"
+#include "governance/agreement.h"
+#include "delivery/auth.h"
+#include "schema/codec.h"
+#include "delivery/connector.h"
 #include "ctl.h"
-#include "producer.h"
-#include "transfer.h"
+#include "kafka/producer.h"
+#include "delivery/transfer.h"
 
 struct redeliver {
     const struct config *config;

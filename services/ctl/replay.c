@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "catalogue.h"
-#include "codec.h"
+#include "schema/catalogue.h"
+#include "schema/codec.h"
 #include "ctl.h"
-#include "framing.h"
+#include "schema/framing.h"
 
 static const char tail_help[] =
     "Usage: placehub-ctl tail TOPIC [-n COUNT] [--from-beginning] [--follow]\n"

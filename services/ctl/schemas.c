@@ -1,15 +1,15 @@
 /*
  * schemas.c - `placehub-ctl schemas list|show|check`: the schema catalogue
  * (schemas/catalogue.json) and the backward-compatibility check a new
- * version must pass before it joins it (lib/compat.c).
+ * version must pass before it joins it (lib/schema/compat.c).
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "catalogue.h"
-#include "compat.h"
+#include "schema/catalogue.h"
+#include "schema/compat.h"
 #include "ctl.h"
 
 static const char schemas_help[] =

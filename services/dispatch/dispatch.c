@@ -15,10 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kafka.h"
-#include "log.h"
+#include "kafka/kafka.h"
+#include "core/log.h"
 #include "partner.h"
-#include "producer.h"
+#include "kafka/producer.h"
 
 struct dispatch {
     atomic_int stopping;

@@ -2,7 +2,7 @@
  * dispatch.h - placehub-dispatch: for each partner, a consumer group
  * ("<group_prefix>.<partner id>") over the partner's topics; each event is
  * decoded, turned into plain JSON, cut to the partner's data-sharing
- * agreement (or suppressed, with an audit record: lib/agreement.h) and
+ * agreement (or suppressed, with an audit record: lib/governance/agreement.h) and
  * handed to the partner's connector.
  *
  * IMPORTANT: an event's offset is stored only after the connector reported
@@ -16,8 +16,8 @@
 #define PLACEHUB_DISPATCH_H
 
 #include <stddef.h>
-#include "config.h"
-#include "registry.h"
+#include "core/config.h"
+#include "schema/registry.h"
 
 struct dispatch;
 

@@ -8,10 +8,10 @@
 #include <stdio.h>
 
 #include "dispatch.h"
-#include "log.h"
-#include "operations.h"
-#include "registry.h"
-#include "service.h"
+#include "core/log.h"
+#include "net/operations.h"
+#include "schema/registry.h"
+#include "service/service.h"
 
 static const char help[] =
     "Usage: placehub-dispatch [-c CONFIG] [--check-config]\n"

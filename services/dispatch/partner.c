@@ -5,7 +5,7 @@
  *   1. intake: take messages from the consumer while fewer than
  *      max_pending events are pending and the circuit is not open; decode
  *      each to plain JSON (an unreadable one goes straight to dead letter)
- *      and apply the partner's data-sharing agreements (lib/agreement.h):
+ *      and apply the partner's data-sharing agreements (lib/governance/agreement.h):
  *      the event is cut to the agreement's fields, or suppressed - final at
  *      once, with a suppression record on the audit topic instead of a
  *      delivery;
@@ -43,16 +43,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agreement.h"
-#include "auth.h"
-#include "codec.h"
-#include "connector.h"
-#include "framing.h"
-#include "kafka.h"
-#include "log.h"
-#include "metrics.h"
+#include "governance/agreement.h"
+#include "delivery/auth.h"
+#include "schema/codec.h"
+#include "delivery/connector.h"
+#include "schema/framing.h"
+#include "kafka/kafka.h"
+#include "core/log.h"
+#include "net/metrics.h"
 #include "record.h"
-#include "transfer.h"
+#include "delivery/transfer.h"
 
 enum pending_state {
     PENDING_WAITING,   /* to be attempted at next_attempt_ms */

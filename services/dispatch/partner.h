@@ -14,9 +14,9 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
-#include "config.h"
-#include "producer.h"
-#include "registry.h"
+#include "core/config.h"
+#include "kafka/producer.h"
+#include "schema/registry.h"
 
 struct partner;
 

@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
-#include "text.h"
+#include "schema/codec.h"
+#include "core/text.h"
 
 void record_redact(const char *text, size_t len, char *out, size_t out_size)
 {

@@ -11,7 +11,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "producer.h"
+#include "kafka/producer.h"
 
 /* Headers of a dead letter. */
 enum { RECORD_DEAD_LETTER_HEADERS = 10 };
@@ -23,7 +23,7 @@ struct record_source {
     const char *topic;
     int32_t partition;
     int64_t offset;
-    const void *key; /* the keyed hash of the person (lib/event.h); NULL: none */
+    const void *key; /* the keyed hash of the person (lib/schema/event.h); NULL: none */
     size_t key_len;
 };
 

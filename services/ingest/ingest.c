@@ -3,7 +3,7 @@
  *
  * IMPORTANT: a request is acknowledged (202) only once the delivery report
  * for its message says the broker has it: the HTTP handler thread blocks in
- * producer_send (lib/producer.c) until then, or until the send failed (503).
+ * producer_send (lib/kafka/producer.c) until then, or until the send failed (503).
  *
  * Nothing is produced for a rejected request: every check (credentials,
  * rate limit, the partner's rights, JSON syntax, schema, NHS number, the
@@ -25,16 +25,16 @@
 #include <strings.h>
 #include <time.h>
 
-#include "clock.h"
-#include "codec.h"
-#include "event.h"
-#include "framing.h"
-#include "httpd.h"
-#include "kafka.h"
-#include "metrics.h"
-#include "log.h"
-#include "producer.h"
-#include "publisher.h"
+#include "core/clock.h"
+#include "schema/codec.h"
+#include "schema/event.h"
+#include "schema/framing.h"
+#include "net/httpd.h"
+#include "kafka/kafka.h"
+#include "net/metrics.h"
+#include "core/log.h"
+#include "kafka/producer.h"
+#include "governance/publisher.h"
 
 struct ingest {
     const struct config *config;

@@ -8,8 +8,8 @@
 #define PLACEHUB_INGEST_H
 
 #include <stddef.h>
-#include "config.h"
-#include "registry.h"
+#include "core/config.h"
+#include "schema/registry.h"
 
 struct ingest;
 

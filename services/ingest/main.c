@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apikey.h"
+#include "governance/apikey.h"
 #include "ingest.h"
-#include "log.h"
-#include "operations.h"
-#include "registry.h"
-#include "service.h"
+#include "core/log.h"
+#include "net/operations.h"
+#include "schema/registry.h"
+#include "service/service.h"
 
 static const char help[] =
     "Usage: placehub-ingest [-c CONFIG] [--check-config]\n"

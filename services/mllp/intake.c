@@ -23,17 +23,17 @@
 #include <time.h>
 #include <uuid/uuid.h>
 
-#include "ack.h"
-#include "adt.h"
-#include "codec.h"
-#include "event.h"
-#include "framing.h"
-#include "hl7.h"
-#include "kafka.h"
+#include "hl7/ack.h"
+#include "hl7/adt.h"
+#include "schema/codec.h"
+#include "schema/event.h"
+#include "schema/framing.h"
+#include "hl7/hl7.h"
+#include "kafka/kafka.h"
 #include "listener.h"
-#include "metrics.h"
-#include "log.h"
-#include "producer.h"
+#include "net/metrics.h"
+#include "core/log.h"
+#include "kafka/producer.h"
 
 struct intake {
     const struct config *config;

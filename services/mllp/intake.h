@@ -10,8 +10,8 @@
 
 #include <stddef.h>
 
-#include "config.h"
-#include "registry.h"
+#include "core/config.h"
+#include "schema/registry.h"
 
 struct intake;
 

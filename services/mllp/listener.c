@@ -25,9 +25,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "httpd.h"
-#include "log.h"
-#include "mllp.h"
+#include "net/httpd.h"
+#include "core/log.h"
+#include "hl7/mllp.h"
 
 struct listener {
     struct listener_settings settings;

@@ -5,12 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "adt.h"
+#include "hl7/adt.h"
 #include "intake.h"
-#include "log.h"
-#include "operations.h"
-#include "registry.h"
-#include "service.h"
+#include "core/log.h"
+#include "net/operations.h"
+#include "schema/registry.h"
+#include "service/service.h"
 
 static const char help[] =
     "Usage: placehub-mllp [-c CONFIG] [--check-config]\n"

@@ -4,7 +4,7 @@
  */
 #include "partner_sim.h"
 
-#include "log.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <getopt.h>

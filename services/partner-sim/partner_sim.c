@@ -16,7 +16,7 @@
  * endpoint for the client credentials grant at /_sim/oauth/token, and with
  * --require-auth a 401 for partner requests without a token it issued, the
  * static bearer token or the API key. It exists to test placehub's side of
- * it (lib/auth.c), so it is strict where a real server would be and no more.
+ * it (lib/delivery/auth.c), so it is strict where a real server would be and no more.
  *
  * Records are kept as JSON text, serialised once when the request arrives,
  * without their sequence number (assigned under store_lock when the record is
@@ -25,8 +25,8 @@
  */
 #include "partner_sim.h"
 
-#include "httpd.h"
-#include "log.h"
+#include "net/httpd.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -6,11 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "catalogue.h"
-#include "httpd.h"
-#include "log.h"
+#include "schema/catalogue.h"
+#include "net/httpd.h"
+#include "core/log.h"
 #include "registry_server.h"
-#include "service.h"
+#include "service/service.h"
 
 static const char help[] =
     "Usage: placehub-registry [-c CONFIG] [--check-config]\n"

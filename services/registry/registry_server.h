@@ -6,8 +6,8 @@
 #ifndef PLACEHUB_REGISTRY_SERVER_H
 #define PLACEHUB_REGISTRY_SERVER_H
 
-#include "catalogue.h"
-#include "httpd.h"
+#include "schema/catalogue.h"
+#include "net/httpd.h"
 
 /* The HTTP handler; context is the struct catalogue (borrowed). */
 void registry_server_handle(void *context, const struct httpd_request *request,

@@ -8,9 +8,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "catalogue.h"
-#include "codec.h"
-#include "framing.h"
+#include "schema/catalogue.h"
+#include "schema/codec.h"
+#include "schema/framing.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

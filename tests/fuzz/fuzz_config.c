@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "agreement.h"
-#include "config.h"
+#include "governance/agreement.h"
+#include "core/config.h"
 
 static const char fuzz_event[] =
     "{\"event_id\": \"d5905a32-14ab-4579-96da-1b8f530a1f03\", \"event_type\": \"ADMITTED\","

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "catalogue.h"
-#include "codec.h"
-#include "event.h"
+#include "schema/catalogue.h"
+#include "schema/codec.h"
+#include "schema/event.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

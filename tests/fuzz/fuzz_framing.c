@@ -1,6 +1,6 @@
 /*
  * fuzz_framing.c - the Confluent framing of every message placehub-dispatch
- * reads from Kafka (lib/framing.c). A message from any producer on the topic
+ * reads from Kafka (lib/schema/framing.c). A message from any producer on the topic
  * may be anything: the parser must refuse what is not magic byte 0 plus a
  * 4-byte schema id, and an accepted payload must lie inside the message.
  */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "framing.h"
+#include "schema/framing.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

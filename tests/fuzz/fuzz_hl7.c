@@ -1,7 +1,7 @@
 /*
  * fuzz_hl7.c - everything placehub-mllp does with a hospital's bytes before
- * Kafka: MLLP framing (lib/mllp.c) over the input as a stream, the HL7
- * parser (lib/hl7.c) over it as one message, then every value read back,
+ * Kafka: MLLP framing (lib/hl7/mllp.c) over the input as a stream, the HL7
+ * parser (lib/hl7/hl7.c) over it as one message, then every value read back,
  * the ADT mapping and the ACK (services/mllp/, compiled in here as in the
  * unit test). Each must refuse or accept, never crash, over-read or leak.
  */
@@ -9,12 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "hl7.h"
-#include "mllp.h"
+#include "core/config.h"
+#include "hl7/hl7.h"
+#include "hl7/mllp.h"
 
-#include "ack.h"
-#include "adt.h"
+#include "hl7/ack.h"
+#include "hl7/adt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /*
- * fuzz_mllp.c - the MLLP decoder (lib/mllp.c) as placehub-mllp runs it on a
+ * fuzz_mllp.c - the MLLP decoder (lib/hl7/mllp.c) as placehub-mllp runs it on a
  * hospital's TCP stream: bytes arrive in pieces of any size. The first input
  * byte chooses the piece size, the rest is the stream. Every frame handed
  * out must fit the limit, and the decoder must make progress or stop.
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mllp.h"
+#include "hl7/mllp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

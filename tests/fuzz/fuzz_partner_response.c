@@ -1,12 +1,12 @@
 /*
  * fuzz_partner_response.c - what placehub-dispatch does with a partner's
  * answer, which may be anything: the OAuth2 token endpoint's answer (a
- * token, or an error code to log) in lib/auth.c, the FHIR connector's
+ * token, or an error code to log) in lib/delivery/auth.c, the FHIR connector's
  * reading of an OperationOutcome, and the redacted excerpt that is logged
  * and dead-lettered (services/dispatch/record.c). The first two input bytes
  * are the HTTP status, the rest the body.
  *
- * lib/auth.c and record.c are compiled in, as the unit tests do, to reach
+ * lib/delivery/auth.c and record.c are compiled in, as the unit tests do, to reach
  * their static parsers.
  */
 #include <ctype.h>

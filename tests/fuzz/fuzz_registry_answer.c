@@ -1,7 +1,7 @@
 /*
  * fuzz_registry_answer.c - what the services do with an external schema
- * registry's answer in external mode (lib/registry.c): a JSON body whose
- * "schema" member is an Avro schema compiled by lib/codec.c, whose "id" is
+ * registry's answer in external mode (lib/schema/registry.c): a JSON body whose
+ * "schema" member is an Avro schema compiled by lib/schema/codec.c, whose "id" is
  * the writer's schema id and whose "message" is quoted in errors. The
  * schema text is also tried as the whole input, as a registry could send it.
  */
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
+#include "schema/codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

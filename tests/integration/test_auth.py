@@ -1,6 +1,6 @@
 """Authentication on the simulated partner (placehub-partner-sim): the OAuth2
 token endpoint (client credentials grant) and --require-auth, which the tests
-of placehub's own side (tests/unit/test_auth.c, lib/auth.c) and of delivery
+of placehub's own side (tests/unit/test_auth.c, lib/delivery/auth.c) and of delivery
 rely on. No Kafka needed: each test starts its own simulator on a free port.
 """
 import base64

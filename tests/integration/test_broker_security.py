@@ -5,7 +5,7 @@ with the broker's reason.
 
 The broker is the real one (scripts/kafka.sh with KAFKA_SASL_PLAIN_USERS):
 SASL_PLAINTEXT with mechanism PLAIN. SCRAM and TLS (SASL_SSL, SSL) go
-through the same code in lib/kafka.c but are checked only by the unit tests
+through the same code in lib/kafka/kafka.c but are checked only by the unit tests
 (tests/unit/test_security.c), not against a broker."""
 import os
 import random

@@ -172,7 +172,7 @@ def listeners(d, name):
     elif prog == "placehub-partner-sim":
         # The program's default (services/partner-sim/partner_sim.h).
         found.append(split_hostport(option(args, "--listen") or "127.0.0.1:9101"))
-    # The operators' listeners (operations: in the config; lib/operations.c).
+    # The operators' listeners (operations: in the config; lib/net/operations.c).
     operations_key = {"placehub-ingest": "ingest_listen", "placehub-dispatch": "dispatch_listen",
                       "placehub-mllp": "mllp_listen"}.get(prog)
     if operations_key and (config.get("operations") or {}).get(operations_key):
@@ -517,7 +517,7 @@ def check_published_ports_unique(d):
 
 def check_topics_created(d):
     """Auto-creation is off, so somebody must create the config's topics:
-    an init service in Compose, or placehub-ingest (lib/kafka.c) before dispatch."""
+    an init service in Compose, or placehub-ingest (lib/kafka/kafka.c) before dispatch."""
     problems = []
     brokers = 0
     for name, svc in kafka_services(d).items():

@@ -2,7 +2,7 @@
 the code: Prometheus scrapes exactly the operations listeners the config
 declares, on services that run those programs; Grafana's provisioned
 datasource is the one the dashboard names; every metric the dashboard
-queries is one the services export (lib/metrics.c). Read as data, no Docker
+queries is one the services export (lib/net/metrics.c). Read as data, no Docker
 engine needed. Each check also runs on a broken copy, so none passes
 vacuously."""
 import copy

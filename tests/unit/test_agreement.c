@@ -1,5 +1,5 @@
 /*
- * test_agreement.c - data-sharing agreements (lib/agreement.c): field
+ * test_agreement.c - data-sharing agreements (lib/governance/agreement.c): field
  * minimisation (only the listed paths and the envelope, records entered
  * only as far as a listed path, arrays of records item by item; never a
  * field more), the disclosed-fields list, the rules (restricted record,
@@ -18,9 +18,9 @@
 
 #include "support.h"
 
-#include "agreement.h"
-#include "catalogue.h"
-#include "config.h"
+#include "governance/agreement.h"
+#include "schema/catalogue.h"
+#include "core/config.h"
 
 #define BASE                                                                                       \
     "kafka:\n  bootstrap_servers: \"127.0.0.1:9092\"\n"                                            \

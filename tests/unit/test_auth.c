@@ -1,5 +1,5 @@
 /*
- * test_auth.c - authentication to partners (lib/auth.c).
+ * test_auth.c - authentication to partners (lib/delivery/auth.c).
  *
  * Without a network: option parsing, refusal of inline secrets (without
  * repeating them), secrets from the environment and from files resolved at
@@ -36,8 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth.h"
-#include "log.h"
+#include "delivery/auth.h"
+#include "core/log.h"
 
 #define CLIENT_ID "test-client"
 /* Characters that need form-encoding, to check auth.c encodes them. */
@@ -299,7 +299,7 @@ static void test_mtls_needs_certificate(void **state)
     const char *const both[] = {"auth", "mtls", "tls_client_cert", path, "tls_client_key",
                                 path,   NULL};
     struct auth *auth = new_ok(both);
-    expect_header(auth, ""); /* the certificate is the transport's (lib/transfer.c) */
+    expect_header(auth, ""); /* the certificate is the transport's (lib/delivery/transfer.c) */
     auth_destroy(auth);
     remove_temporary(path);
 }

@@ -1,5 +1,5 @@
 /*
- * test_codec.c - plain JSON <-> Avro binary (lib/codec.c), driven by the real
+ * test_codec.c - plain JSON <-> Avro binary (lib/schema/codec.c), driven by the real
  * schemas in schemas/catalogue.json:
  *  - every catalogue schema's example (tests/data/<topic>.json) encodes and
  *    decodes back equal; minimal events (required fields only) come back
@@ -24,8 +24,8 @@
 
 #include "support.h"
 
-#include "catalogue.h"
-#include "codec.h"
+#include "schema/catalogue.h"
+#include "schema/codec.h"
 
 static struct catalogue *catalogue;
 

@@ -1,5 +1,5 @@
 /*
- * test_compat.c - schema evolution checks (lib/compat.c): the real
+ * test_compat.c - schema evolution checks (lib/schema/compat.c): the real
  * catalogue passes; the fixtures in tests/data/evolution/ (a base record, a
  * compatible v2, and v2s that add a field without a default, change a type,
  * remove an enum symbol or change a logical type) each give the expected
@@ -15,8 +15,8 @@
 
 #include "support.h"
 
-#include "catalogue.h"
-#include "compat.h"
+#include "schema/catalogue.h"
+#include "schema/compat.h"
 
 #define EVOLUTION "tests/data/evolution/"
 

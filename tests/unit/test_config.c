@@ -1,5 +1,5 @@
 /*
- * test_config.c - the YAML configuration (lib/config.c): the example
+ * test_config.c - the YAML configuration (lib/core/config.c): the example
  * config/placehub.yaml loads with the values it states; every class of
  * mistake (unknown or duplicate key, wrong type, bad number, missing section,
  * dangling reference, invalid YAML, empty file) is refused with
@@ -17,7 +17,7 @@
 
 #include "support.h"
 
-#include "config.h"
+#include "core/config.h"
 
 #define KAFKA "kafka:\n  bootstrap_servers: \"127.0.0.1:9092\"\n"
 #define TOPICS "topics:\n  - name: admission\n"

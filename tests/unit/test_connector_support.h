@@ -10,7 +10,7 @@
 
 #include <stdarg.h>
 
-#include "connector.h"
+#include "delivery/connector.h"
 #include "placehub/connector.h"
 
 struct test_options {

@@ -1,5 +1,5 @@
 /*
- * test_event.c - hub-owned fields and checks (lib/event.c): event_prepare
+ * test_event.c - hub-owned fields and checks (lib/schema/event.c): event_prepare
  * fills event_id (a random UUID), recorded_at and schema_version only when
  * absent and keeps given ones, refuses a schema_version mismatch, a bad NHS
  * number (field person.nhs_number, message without the number) and a person
@@ -19,9 +19,9 @@
 
 #include "support.h"
 
-#include "catalogue.h"
-#include "codec.h"
-#include "event.h"
+#include "schema/catalogue.h"
+#include "schema/codec.h"
+#include "schema/event.h"
 
 /* 2026-11-20T10:22:03.456Z */
 #define NOW_MILLIS INT64_C(1795170123456)

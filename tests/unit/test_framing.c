@@ -1,5 +1,5 @@
 /*
- * test_framing.c - the Confluent wire format (lib/framing.c): header bytes
+ * test_framing.c - the Confluent wire format (lib/schema/framing.c): header bytes
  * for known ids, round trips, and refusals naming the byte at fault (wrong
  * magic byte, too short, schema id 0 or above INT32_MAX). Short messages are
  * given in exactly-sized heap buffers so valgrind or ASan see any over-read.
@@ -12,7 +12,7 @@
 
 #include "support.h"
 
-#include "framing.h"
+#include "schema/framing.h"
 
 static unsigned char *heap_copy(const unsigned char *bytes, size_t len)
 {

@@ -1,8 +1,8 @@
 /*
- * test_hl7.c - the HL7 v2 intake below the network: the parser (lib/hl7.c:
+ * test_hl7.c - the HL7 v2 intake below the network: the parser (lib/hl7/hl7.c:
  * encoding characters, escapes, repetitions, components, subcomponents, the
  * three segment terminators, and every refusal with its position), HL7
- * date/times in UK local time, MLLP framing (lib/mllp.c), the ADT mapping
+ * date/times in UK local time, MLLP framing (lib/hl7/mllp.c), the ADT mapping
  * of every supported trigger field by field against tests/data/hl7/, and
  * the ACKs.
  *
@@ -18,14 +18,14 @@
 
 #include "support.h"
 
-#include "codec.h"
-#include "config.h"
-#include "event.h"
-#include "hl7.h"
-#include "mllp.h"
+#include "schema/codec.h"
+#include "core/config.h"
+#include "schema/event.h"
+#include "hl7/hl7.h"
+#include "hl7/mllp.h"
 
-#include "ack.h"
-#include "adt.h"
+#include "hl7/ack.h"
+#include "hl7/adt.h"
 
 /* --- helpers ------------------------------------------------------------ */
 

@@ -1,5 +1,5 @@
 /*
- * test_nhs.c - NHS number validation (lib/nhs.c): valid numbers from the
+ * test_nhs.c - NHS number validation (lib/core/nhs.c): valid numbers from the
  * never-issued 999 range, wrong check digits, prefixes whose check value is
  * 10, wrong length, spaces, letters and the empty string; that no message
  * repeats the number; nhs_number_check_digit against a reference
@@ -13,9 +13,9 @@
 
 #include "support.h"
 
-#include "nhs.h"
+#include "core/nhs.h"
 
-/* The Modulus 11 rule written out independently of lib/nhs.c: -1 for a
+/* The Modulus 11 rule written out independently of lib/core/nhs.c: -1 for a
  * check value of 10. */
 static int reference_check_digit(const char *first_nine)
 {

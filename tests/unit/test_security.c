@@ -1,10 +1,10 @@
 /*
  * test_security.c - ingest authentication and broker security (issue 4;
- * docs/security.md): API keys (lib/apikey.c), the token bucket
- * (lib/ratelimit.c), the publishing partners (lib/publisher.c), the
- * partners' ingest: sections and the kafka: security keys (lib/config.c),
+ * docs/security.md): API keys (lib/governance/apikey.c), the token bucket
+ * (lib/governance/ratelimit.c), the publishing partners (lib/governance/publisher.c), the
+ * partners' ingest: sections and the kafka: security keys (lib/core/config.c),
  * and kafka_conf_new reading the broker password from the environment or a
- * file (lib/kafka.c).
+ * file (lib/kafka/kafka.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,11 +17,11 @@
 
 #include "support.h"
 
-#include "apikey.h"
-#include "config.h"
-#include "kafka.h"
-#include "publisher.h"
-#include "ratelimit.h"
+#include "governance/apikey.h"
+#include "core/config.h"
+#include "kafka/kafka.h"
+#include "governance/publisher.h"
+#include "governance/ratelimit.h"
 
 #define KAFKA "kafka:\n  bootstrap_servers: \"127.0.0.1:9092\"\n"
 #define TOPICS "topics:\n  - name: admission\n  - name: referral\n"

@@ -1,0 +1,135 @@
+/*
+ * service.c - start-up and shutdown shared by the programs (see service.h).
+ */
+#include "service/service.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "governance/agreement.h"
+#include "schema/event.h"
+#include "core/log.h"
+#include "core/secret.h"
+#include "schema/registry.h"
+
+void service_parse_options(int argc, char **argv, const char *help, struct service_options *options)
+{
+    static const struct option long_options[] = {{"config", required_argument, NULL, 'c'},
+                                                 {"check-config", no_argument, NULL, 'C'},
+                                                 {"help", no_argument, NULL, 'h'},
+                                                 {NULL, 0, NULL, 0}};
+    options->config_path = "config/placehub.yaml";
+    options->check_config = 0;
+    int option;
+    while ((option = getopt_long(argc, argv, "c:h", long_options, NULL)) != -1) {
+        switch (option) {
+        case 'c':
+            options->config_path = optarg;
+            break;
+        case 'C':
+            options->check_config = 1;
+            break;
+        case 'h':
+            fputs(help, stdout);
+            exit(0);
+        default:
+            fprintf(stderr, "Try '%s --help'.\n", argv[0]);
+            exit(2);
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'. Try '%s --help'.\n", argv[0], argv[optind],
+                argv[0]);
+        exit(2);
+    }
+}
+
+struct config *service_load_config(const char *program, const struct service_options *options)
+{
+    char errstr[1024];
+    struct config *config = NULL;
+    if (config_load(options->config_path, &config, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "%s: configuration error: %s\n", program, errstr);
+        exit(1);
+    }
+    if (options->check_config) {
+        printf("%s: configuration OK\n", options->config_path);
+        config_destroy(config);
+        exit(0);
+    }
+    return config;
+}
+
+struct registry *service_load_registry(const char *program, const struct config *config)
+{
+    char errstr[1024];
+    struct registry *registry = NULL;
+    if (registry_new(config, &registry, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "%s: schemas: %s\n", program, errstr);
+        exit(1);
+    }
+    return registry;
+}
+
+void service_check_agreements(const char *program, const struct config *config,
+                              const struct registry *registry)
+{
+    char errstr[1024];
+    if (agreement_check(config, registry_catalogue(registry), errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "%s: configuration error: %s\n", program, errstr);
+        exit(1);
+    }
+}
+
+void service_load_person_key(const char *program, const struct config *config)
+{
+    const char *reference = config->governance.person_key;
+    if (!reference) {
+        log_warning("DEVELOPMENT PERSON KEY: governance.person_key is not set, so person keys "
+                    "(Kafka keys, audit person_ref) are made with the built-in key that anyone "
+                    "can use to recover NHS numbers from them. Test data only; set "
+                    "governance.person_key (docs/governance.md) before real data");
+        return;
+    }
+    char secret[300], problem[256];
+    if (secret_read(reference, secret, sizeof secret, problem, sizeof problem) != 0) {
+        fprintf(stderr, "%s: configuration error: governance.person_key: %s\n", program, problem);
+        exit(1);
+    }
+    size_t len = strlen(secret);
+    int rc = event_person_key_set(secret, len);
+    explicit_bzero(secret, sizeof secret);
+    if (rc != 0) {
+        fprintf(stderr,
+                "%s: configuration error: governance.person_key %s holds %zu bytes; it needs 32 "
+                "to 256 (e.g. the output of: openssl rand -hex 32)\n",
+                program, reference, len);
+        exit(1);
+    }
+}
+
+void service_block_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* A partner closing a connection mid-write must not kill the process. */
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int service_wait_for_signal(void)
+{
+    sigset_t set;
+    int signal_number = 0;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigwait(&set, &signal_number);
+    log_info("stopping on signal %d", signal_number);
+    return signal_number;
+}

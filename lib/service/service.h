@@ -1,0 +1,49 @@
+/*
+ * service.h - what every placehub program's main() shares: options, loading
+ * the configuration (fatal, with file and line, only at start-up), and
+ * waiting for SIGINT/SIGTERM.
+ */
+#ifndef PLACEHUB_SERVICE_H
+#define PLACEHUB_SERVICE_H
+
+#include "core/config.h"
+
+struct registry;
+
+struct service_options {
+    const char *config_path; /* -c/--config; default config/placehub.yaml */
+    int check_config;        /* --check-config: load, report, exit */
+};
+
+/* Parses -c/--config, --check-config, -h/--help. help is the text printed for
+ * --help (usage, what the program does, examples). Exits 0 after --help and
+ * 2 on a bad option. */
+void service_parse_options(int argc, char **argv, const char *help,
+                           struct service_options *options);
+
+/* Loads the configuration or exits 1 with the file, line and what to fix.
+ * With --check-config, prints "configuration OK" and exits 0. */
+struct config *service_load_config(const char *program, const struct service_options *options);
+
+/* Loads the schemas (the catalogue, and the external registry client when
+ * configured) or exits 1 saying what is wrong. Caller frees with
+ * registry_destroy. */
+struct registry *service_load_registry(const char *program, const struct config *config);
+
+/* Checks the partners' data-sharing agreements against the schemas
+ * (agreement_check, lib/governance/agreement.h) or exits 1 with the file, line and
+ * what to fix. */
+void service_check_agreements(const char *program, const struct config *config,
+                              const struct registry *registry);
+
+/* Sets the key of the person keys (event_person_key_set, lib/schema/event.h) from
+ * governance.person_key, or exits 1 saying what is wrong. Without one, the
+ * development key stays and a warning says so, loudly, at every start. */
+void service_load_person_key(const char *program, const struct config *config);
+
+/* Blocks SIGINT and SIGTERM in the calling thread (call before starting any
+ * thread, so they all inherit the mask), and later waits for one. */
+void service_block_signals(void);
+int service_wait_for_signal(void);
+
+#endif
