@@ -949,3 +949,14 @@ void auth_destroy(struct auth *auth)
     pthread_mutex_destroy(&auth->lock);
     free(auth);
 }
+
+int auth_header_now(struct auth *auth, char *header, size_t header_size, char *errstr,
+                    size_t errstr_size)
+{
+    return auth_header(auth, header, header_size, errstr, errstr_size);
+}
+
+void auth_set_notify(struct auth *auth, void (*ready)(void *opaque), void *opaque)
+{
+    (void)auth, (void)ready, (void)opaque;
+}

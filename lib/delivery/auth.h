@@ -73,6 +73,12 @@ int auth_new(const char *partner_id, const struct placehub_options *options, str
 int auth_header(struct auth *auth, char *header, size_t header_size, char *errstr,
                 size_t errstr_size);
 
+/* INTERIM (replaced by the background refresh): answers like auth_header. */
+#define AUTH_PENDING 1
+int auth_header_now(struct auth *auth, char *header, size_t header_size, char *errstr,
+                    size_t errstr_size);
+void auth_set_notify(struct auth *auth, void (*ready)(void *opaque), void *opaque);
+
 /* Forgets the cached oauth2 token, so the next auth_header fetches a fresh
  * one: call it when the partner answered 401 to a request that carried the
  * token (the partner may have revoked it early). Does nothing for the other

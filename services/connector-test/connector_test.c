@@ -26,10 +26,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "delivery/auth.h"
 #include "core/config.h"
 #include "delivery/connector.h"
-#include "delivery/transfer.h"
+#include "delivery/delivery.h"
 
 #define CONNECTOR_TEST_MAX_EVENTS 256
 #define CONNECTOR_TEST_MAX_EVENT_BYTES (1 << 20)
@@ -406,9 +405,9 @@ static int connector_test_check_create(const struct placehub_connector_type *typ
 struct connector_test_run_state {
     const struct connector_test_settings *settings;
     const struct placehub_connector_type *type;
-    void *instance;
-    struct transfer_settings transfer_settings;
-    struct auth *auth;
+    /* The partner as dispatch sets it up (lib/delivery/delivery.h): same
+     * connector instance, transport, credentials and judgement. */
+    struct delivery_partner *partner;
     CURL *easy;
     const char *option_url;
     FILE *out;
@@ -421,6 +420,7 @@ static int connector_test_event(struct connector_test_run_state *state,
                                 int *prepared)
 {
     const struct placehub_connector_type *type = state->type;
+    void *instance = delivery_partner_instance(state->partner);
     FILE *out = state->out;
     struct placehub_request request;
     char errstr[1024];
@@ -438,17 +438,17 @@ static int connector_test_event(struct connector_test_run_state *state,
     /* A retry: prepare and release once first, so a connector that keeps
      * state between attempts, or frees too much, shows here. */
     memset(&request, 0, sizeof request);
-    if (type->prepare(state->instance, &delivery, &request, errstr, sizeof errstr) != 0) {
+    if (type->prepare(instance, &delivery, &request, errstr, sizeof errstr) != 0) {
         fprintf(out, "   NOT PREPARED: %s\n", errstr);
         return -1;
     }
     *contract_problems +=
         connector_test_check_request(type, &request, &delivery, state->option_url, out);
     if (type->release)
-        type->release(state->instance, &request);
+        type->release(instance, &request);
     delivery.attempt = 2;
     memset(&request, 0, sizeof request);
-    if (type->prepare(state->instance, &delivery, &request, errstr, sizeof errstr) != 0) {
+    if (type->prepare(instance, &delivery, &request, errstr, sizeof errstr) != 0) {
         fprintf(out, "   FAIL prepared on attempt 1 but not on attempt 2: %s\n", errstr);
         (*contract_problems)++;
         return -1;
@@ -457,39 +457,32 @@ static int connector_test_event(struct connector_test_run_state *state,
     if (state->settings->dry_run) {
         fprintf(out, "   prepared\n");
         connector_test_print_request(&request, state->option_url, out);
-        *contract_problems += connector_test_check_classify(type, state->instance, &delivery, out);
+        *contract_problems += connector_test_check_classify(type, instance, &delivery, out);
         rc = 0;
     } else {
-        struct transfer transfer;
-        struct placehub_response response;
-        struct placehub_outcome outcome;
-        long retry_after_ms = 0;
-        char auth_line[AUTH_HEADER_MAX];
-        memset(&transfer, 0, sizeof transfer);
-        auth_line[0] = '\0';
-        if (state->auth &&
-            auth_header(state->auth, auth_line, sizeof auth_line, errstr, sizeof errstr) != 0) {
-            fprintf(out, "   prepared; NOT SENT: authentication: %s\n", errstr);
-        } else if (transfer_setup(&transfer, state->easy, &state->transfer_settings, &delivery,
-                                  &request, auth_line, errstr, sizeof errstr) != 0) {
-            fprintf(out, "   prepared; NOT SENT: %s\n", errstr);
+        /* The delivery host performs what it prepares itself: the request
+         * above goes back to the connector first. */
+        int mail = connector_test_is_mail(request.url ? request.url : state->option_url);
+        if (type->release)
+            type->release(instance, &request);
+        memset(&request, 0, sizeof request);
+        struct delivery_verdict verdict;
+        enum delivery_start start =
+            delivery_attempt_perform(state->partner, &delivery, state->easy, &verdict);
+        if (start == DELIVERY_STARTED) {
+            fprintf(out, "   prepared; %s %d; %s%s%s\n", mail ? "SMTP" : "HTTP", verdict.status,
+                    connector_test_result(verdict.result), verdict.reason[0] ? ": " : "",
+                    verdict.reason);
+            if (verdict.credentials_refused)
+                fprintf(out, "   note: HTTP 401 is retried with fresh credentials, never "
+                             "dead-lettered: the partner refused the hub's credentials\n");
+            rc = verdict.result == PLACEHUB_DELIVERED ? 0 : -1;
         } else {
-            CURLcode code = curl_easy_perform(state->easy);
-            transfer_finish(&transfer, code, &response, &outcome, &retry_after_ms);
-            if (type->classify)
-                type->classify(state->instance, &delivery, &response, &outcome);
-            fprintf(out, "   prepared; %s %d; %s%s%s\n",
-                    connector_test_is_mail(request.url ? request.url : state->option_url) ? "SMTP"
-                                                                                          : "HTTP",
-                    response.status, connector_test_result(outcome.result),
-                    outcome.reason[0] ? ": " : "", outcome.reason);
-            rc = outcome.result == PLACEHUB_DELIVERED ? 0 : -1;
+            fprintf(out, "   prepared; NOT SENT: %s\n", verdict.reason);
         }
-        transfer_cleanup(&transfer);
-        memset(auth_line, 0, sizeof auth_line);
     }
     if (type->release)
-        type->release(state->instance, &request);
+        type->release(instance, &request);
     return rc;
 }
 
@@ -540,18 +533,12 @@ int connector_test_run(const struct connector_test_settings *settings, FILE *out
             type->classify ? ", classify" : "", type->release ? ", release" : "");
     contract += connector_test_check_create(type, &lookup, settings->partner_id, out);
 
-    if (type->create(connector_host(), settings->partner_id, &options, &state.instance, errstr,
-                     sizeof errstr) != 0) {
-        fprintf(out, "create() refused the options given: %s\n", errstr);
+    if (delivery_partner_new_from_options(settings->partner_id, type, &options, &state.partner,
+                                          errstr, sizeof errstr) != 0) {
+        fprintf(out, "the partner's options were refused: %s\n", errstr);
         goto out;
     }
     state.option_url = options.get(&options, "url");
-    if (transfer_settings_load(settings->partner_id, &options, &state.transfer_settings, errstr,
-                               sizeof errstr) != 0 ||
-        auth_new(settings->partner_id, &options, &state.auth, errstr, sizeof errstr) != 0) {
-        fprintf(out, "transport options refused: %s\n", errstr);
-        goto out;
-    }
     if (!settings->dry_run && !(state.easy = curl_easy_init())) {
         fprintf(out, "out of memory\n");
         goto out;
@@ -595,10 +582,7 @@ out:
     free(events);
     if (state.easy)
         curl_easy_cleanup(state.easy);
-    auth_destroy(state.auth);
-    transfer_settings_free(&state.transfer_settings);
-    if (state.instance)
-        state.type->destroy(state.instance);
+    delivery_partner_destroy(state.partner);
     config_destroy(config);
     return status;
 }

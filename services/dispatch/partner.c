@@ -51,7 +51,7 @@
 #include "kafka/kafka.h"
 #include "core/log.h"
 #include "net/metrics.h"
-#include "record.h"
+#include "delivery/record.h"
 #include "delivery/transfer.h"
 
 enum pending_state {
@@ -812,7 +812,7 @@ static void partner_write_records(struct partner *partner, struct pending *pendi
         .partner_id = partner->config->id,
         .event_id = pending->event_id,
         .source = source,
-        .delivered = pending->delivered,
+        .result = pending->delivered ? RECORD_DELIVERED : RECORD_DEAD_LETTERED,
         .status = pending->status,
         .attempts = pending->attempts,
         .latency_ms = timestamp > 0 ? now - timestamp : 0,

@@ -1,6 +1,6 @@
 /*
  * record.c - dead letters, delivery receipts and suppression records (see
- * record.h).
+ * record.h): the only code that writes them.
  *
  * A dead letter keeps the original message bytes and key, so it can be sent
  * again to its partner as it was (placehub-ctl dlq redrive); everything
@@ -13,7 +13,7 @@
  * the keyed hash already used as the Kafka key); the partner's response is
  * redacted before it is kept.
  */
-#include "record.h"
+#include "delivery/record.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -170,6 +170,19 @@ static void record_text_cstring(struct text *text, const char *value)
     record_text_string(text, value, value ? strlen(value) : 0);
 }
 
+const char *record_result_name(enum record_result result)
+{
+    switch (result) {
+    case RECORD_DELIVERED:
+        return "delivered";
+    case RECORD_DEAD_LETTERED:
+        return "dead_lettered";
+    case RECORD_FAILED:
+        return "failed";
+    }
+    return "failed";
+}
+
 char *record_receipt(const struct record_outcome *outcome, size_t *len)
 {
     char completed[48];
@@ -188,8 +201,9 @@ char *record_receipt(const struct record_outcome *outcome, size_t *len)
     record_text_integer(&text, source->partition);
     record_text_literal(&text, ",\"offset\":");
     record_text_integer(&text, source->offset);
-    record_text_literal(&text, outcome->delivered ? "},\"outcome\":\"delivered\",\"status\":"
-                                                  : "},\"outcome\":\"dead_lettered\",\"status\":");
+    record_text_literal(&text, "},\"outcome\":\"");
+    record_text_literal(&text, record_result_name(outcome->result));
+    record_text_literal(&text, "\",\"status\":");
     record_text_integer(&text, outcome->status);
     record_text_literal(&text, ",\"attempts\":");
     record_text_integer(&text, outcome->attempts);
@@ -197,7 +211,7 @@ char *record_receipt(const struct record_outcome *outcome, size_t *len)
     record_text_integer(&text, outcome->latency_ms);
     record_text_literal(&text, ",\"completed_at\":");
     record_text_cstring(&text, completed);
-    if (!outcome->delivered && outcome->reason) {
+    if (outcome->result != RECORD_DELIVERED && outcome->reason) {
         record_text_literal(&text, ",\"reason\":");
         record_text_cstring(&text, outcome->reason);
     }
@@ -211,8 +225,22 @@ char *record_receipt(const struct record_outcome *outcome, size_t *len)
     record_text_cstring(&text, outcome->agreement_id);
     record_text_literal(&text, ",\"fields\":");
     record_text_literal(&text, outcome->fields ? outcome->fields : "[]");
-    record_text_literal(&text, outcome->pseudonymised ? ",\"pseudonymised\":true}"
-                                                      : ",\"pseudonymised\":false}");
+    record_text_literal(&text, outcome->pseudonymised ? ",\"pseudonymised\":true"
+                                                      : ",\"pseudonymised\":false");
+    if (outcome->via) {
+        record_text_literal(&text, ",\"via\":");
+        record_text_cstring(&text, outcome->via);
+    }
+    if (outcome->dead_letter) {
+        record_text_literal(&text, ",\"dead_letter\":{\"topic\":");
+        record_text_cstring(&text, outcome->dead_letter->topic);
+        record_text_literal(&text, ",\"partition\":");
+        record_text_integer(&text, outcome->dead_letter->partition);
+        record_text_literal(&text, ",\"offset\":");
+        record_text_integer(&text, outcome->dead_letter->offset);
+        record_text_literal(&text, "}");
+    }
+    record_text_literal(&text, "}");
     if (text.failed) {
         free(text.data);
         return NULL;
@@ -235,6 +263,8 @@ char *record_suppression(const struct record_suppression *suppression, size_t *l
         suppression->detail ? suppression->detail : "", "at", at);
     if (record && suppression->cancels_event_id)
         json_object_set_new(record, "cancels_event_id", json_string(suppression->cancels_event_id));
+    if (record && suppression->via)
+        json_object_set_new(record, "via", json_string(suppression->via));
     return record_dump(record, len);
 }
 

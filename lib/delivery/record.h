@@ -1,9 +1,13 @@
 /*
- * record.h - what dispatch writes about a final outcome: a dead letter
- * (the original message, unchanged, with why it could not be delivered in
- * its headers), and on the audit topic a delivery receipt (which is also
- * the disclosure record: agreement, fields disclosed) or a suppression
- * record. docs/governance.md describes both records field by field.
+ * record.h - the one writer of audit records and dead-letter headers. What
+ * is written about a final outcome: a dead letter (the original message,
+ * unchanged, with why it could not be delivered in its headers), and on the
+ * audit topic a delivery receipt (which is also the disclosure record:
+ * agreement, fields disclosed) or a suppression record. placehub-dispatch
+ * and placehub-ctl (redeliver, dlq redrive, replay --redeliver) both write
+ * through it, so the records cannot drift apart. docs/governance.md
+ * describes both records field by field; tests/unit/test_record.c pins
+ * them.
  */
 #ifndef PLACEHUB_RECORD_H
 #define PLACEHUB_RECORD_H
@@ -27,21 +31,42 @@ struct record_source {
     size_t key_len;
 };
 
+/* A receipt's "outcome" (docs/governance.md, "Disclosure"). */
+enum record_result {
+    RECORD_DELIVERED,     /* "delivered": the partner accepted it */
+    RECORD_DEAD_LETTERED, /* "dead_lettered": refused for good, unreadable, or still failing at
+                           * the end of the retry window; a dead letter holds the event */
+    RECORD_FAILED         /* "failed": a redelivery by placehub-ctl that did not succeed; nothing
+                           * new is dead-lettered (a redriven dead letter stays where it is) */
+};
+
+/* The outcome's name as written in the receipt. */
+const char *record_result_name(enum record_result result);
+
+/* Where a dead letter is on the dead-letter topic, for a redrive's receipt. */
+struct record_dead_letter {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+};
+
 /* The facts of one final outcome. Strings are borrowed. */
 struct record_outcome {
     const char *partner_id;
     const char *event_id;
     const struct record_source *source; /* the event as consumed */
-    int delivered;                      /* 1 delivered, 0 dead-lettered */
-    int status;                         /* last protocol status, 0 when none */
+    enum record_result result;
+    int status; /* last protocol status, 0 when none */
     int attempts;
-    int64_t latency_ms; /* from the event's Kafka timestamp to now */
+    int64_t latency_ms; /* dispatch: from the event's Kafka timestamp; ctl: from its start */
     int64_t completed_ms;
-    const char *reason;           /* dead-lettered: why */
+    const char *reason;           /* not delivered: why */
     const char *response_excerpt; /* dead-lettered: what the partner said */
     const char *agreement_id;     /* the agreement it went out under; NULL: none */
     const char *fields;           /* field paths disclosed: a JSON array (sorted); NULL: none */
     int pseudonymised;            /* a pseudonym stood for the NHS number */
+    const char *via;              /* ctl's "redrive" or "replay"; NULL: dispatch */
+    const struct record_dead_letter *dead_letter; /* a redrive: the dead letter; else NULL */
 };
 
 /* The receipt as compact JSON (caller frees), or NULL when out of memory.
@@ -58,6 +83,7 @@ struct record_suppression {
     const char *detail;                 /* why, in words, without personal data */
     const char *cancels_event_id;       /* a cancellation: the event it cancels; else NULL */
     int64_t at_ms;
+    const char *via; /* ctl's "redrive" or "replay"; NULL: dispatch */
 };
 
 /* The suppression record as compact JSON (caller frees), or NULL. */
