@@ -1,15 +1,12 @@
 /*
- * auth.c - authentication to partners (see auth.h and docs/auth.md).
+ * auth.c - authentication to partners (see auth.h and docs/auth.md): the
+ * auth_* options, the kinds, and the calls the delivery engines make.
  *
  * Static credentials (bearer token, API key) are resolved once at start-up
- * and kept as the finished header line. OAuth2 tokens are fetched with the
- * client credentials grant (RFC 6749 section 4.4) and cached; the lock guards
- * the cache only and is never held during a fetch. `fetching` makes the
- * fetch exclusive: the first caller who needs a token fetches it; callers
- * with no usable token wait on `fetch_done` and share its result, so a burst
- * of callers costs the token endpoint one request; callers whose token is
- * due for refresh but not yet expired go on with it meanwhile, so a slow
- * refresh holds up only the caller doing it.
+ * and kept as the finished header line. For OAuth2 this file only reads and
+ * checks the options (struct oauth2_settings); the token request is
+ * oauth2.c's, and the token is kept fresh by token_cache.c's refresh thread,
+ * which the struct auth owns.
  *
  * IMPORTANT: secrets and tokens never reach a log line or an error message.
  * Messages name the partner, the option, the token endpoint's host, the HTTP
@@ -20,36 +17,19 @@
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <jansson.h>
-#include <pthread.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "core/clock.h"
-#include "delivery/connector.h"
-#include "core/log.h"
 #include "core/secret.h"
+#include "delivery/oauth2.h"
+#include "delivery/token_cache.h"
 
 /* Secrets are read into a buffer of this size: a bearer token may be a JWT
  * of a few kilobytes. */
 #define AUTH_SECRET_MAX 8192
-/* A token answer is a few hundred bytes, a few kilobytes with a JWT; more is
- * not an answer to trust. */
-#define AUTH_RESPONSE_MAX 65536
-#define AUTH_DEFAULT_LIFETIME_SECONDS 3600
-/* A year: longer lifetimes are taken as a year, so the sums stay small. */
-#define AUTH_MAX_LIFETIME_SECONDS 31536000
-#define AUTH_REFRESH_MARGIN_MS 60000
-/* After a failed refresh while the token still lives, the next attempt waits
- * this long (at most until the token expires): a token endpoint that is down
- * or hanging is not asked on every delivery. */
-#define AUTH_REFRESH_RETRY_MS 5000
-
 enum auth_kind { AUTH_NONE, AUTH_BEARER, AUTH_API_KEY, AUTH_OAUTH2, AUTH_MTLS };
 
 static const char *const auth_kind_names[] = {"none", "bearer", "api_key", "oauth2", "mtls"};
@@ -78,28 +58,10 @@ struct auth {
     enum auth_kind kind;
     char *fixed_header; /* bearer and api_key: the whole header line */
 
-    /* oauth2 settings: set by auth_new, read-only afterwards, so a fetch
-     * reads them without the lock. */
-    char *token_url;
-    char *token_host; /* for messages and logs */
-    char *client_id;
-    char *client_secret;
-    char *scope;
-    char *audience;
-    int client_auth_post; /* credentials in the form body rather than HTTP Basic */
-    char *ca_file;
-    long timeout_ms;
-
-    /* oauth2 token cache, under lock. */
-    pthread_mutex_t lock;
-    pthread_cond_t fetch_done;
-    int fetching;
-    unsigned long fetch_round; /* fetches finished, to tell waiters theirs ended */
-    int last_fetch_failed;
-    char last_error[512];
-    char *token_header;    /* "Authorization: Bearer ..." or NULL */
-    int64_t refresh_at_ms; /* monotonic: fetch a new token from then on */
-    int64_t expires_at_ms; /* monotonic: the token is no use from then on */
+    /* oauth2: the settings (read-only after auth_new) and the token, kept
+     * fresh by the cache's refresh thread. */
+    struct oauth2_settings oauth2;
+    struct token_cache *tokens;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -206,41 +168,6 @@ static char *auth_header_line(const char *name, const char *prefix, const char *
     return line;
 }
 
-/* Appends text to out (size out_size, holding *used bytes), form-urlencoded
- * (RFC 6749 appendix B). Returns 0, or -1 when it does not fit. */
-static int auth_form_append(char *out, size_t out_size, size_t *used, const char *text)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        int plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~';
-        size_t need = plain ? 1 : 3;
-        if (*used + need >= out_size)
-            return -1;
-        if (plain) {
-            out[(*used)++] = (char)*p;
-        } else {
-            out[(*used)++] = '%';
-            out[(*used)++] = hex[*p >> 4];
-            out[(*used)++] = hex[*p & 15];
-        }
-    }
-    out[*used] = '\0';
-    return 0;
-}
-
-/* Appends literal text (already safe) to out. Returns 0, or -1 when it does
- * not fit. */
-static int auth_form_literal(char *out, size_t out_size, size_t *used, const char *text)
-{
-    size_t len = strlen(text);
-    if (*used + len >= out_size)
-        return -1;
-    memcpy(out + *used, text, len + 1);
-    *used += len;
-    return 0;
-}
-
 /* ---- options ------------------------------------------------------------ */
 
 static int auth_number(const char *partner_id, const struct placehub_options *options,
@@ -316,8 +243,8 @@ static int auth_token_url_check(struct auth *auth, const char *url, char *errstr
                  auth->partner_id);
         goto out;
     }
-    auth->token_host = strdup(host);
-    if (!auth->token_host) {
+    auth->oauth2.token_host = strdup(host);
+    if (!auth->oauth2.token_host) {
         snprintf(errstr, errstr_size, "out of memory");
         goto out;
     }
@@ -341,8 +268,8 @@ static int auth_oauth2_load(struct auth *auth, const struct placehub_options *op
     }
     if (auth_token_url_check(auth, url, errstr, errstr_size) != 0)
         return -1;
-    if (auth_copy_option(options, "auth_oauth2_token_url", &auth->token_url, errstr, errstr_size) !=
-        0)
+    if (auth_copy_option(options, "auth_oauth2_token_url", &auth->oauth2.token_url, errstr,
+                         errstr_size) != 0)
         return -1;
 
     /* The client id is no secret, but some keep it beside the secret. */
@@ -354,25 +281,26 @@ static int auth_oauth2_load(struct auth *auth, const struct placehub_options *op
     }
     if (auth_is_reference(client_id)) {
         if (auth_secret(auth->partner_id, options, "auth_oauth2_client_id", "oauth2",
-                        &auth->client_id, errstr, errstr_size) != 0)
+                        &auth->oauth2.client_id, errstr, errstr_size) != 0)
             return -1;
-    } else if (auth_copy_option(options, "auth_oauth2_client_id", &auth->client_id, errstr,
+    } else if (auth_copy_option(options, "auth_oauth2_client_id", &auth->oauth2.client_id, errstr,
                                 errstr_size) != 0) {
         return -1;
     }
     if (auth_secret(auth->partner_id, options, "auth_oauth2_client_secret", "oauth2",
-                    &auth->client_secret, errstr, errstr_size) != 0)
+                    &auth->oauth2.client_secret, errstr, errstr_size) != 0)
         return -1;
 
-    if (auth_copy_option(options, "auth_oauth2_scope", &auth->scope, errstr, errstr_size) != 0 ||
-        auth_copy_option(options, "auth_oauth2_audience", &auth->audience, errstr, errstr_size) !=
+    if (auth_copy_option(options, "auth_oauth2_scope", &auth->oauth2.scope, errstr, errstr_size) !=
             0 ||
-        auth_copy_option(options, "auth_oauth2_tls_ca_file", &auth->ca_file, errstr, errstr_size) !=
-            0)
+        auth_copy_option(options, "auth_oauth2_audience", &auth->oauth2.audience, errstr,
+                         errstr_size) != 0 ||
+        auth_copy_option(options, "auth_oauth2_tls_ca_file", &auth->oauth2.ca_file, errstr,
+                         errstr_size) != 0)
         return -1;
-    if (auth->ca_file && access(auth->ca_file, R_OK) != 0) {
+    if (auth->oauth2.ca_file && access(auth->oauth2.ca_file, R_OK) != 0) {
         snprintf(errstr, errstr_size, "partner %s: options.auth_oauth2_tls_ca_file %s: %s",
-                 auth->partner_id, auth->ca_file, strerror(errno));
+                 auth->partner_id, auth->oauth2.ca_file, strerror(errno));
         return -1;
     }
 
@@ -385,11 +313,11 @@ static int auth_oauth2_load(struct auth *auth, const struct placehub_options *op
                      auth->partner_id);
             return -1;
         }
-        auth->client_auth_post = 1;
+        auth->oauth2.client_auth_post = 1;
     }
-    auth->timeout_ms = 10000;
+    auth->oauth2.timeout_ms = 10000;
     return auth_number(auth->partner_id, options, "auth_oauth2_timeout_ms", 100, 600000,
-                       &auth->timeout_ms, errstr, errstr_size);
+                       &auth->oauth2.timeout_ms, errstr, errstr_size);
 }
 
 /* auth: mtls adds no header; it makes a missing client certificate a
@@ -427,8 +355,7 @@ int auth_new(const char *partner_id, const struct placehub_options *options, str
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
     }
-    pthread_mutex_init(&auth->lock, NULL);
-    pthread_cond_init(&auth->fetch_done, NULL);
+    auth->oauth2.partner_id = auth->partner_id;
 
     const char *kind = options->get(options, "auth");
     auth->kind = AUTH_NONE;
@@ -495,7 +422,8 @@ int auth_new(const char *partner_id, const struct placehub_options *options, str
         break;
     }
     case AUTH_OAUTH2:
-        if (auth_oauth2_load(auth, options, errstr, errstr_size) != 0)
+        if (auth_oauth2_load(auth, options, errstr, errstr_size) != 0 ||
+            token_cache_new(&auth->oauth2, &auth->tokens, errstr, errstr_size) != 0)
             goto fail;
         break;
     }
@@ -508,297 +436,7 @@ fail:
     return -1;
 }
 
-/* ---- OAuth2 token fetch ------------------------------------------------- */
-
-struct auth_response {
-    char *data;
-    size_t len;
-    int too_large;
-};
-
-static size_t auth_collect(char *data, size_t size, size_t count, void *user)
-{
-    struct auth_response *response = user;
-    size_t n = size * count;
-    if (response->len + n > AUTH_RESPONSE_MAX) {
-        response->too_large = 1;
-        return 0; /* ends the transfer */
-    }
-    memcpy(response->data + response->len, data, n);
-    response->len += n;
-    response->data[response->len] = '\0';
-    return n;
-}
-
-/* The OAuth2 error code of an error answer ("invalid_client", ...), when it
- * has one that is safe to show: the code is a short keyword by RFC 6749
- * section 5.2; error_description is free text and is left out. */
-static void auth_error_code(const char *body, size_t len, char *code, size_t code_size)
-{
-    code[0] = '\0';
-    json_t *json = json_loadb(body, len, 0, NULL);
-    const char *text = json_string_value(json_object_get(json, "error"));
-    if (text && strlen(text) < code_size && strlen(text) <= 64) {
-        int safe = 1;
-        for (const char *p = text; *p; p++)
-            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                  (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.'))
-                safe = 0;
-        if (safe)
-            snprintf(code, code_size, "%s", text);
-    }
-    json_decref(json);
-}
-
-/* Reads a successful token answer: a new "Authorization: Bearer ..." line in
- * *header and the token's lifetime in seconds. Returns 0 or -1 with errstr. */
-static int auth_parse_token(const struct auth *auth, const char *body, size_t len, char **header,
-                            long long *lifetime, char *errstr, size_t errstr_size)
-{
-    int rc = -1;
-    json_t *json = json_loadb(body, len, 0, NULL);
-    if (!json_is_object(json)) {
-        snprintf(errstr, errstr_size,
-                 "partner %s: OAuth2 token endpoint %s answered 200 without a JSON object",
-                 auth->partner_id, auth->token_host);
-        goto out;
-    }
-    const char *token = json_string_value(json_object_get(json, "access_token"));
-    if (!token) {
-        snprintf(errstr, errstr_size,
-                 "partner %s: OAuth2 token endpoint %s answered without an access_token",
-                 auth->partner_id, auth->token_host);
-        goto out;
-    }
-    if (strlen(token) > AUTH_TOKEN_MAX || !auth_header_safe(token)) {
-        snprintf(errstr, errstr_size,
-                 "partner %s: OAuth2 token endpoint %s gave an access_token that is empty, "
-                 "longer than %d bytes, or has characters that cannot stand in a header",
-                 auth->partner_id, auth->token_host, AUTH_TOKEN_MAX);
-        goto out;
-    }
-    /* token_type is required by RFC 6749, yet some servers leave it out;
-     * what is refused is a type this client does not speak (mac, DPoP). */
-    json_t *type = json_object_get(json, "token_type");
-    if (type && !json_is_null(type) &&
-        (!json_is_string(type) || strcasecmp(json_string_value(type), "bearer") != 0)) {
-        snprintf(errstr, errstr_size,
-                 "partner %s: OAuth2 token endpoint %s gave a token_type other than Bearer",
-                 auth->partner_id, auth->token_host);
-        goto out;
-    }
-    /* expires_in is "RECOMMENDED"; some servers send it as a string. */
-    json_t *expires_in = json_object_get(json, "expires_in");
-    *lifetime = AUTH_DEFAULT_LIFETIME_SECONDS;
-    if (expires_in && !json_is_null(expires_in)) {
-        long long seconds = -1;
-        if (json_is_integer(expires_in)) {
-            seconds = json_integer_value(expires_in);
-        } else if (json_is_string(expires_in)) {
-            const char *text = json_string_value(expires_in);
-            char *end = NULL;
-            errno = 0;
-            seconds = strtoll(text, &end, 10);
-            if (!*text || *end || errno != 0)
-                seconds = -1;
-        }
-        if (seconds < 1) {
-            snprintf(errstr, errstr_size,
-                     "partner %s: OAuth2 token endpoint %s gave an expires_in that is not a "
-                     "positive number of seconds",
-                     auth->partner_id, auth->token_host);
-            goto out;
-        }
-        *lifetime = seconds > AUTH_MAX_LIFETIME_SECONDS ? AUTH_MAX_LIFETIME_SECONDS : seconds;
-    }
-    *header = auth_header_line("Authorization", "Bearer ", token);
-    if (!*header) {
-        snprintf(errstr, errstr_size, "out of memory");
-        goto out;
-    }
-    rc = 0;
-out:
-    /* jansson keeps its own copy of the token: nothing to wipe portably. */
-    json_decref(json);
-    return rc;
-}
-
-/* Frees a buffer of size bytes that may hold a secret, wiping it first. */
-static void auth_free_buffer(char *buffer, size_t size)
-{
-    if (!buffer)
-        return;
-    explicit_bzero(buffer, size);
-    free(buffer);
-}
-
-/* The token request's form body, as a new string of *size bytes (free with
- * auth_free_buffer: it may hold the client secret). NULL when out of memory. */
-static char *auth_form(const struct auth *auth, size_t *size)
-{
-    size_t used = 0;
-    /* Form-encoding writes at most three bytes per byte. */
-    *size =
-        128 +
-        3 * ((auth->scope ? strlen(auth->scope) : 0) +
-             (auth->audience ? strlen(auth->audience) : 0) +
-             (auth->client_auth_post ? strlen(auth->client_id) + strlen(auth->client_secret) : 0));
-    char *form = malloc(*size);
-    if (!form)
-        return NULL;
-    form[0] = '\0';
-    if (auth_form_literal(form, *size, &used, "grant_type=client_credentials") != 0 ||
-        (auth->scope && (auth_form_literal(form, *size, &used, "&scope=") != 0 ||
-                         auth_form_append(form, *size, &used, auth->scope) != 0)) ||
-        (auth->audience && (auth_form_literal(form, *size, &used, "&audience=") != 0 ||
-                            auth_form_append(form, *size, &used, auth->audience) != 0)) ||
-        (auth->client_auth_post &&
-         (auth_form_literal(form, *size, &used, "&client_id=") != 0 ||
-          auth_form_append(form, *size, &used, auth->client_id) != 0 ||
-          auth_form_literal(form, *size, &used, "&client_secret=") != 0 ||
-          auth_form_append(form, *size, &used, auth->client_secret) != 0))) {
-        auth_free_buffer(form, *size); /* cannot happen: the size covers the worst case */
-        return NULL;
-    }
-    return form;
-}
-
-/* "Authorization: Basic base64(urlencoded id ":" urlencoded secret)", as
- * RFC 6749 section 2.3.1 has it, as a new string of *size bytes (free with
- * auth_free_buffer). NULL when out of memory. */
-static char *auth_basic_header(const struct auth *auth, size_t *size)
-{
-    size_t used = 0;
-    size_t credentials_size = 3 * (strlen(auth->client_id) + strlen(auth->client_secret)) + 2;
-    char *credentials = malloc(credentials_size);
-    char *line = NULL;
-    *size = 0;
-    if (!credentials)
-        return NULL;
-    if (auth_form_append(credentials, credentials_size, &used, auth->client_id) != 0 ||
-        auth_form_literal(credentials, credentials_size, &used, ":") != 0 ||
-        auth_form_append(credentials, credentials_size, &used, auth->client_secret) != 0)
-        goto out;
-    static const char prefix[] = "Authorization: Basic ";
-    *size = sizeof prefix + 4 * ((used + 2) / 3) + 1;
-    line = malloc(*size);
-    if (!line)
-        goto out;
-    memcpy(line, prefix, sizeof prefix);
-    if (connector_host()->base64_encode(credentials, used, line + sizeof prefix - 1,
-                                        *size - (sizeof prefix - 1)) == 0) {
-        auth_free_buffer(line, *size);
-        line = NULL;
-    }
-out:
-    auth_free_buffer(credentials, credentials_size);
-    return line;
-}
-
-/* One request to the token endpoint, without the lock. Returns 0 with a new
- * *header and *lifetime (seconds), or -1 with errstr. */
-static int auth_fetch(struct auth *auth, char **header, long long *lifetime, char *errstr,
-                      size_t errstr_size)
-{
-    int rc = -1;
-    CURL *easy = NULL;
-    struct curl_slist *headers = NULL;
-    char error[CURL_ERROR_SIZE] = "";
-    char *basic = NULL, *form = NULL;
-    size_t basic_size = 0, form_size = 0;
-    struct auth_response response = {0};
-    long status = 0;
-
-    form = auth_form(auth, &form_size);
-    if (!auth->client_auth_post)
-        basic = auth_basic_header(auth, &basic_size);
-    response.data = malloc(AUTH_RESPONSE_MAX + 1);
-    easy = curl_easy_init();
-    if (!form || (!auth->client_auth_post && !basic) || !response.data || !easy) {
-        snprintf(errstr, errstr_size, "out of memory");
-        goto out;
-    }
-    response.data[0] = '\0';
-    const char *const lines[] = {"Accept: application/json",
-                                 "Content-Type: application/x-www-form-urlencoded", basic};
-    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
-        if (!lines[i])
-            continue; /* no Basic line: the credentials are in the form */
-        struct curl_slist *appended = curl_slist_append(headers, lines[i]);
-        if (!appended) {
-            snprintf(errstr, errstr_size, "out of memory");
-            goto out;
-        }
-        headers = appended;
-    }
-
-    curl_easy_setopt(easy, CURLOPT_URL, auth->token_url);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, error);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    /* A redirect would take the client secret somewhere else. */
-    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-    /* Verification is always on here: the partner's development flag
-     * tls_insecure_skip_verify does not reach the token endpoint. */
-    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (auth->ca_file)
-        curl_easy_setopt(easy, CURLOPT_CAINFO, auth->ca_file);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                     auth->timeout_ms < 5000 ? auth->timeout_ms : 5000L);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, auth->timeout_ms);
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, 10L);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, form);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)strlen(form));
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, auth_collect);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &response);
-    curl_easy_setopt(easy, CURLOPT_USERAGENT, "placehub/1");
-
-    CURLcode code = curl_easy_perform(easy);
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    if (response.too_large) {
-        snprintf(errstr, errstr_size,
-                 "partner %s: OAuth2 token endpoint %s answered HTTP %ld with more than %d bytes",
-                 auth->partner_id, auth->token_host, status, AUTH_RESPONSE_MAX);
-        goto out;
-    }
-    if (code != CURLE_OK) {
-        snprintf(errstr, errstr_size, "partner %s: OAuth2 token endpoint %s: %s", auth->partner_id,
-                 auth->token_host, error[0] ? error : curl_easy_strerror(code));
-        goto out;
-    }
-    if (status != 200) {
-        char oauth_error[80];
-        auth_error_code(response.data, response.len, oauth_error, sizeof oauth_error);
-        snprintf(errstr, errstr_size,
-                 "partner %s: OAuth2 token endpoint %s answered HTTP %ld%s%s%s", auth->partner_id,
-                 auth->token_host, status, oauth_error[0] ? " (" : "", oauth_error,
-                 oauth_error[0] ? ")" : "");
-        goto out;
-    }
-    if (auth_parse_token(auth, response.data, response.len, header, lifetime, errstr,
-                         errstr_size) != 0)
-        goto out;
-    rc = 0;
-out:
-    /* Wipe what held the client secret or the token before it is freed. */
-    for (struct curl_slist *item = headers; item; item = item->next)
-        explicit_bzero(item->data, strlen(item->data));
-    curl_slist_free_all(headers);
-    if (easy)
-        curl_easy_cleanup(easy);
-    auth_free_buffer(basic, basic_size);
-    auth_free_buffer(form, form_size);
-    if (response.data) {
-        explicit_bzero(response.data, response.len);
-        free(response.data);
-    }
-    return rc;
-}
-
-/* Copies the cached header line out; under lock. */
+/* Copies a fixed header line out. */
 static int auth_copy_header(const char *line, char *header, size_t header_size, char *errstr,
                             size_t errstr_size)
 {
@@ -812,93 +450,9 @@ static int auth_copy_header(const char *line, char *header, size_t header_size, 
     return 0;
 }
 
-/* Whether the cached token may still be sent (it has not expired, though it
- * may be due for refresh). Under lock. */
-static int auth_token_usable(const struct auth *auth, int64_t now)
-{
-    return auth->token_header && now < auth->expires_at_ms;
-}
-
-static int auth_oauth2_header(struct auth *auth, char *header, size_t header_size, char *errstr,
-                              size_t errstr_size)
-{
-    int rc = -1;
-    pthread_mutex_lock(&auth->lock);
-    for (;;) {
-        int64_t now = clock_monotonic_ms();
-        /* Fresh, or due for refresh while another caller refreshes it: the
-         * current token serves without waiting. */
-        if ((auth->token_header && now < auth->refresh_at_ms) ||
-            (auth->fetching && auth_token_usable(auth, now))) {
-            rc = auth_copy_header(auth->token_header, header, header_size, errstr, errstr_size);
-            break;
-        }
-        if (auth->fetching) {
-            /* No token to use: wait for the fetch under way and share its
-             * result rather than sending the endpoint another request. */
-            unsigned long round = auth->fetch_round;
-            while (auth->fetching && auth->fetch_round == round)
-                pthread_cond_wait(&auth->fetch_done, &auth->lock);
-            if (auth->last_fetch_failed) {
-                snprintf(errstr, errstr_size, "%s", auth->last_error);
-                break;
-            }
-            continue; /* the new token, unless invalidated in the meantime */
-        }
-
-        auth->fetching = 1;
-        pthread_mutex_unlock(&auth->lock);
-        /* The lifetime counts from before the request: the server started
-         * its clock no earlier than that. */
-        int64_t started = clock_monotonic_ms();
-        char *fresh = NULL;
-        long long lifetime = 0;
-        char message[512];
-        int fetched = auth_fetch(auth, &fresh, &lifetime, message, sizeof message);
-        pthread_mutex_lock(&auth->lock);
-        auth->fetching = 0;
-        auth->fetch_round++;
-        now = clock_monotonic_ms();
-        if (fetched == 0) {
-            int64_t lifetime_ms = lifetime * 1000;
-            int64_t margin = lifetime_ms / 10 < AUTH_REFRESH_MARGIN_MS ? lifetime_ms / 10
-                                                                       : AUTH_REFRESH_MARGIN_MS;
-            auth_free_secret(auth->token_header);
-            auth->token_header = fresh;
-            auth->expires_at_ms = started + lifetime_ms;
-            auth->refresh_at_ms = auth->expires_at_ms - margin;
-            auth->last_fetch_failed = 0;
-            log_info("oauth2 token obtained partner=%s host=%s expires_in=%lld", auth->partner_id,
-                     auth->token_host, lifetime);
-            /* Used even if the fetch took so long that it is already due
-             * for refresh: otherwise a slow endpoint would be asked again
-             * and again. */
-            rc = auth_copy_header(fresh, header, header_size, errstr, errstr_size);
-        } else if (auth_token_usable(auth, now)) {
-            /* The refresh started early enough for this: the current token
-             * serves on, and the endpoint is asked again a little later. */
-            auth->last_fetch_failed = 0;
-            auth->refresh_at_ms = now + AUTH_REFRESH_RETRY_MS < auth->expires_at_ms
-                                      ? now + AUTH_REFRESH_RETRY_MS
-                                      : auth->expires_at_ms;
-            log_warning("oauth2 token refresh failed; the current token serves for %lld s more "
-                        "partner=%s: %s",
-                        (long long)((auth->expires_at_ms - now) / 1000), auth->partner_id, message);
-            rc = auth_copy_header(auth->token_header, header, header_size, errstr, errstr_size);
-        } else {
-            auth->last_fetch_failed = 1;
-            snprintf(auth->last_error, sizeof auth->last_error, "%s", message);
-            snprintf(errstr, errstr_size, "%s", message);
-        }
-        pthread_cond_broadcast(&auth->fetch_done);
-        break;
-    }
-    pthread_mutex_unlock(&auth->lock);
-    return rc;
-}
-
-int auth_header(struct auth *auth, char *header, size_t header_size, char *errstr,
-                size_t errstr_size)
+/* auth_header and auth_header_now, wait telling which. */
+static int auth_header_answer(struct auth *auth, int wait, char *header, size_t header_size,
+                              char *errstr, size_t errstr_size)
 {
     if (header_size == 0) {
         snprintf(errstr, errstr_size, "auth header buffer too small");
@@ -913,50 +467,45 @@ int auth_header(struct auth *auth, char *header, size_t header_size, char *errst
     case AUTH_API_KEY:
         return auth_copy_header(auth->fixed_header, header, header_size, errstr, errstr_size);
     case AUTH_OAUTH2:
-        return auth_oauth2_header(auth, header, header_size, errstr, errstr_size);
+        return wait
+                   ? token_cache_header_wait(auth->tokens, header, header_size, errstr, errstr_size)
+                   : token_cache_header_now(auth->tokens, header, header_size, errstr, errstr_size);
     }
     return 0;
 }
 
+int auth_header(struct auth *auth, char *header, size_t header_size, char *errstr,
+                size_t errstr_size)
+{
+    return auth_header_answer(auth, 1, header, header_size, errstr, errstr_size);
+}
+
+int auth_header_now(struct auth *auth, char *header, size_t header_size, char *errstr,
+                    size_t errstr_size)
+{
+    return auth_header_answer(auth, 0, header, header_size, errstr, errstr_size);
+}
+
+void auth_set_notify(struct auth *auth, void (*ready)(void *opaque), void *opaque)
+{
+    if (auth->kind == AUTH_OAUTH2)
+        token_cache_set_notify(auth->tokens, ready, opaque);
+}
+
 void auth_invalidate(struct auth *auth)
 {
-    if (auth->kind != AUTH_OAUTH2)
-        return;
-    pthread_mutex_lock(&auth->lock);
-    if (auth->token_header) {
-        auth_free_secret(auth->token_header);
-        auth->token_header = NULL;
-        log_info("oauth2 token dropped after the partner refused it partner=%s", auth->partner_id);
-    }
-    pthread_mutex_unlock(&auth->lock);
+    if (auth->kind == AUTH_OAUTH2)
+        token_cache_invalidate(auth->tokens);
 }
 
 void auth_destroy(struct auth *auth)
 {
     if (!auth)
         return;
-    free(auth->partner_id);
+    /* The thread first: it reads the settings. */
+    token_cache_destroy(auth->tokens);
+    oauth2_settings_clear(&auth->oauth2);
     auth_free_secret(auth->fixed_header);
-    free(auth->token_url);
-    free(auth->token_host);
-    auth_free_secret(auth->client_id);
-    auth_free_secret(auth->client_secret);
-    free(auth->scope);
-    free(auth->audience);
-    free(auth->ca_file);
-    auth_free_secret(auth->token_header);
-    pthread_cond_destroy(&auth->fetch_done);
-    pthread_mutex_destroy(&auth->lock);
+    free(auth->partner_id);
     free(auth);
-}
-
-int auth_header_now(struct auth *auth, char *header, size_t header_size, char *errstr,
-                    size_t errstr_size)
-{
-    return auth_header(auth, header, header_size, errstr, errstr_size);
-}
-
-void auth_set_notify(struct auth *auth, void (*ready)(void *opaque), void *opaque)
-{
-    (void)auth, (void)ready, (void)opaque;
 }

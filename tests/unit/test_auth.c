@@ -11,10 +11,14 @@
  * requests without a token (--require-auth); "scripted" answers the token
  * requests from its behaviour queue, which lets a test hand back any answer
  * (short lifetimes, malformed bodies, errors, delays) and read back exactly
- * what auth.c sent. Checked: fetching, caching, refresh before expiry, a
- * failed refresh while the token still lives, invalidation after a 401,
- * endpoint down, wrong secret, a capped answer, a timeout, and several
- * threads at once costing one fetch.
+ * what auth.c sent. Checked: fetching, caching, the background refresh
+ * before expiry while auth_header_now answers from the old token, a slow
+ * endpoint (AUTH_PENDING, then the notify function), a failed refresh while
+ * the token still lives (warning logged), invalidation after a 401 (a fetch
+ * at once), destroy during a slow fetch, endpoint down, wrong secret, a
+ * capped answer, a timeout, and several threads at once costing one fetch.
+ * Waits are on the notify function's count (a condition variable), never
+ * a sleep standing in for one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -344,7 +348,7 @@ static void test_oauth2_options_checked(void **state)
     const char *pairs[24];
     setenv(SECRET_VARIABLE, CLIENT_SECRET, 1);
 
-    /* Created without touching the network: the first auth_header fetches. */
+    /* Created without touching the network: the first call fetches. */
     oauth2_options(pairs, "https://login.example.invalid/oauth2/token", NULL);
     auth_destroy(new_ok(pairs));
     oauth2_options(pairs, "http://127.0.0.1:1/token", NULL);
@@ -702,71 +706,6 @@ static void test_oauth2_request_format(void **state)
     json_decref(listing);
 }
 
-/* A token due to expire is replaced before it expires: with 2 s to live,
- * the margin is 10% (0.2 s) rather than 60 s. */
-static void test_oauth2_refresh_before_expiry(void **state)
-{
-    (void)state;
-    char header[AUTH_HEADER_MAX];
-    scripted_behave("[{\"body\": {\"access_token\": \"first\", \"expires_in\": 2}, \"times\": 1},"
-                    " {\"body\": {\"access_token\": \"second\", \"expires_in\": 3600}}]");
-    struct auth *auth = scripted_auth(NULL);
-    int64_t began = now_ms(); /* no later than the fetch: the expiry is after began + 2000 */
-    header_ok(auth, header);
-    assert_string_equal(header, "Authorization: Bearer first");
-    int64_t call_started;
-    for (;;) {
-        call_started = now_ms();
-        header_ok(auth, header);
-        if (strcmp(header, "Authorization: Bearer first") != 0)
-            break;
-        if (call_started - began > 5000)
-            fail_msg("no refresh within 5 s");
-        pause_ms(10);
-    }
-    assert_string_equal(header, "Authorization: Bearer second");
-    /* Not refreshed early (at 1.8 s), and before the old token expired. */
-    assert_true(call_started - began >= 1700);
-    assert_true(call_started - began < 2000);
-    assert_int_equal(scripted_count(), 2);
-    auth_destroy(auth);
-}
-
-/* A refresh that fails while the current token still lives costs nothing:
- * the current token serves until it expires, the endpoint is asked again
- * only a few seconds later (not on every call), and after the expiry the
- * failure shows. */
-static void test_oauth2_failed_refresh_keeps_current_token(void **state)
-{
-    (void)state;
-    char header[AUTH_HEADER_MAX], errstr[1024];
-    scripted_behave("[{\"body\": {\"access_token\": \"first\", \"expires_in\": 2}, \"times\": 1},"
-                    " {\"status\": 503}]");
-    struct auth *auth = scripted_auth(NULL);
-    int64_t began = now_ms();
-    header_ok(auth, header);
-    int served_after_failed_refresh = 0;
-    for (;;) {
-        int64_t call_started = now_ms();
-        errstr[0] = '\0';
-        if (auth_header(auth, header, sizeof header, errstr, sizeof errstr) != 0) {
-            assert_true(call_started - began >= 1800);
-            break;
-        }
-        assert_string_equal(header, "Authorization: Bearer first");
-        if (scripted_count() >= 2)
-            served_after_failed_refresh = 1;
-        if (call_started - began > 5000)
-            fail_msg("the expired token kept being served");
-        pause_ms(10);
-    }
-    assert_true(served_after_failed_refresh);
-    assert_contains(errstr, "answered HTTP 503");
-    /* The first fetch, one failed refresh, one failed fetch after expiry. */
-    assert_int_equal(scripted_count(), 3);
-    auth_destroy(auth);
-}
-
 /* After a 401 from the partner: the token is forgotten and a fresh one
  * fetched, which the partner takes. */
 static void test_oauth2_invalidate_after_401(void **state)
@@ -982,41 +921,6 @@ static void test_oauth2_concurrent_callers_share_one_fetch(void **state)
     auth_destroy(auth);
 }
 
-/* While one caller refreshes a token that is due but still valid, the
- * others go on with it instead of waiting. */
-static void test_oauth2_refresh_does_not_hold_up_others(void **state)
-{
-    (void)state;
-    static struct caller callers[THREADS];
-    char header[AUTH_HEADER_MAX];
-    memset(callers, 0, sizeof callers);
-    scripted_behave("[{\"body\": {\"access_token\": \"first\", \"expires_in\": 2}, \"times\": 1},"
-                    " {\"delay_ms\": 500, \"body\": {\"access_token\": \"second\"}}]");
-    struct auth *auth = scripted_auth(NULL);
-    int64_t began = now_ms();
-    header_ok(auth, header);
-    /* Due for refresh from 1.8 s (10% of 2 s before expiry). */
-    while (now_ms() - began < 1820)
-        pause_ms(5);
-    call_together(auth, callers);
-    int first = 0, second = 0;
-    for (int i = 0; i < THREADS; i++) {
-        if (callers[i].rc != 0)
-            fail_msg("caller %d: %s", i, callers[i].errstr);
-        if (strcmp(callers[i].header, "Authorization: Bearer first") == 0) {
-            first++;
-            assert_true(callers[i].elapsed_ms < 400); /* did not wait for the 500 ms refresh */
-        } else {
-            assert_string_equal(callers[i].header, "Authorization: Bearer second");
-            second++;
-        }
-    }
-    assert_int_equal(second, 1);
-    assert_int_equal(first, THREADS - 1);
-    assert_int_equal(scripted_count(), 2);
-    auth_destroy(auth);
-}
-
 /* A failure is shared as well: the endpoint is not hammered by every
  * waiting caller in turn. */
 static void test_oauth2_concurrent_callers_share_one_failure(void **state)
@@ -1033,6 +937,310 @@ static void test_oauth2_concurrent_callers_share_one_failure(void **state)
     }
     assert_int_equal(scripted_count(), 1);
     auth_destroy(auth);
+}
+
+/* ---- in the background ---------------------------------------------------- */
+
+/* What the auth_set_notify function saw: how many fetches ended, and when
+ * (milliseconds on now_ms). */
+#define NOTIFIED_MAX 16
+
+struct notified {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int count;
+    int64_t at_ms[NOTIFIED_MAX];
+};
+
+static void notified_init(struct notified *notified)
+{
+    pthread_condattr_t monotonic;
+    pthread_condattr_init(&monotonic);
+    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+    pthread_mutex_init(&notified->lock, NULL);
+    pthread_cond_init(&notified->changed, &monotonic);
+    pthread_condattr_destroy(&monotonic);
+    notified->count = 0;
+}
+
+static void notified_free(struct notified *notified)
+{
+    pthread_cond_destroy(&notified->changed);
+    pthread_mutex_destroy(&notified->lock);
+}
+
+/* The auth_set_notify function: runs on the refresh thread. */
+static void notified_ready(void *opaque)
+{
+    struct notified *notified = opaque;
+    pthread_mutex_lock(&notified->lock);
+    if (notified->count < NOTIFIED_MAX)
+        notified->at_ms[notified->count] = now_ms();
+    notified->count++;
+    pthread_cond_broadcast(&notified->changed);
+    pthread_mutex_unlock(&notified->lock);
+}
+
+/* Waits up to timeout_ms for the count to reach count; returns the count
+ * then. */
+static int notified_wait(struct notified *notified, int count, int64_t timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    struct timespec until = {.tv_sec = (time_t)(deadline / 1000),
+                             .tv_nsec = (long)(deadline % 1000) * 1000000L};
+    pthread_mutex_lock(&notified->lock);
+    while (notified->count < count &&
+           pthread_cond_timedwait(&notified->changed, &notified->lock, &until) == 0)
+        ;
+    int reached = notified->count;
+    pthread_mutex_unlock(&notified->lock);
+    return reached;
+}
+
+static int64_t notified_at(struct notified *notified, int index)
+{
+    pthread_mutex_lock(&notified->lock);
+    int64_t at = notified->at_ms[index];
+    pthread_mutex_unlock(&notified->lock);
+    return at;
+}
+
+/* auth_header_now, timed: fails unless it returned expected within 50 ms. */
+static void header_now_is(struct auth *auth, int expected, char *header, char *errstr,
+                          size_t errstr_size)
+{
+    errstr[0] = '\0';
+    header[0] = '\0';
+    int64_t began = now_ms();
+    int rc = auth_header_now(auth, header, AUTH_HEADER_MAX, errstr, errstr_size);
+    int64_t took = now_ms() - began;
+    if (rc != expected)
+        fail_msg("auth_header_now returned %d, expected %d (%s)", rc, expected, errstr);
+    if (took >= 50)
+        fail_msg("auth_header_now took %lld ms", (long long)took);
+}
+
+/* stderr into a file, to read the log lines written meanwhile. */
+struct capture {
+    int saved;
+    char path[64];
+};
+
+static void capture_start(struct capture *capture)
+{
+    snprintf(capture->path, sizeof capture->path, "/tmp/placehub-test-auth-log-XXXXXX");
+    int fd = mkstemp(capture->path);
+    assert_true(fd >= 0);
+    capture->saved = dup(STDERR_FILENO);
+    assert_true(capture->saved >= 0);
+    assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+    close(fd);
+    log_init("test_auth", LOG_WARNING);
+}
+
+/* Ends the capture; returns what was written (caller frees). */
+static char *capture_stop(struct capture *capture)
+{
+    log_init("test_auth", getenv("PLACEHUB_LOG_LEVEL") ? -1 : LOG_ERROR);
+    dup2(capture->saved, STDERR_FILENO);
+    close(capture->saved);
+    FILE *file = fopen(capture->path, "r");
+    assert_non_null(file);
+    char *text = calloc(1, 8192);
+    assert_non_null(text);
+    size_t n = fread(text, 1, 8191, file);
+    text[n] = '\0';
+    fclose(file);
+    unlink(capture->path);
+    return text;
+}
+
+/* A slow token endpoint holds no one up: the event loop's call answers
+ * AUTH_PENDING at once, and the notify function says when to call again. */
+static void test_oauth2_slow_endpoint_pending(void **state)
+{
+    (void)state;
+    char header[AUTH_HEADER_MAX], errstr[1024];
+    struct notified notified;
+    notified_init(&notified);
+    scripted_behave("{\"delay_ms\": 800, \"body\": {\"access_token\": \"slow\"}}");
+    struct auth *auth = scripted_auth(NULL);
+    auth_set_notify(auth, notified_ready, &notified);
+    int64_t began = now_ms();
+    header_now_is(auth, AUTH_PENDING, header, errstr, sizeof errstr);
+    assert_string_equal(header, "");
+    header_now_is(auth, AUTH_PENDING, header, errstr, sizeof errstr);
+    assert_int_equal(notified_wait(&notified, 1, 5000), 1);
+    assert_true(notified_at(&notified, 0) - began >= 750);
+    header_now_is(auth, 0, header, errstr, sizeof errstr);
+    assert_string_equal(header, "Authorization: Bearer slow");
+    assert_int_equal(scripted_count(), 1); /* the two calls shared one fetch */
+    auth_destroy(auth);
+    notified_free(&notified);
+}
+
+/* A token near expiry is refreshed in the background (with 2 s to live,
+ * at half its lifetime: max(60 s, 10%) is capped there), while the event
+ * loop's call keeps answering from the old token at once. */
+static void test_oauth2_refresh_in_background(void **state)
+{
+    (void)state;
+    char header[AUTH_HEADER_MAX], errstr[1024];
+    struct notified notified;
+    notified_init(&notified);
+    scripted_behave("[{\"body\": {\"access_token\": \"first\", \"expires_in\": 2}, \"times\": 1},"
+                    " {\"delay_ms\": 400, \"body\": {\"access_token\": \"second\"}}]");
+    struct auth *auth = scripted_auth(NULL);
+    auth_set_notify(auth, notified_ready, &notified);
+    int64_t began = now_ms(); /* no later than the fetch */
+    header_now_is(auth, AUTH_PENDING, header, errstr, sizeof errstr);
+    assert_int_equal(notified_wait(&notified, 1, 5000), 1);
+    header_now_is(auth, 0, header, errstr, sizeof errstr);
+    assert_string_equal(header, "Authorization: Bearer first");
+    /* Until the refresh ends, every call answers from the first token. */
+    int calls = 0;
+    while (notified_wait(&notified, 2, 20) < 2) {
+        if (now_ms() - began > 5000)
+            fail_msg("no refresh within 5 s");
+        header_now_is(auth, 0, header, errstr, sizeof errstr);
+        assert_string_equal(header, "Authorization: Bearer first");
+        calls++;
+    }
+    header_now_is(auth, 0, header, errstr, sizeof errstr);
+    assert_string_equal(header, "Authorization: Bearer second");
+    /* The refresh started at 1 s and took 0.4 s: before the expiry. */
+    int64_t refreshed = notified_at(&notified, 1) - began;
+    if (refreshed < 1350 || refreshed >= 2000)
+        fail_msg("refreshed %lld ms after the first fetch", (long long)refreshed);
+    assert_true(calls >= 50); /* the loop above ran through the refresh */
+    assert_int_equal(scripted_count(), 2);
+    auth_destroy(auth);
+    notified_free(&notified);
+}
+
+/* A refresh that fails while the current token still lives costs nothing
+ * but a warning: the current token serves until it expires, the endpoint
+ * is asked again after the backoff (here cut short by the expiry), and
+ * after the expiry the failure shows, until auth_header asks again at once. */
+static void test_oauth2_failed_refresh_keeps_current_token(void **state)
+{
+    (void)state;
+    char header[AUTH_HEADER_MAX], errstr[1024];
+    struct notified notified;
+    struct capture capture;
+    notified_init(&notified);
+    scripted_behave("[{\"body\": {\"access_token\": \"first\", \"expires_in\": 2}, \"times\": 1},"
+                    " {\"status\": 503}]");
+    struct auth *auth = scripted_auth(NULL);
+    auth_set_notify(auth, notified_ready, &notified);
+    int64_t began = now_ms();
+    header_now_is(auth, AUTH_PENDING, header, errstr, sizeof errstr);
+    assert_int_equal(notified_wait(&notified, 1, 5000), 1);
+    capture_start(&capture);
+    int refreshed = notified_wait(&notified, 2, 5000);
+    int64_t after_failure = now_ms();
+    int rc = auth_header_now(auth, header, sizeof header, errstr, sizeof errstr);
+    char *log = capture_stop(&capture);
+    assert_int_equal(refreshed, 2);
+    if (after_failure - began < 1900) {
+        assert_int_equal(rc, 0);
+        assert_string_equal(header, "Authorization: Bearer first");
+    }
+    assert_contains(log, "oauth2 token refresh failed; the current token serves for");
+    assert_contains(log, "partner=test-partner");
+    assert_contains(log, "answered HTTP 503");
+    assert_not_contains(log, CLIENT_SECRET);
+    assert_not_contains(log, "first");
+    free(log);
+
+    /* The next attempt at the expiry (sooner than the 5 s backoff). */
+    assert_int_equal(notified_wait(&notified, 3, 5000), 3);
+    int64_t second_attempt = notified_at(&notified, 2) - began;
+    assert_true(second_attempt >= 1900 && second_attempt < 3000);
+    header_now_is(auth, -1, header, errstr, sizeof errstr);
+    assert_contains(errstr, "test-partner");
+    assert_contains(errstr, "answered HTTP 503");
+    assert_int_equal(scripted_count(), 3);
+    /* The blocking call does not wait out the backoff: it asks again. */
+    header_fails(auth, "answered HTTP 503", errstr, sizeof errstr);
+    assert_int_equal(scripted_count(), 4);
+    auth_destroy(auth);
+    notified_free(&notified);
+}
+
+/* auth_invalidate drops the token and has a new one fetched at once,
+ * without a caller having to ask. */
+static void test_oauth2_invalidate_fetches_at_once(void **state)
+{
+    (void)state;
+    char first[AUTH_HEADER_MAX], second[AUTH_HEADER_MAX], errstr[1024];
+    struct notified notified;
+    notified_init(&notified);
+    struct auth *auth = issuer_auth(NULL);
+    auth_set_notify(auth, notified_ready, &notified);
+    header_now_is(auth, AUTH_PENDING, first, errstr, sizeof errstr);
+    assert_int_equal(notified_wait(&notified, 1, 5000), 1);
+    header_now_is(auth, 0, first, errstr, sizeof errstr);
+    auth_invalidate(auth);
+    auth_invalidate(auth); /* a second 401 for the same token: no second fetch */
+    assert_int_equal(notified_wait(&notified, 2, 5000), 2);
+    header_now_is(auth, 0, second, errstr, sizeof errstr);
+    assert_starts_with(second, "Authorization: Bearer sim-");
+    assert_string_not_equal(second, first);
+    assert_int_equal(notified_wait(&notified, 3, 200), 2);
+    assert_int_equal(simulator_stat(&issuer, "tokens_issued"), 2);
+    /* After auth_set_notify(NULL) returns, the function is not called. */
+    auth_set_notify(auth, NULL, NULL);
+    auth_invalidate(auth);
+    header_ok(auth, second);
+    assert_int_equal(simulator_stat(&issuer, "tokens_issued"), 3);
+    assert_int_equal(notified_wait(&notified, 3, 0), 2);
+    auth_destroy(auth);
+    notified_free(&notified);
+}
+
+/* Stopping does not wait for a fetch under way. */
+static void test_oauth2_destroy_during_slow_fetch(void **state)
+{
+    (void)state;
+    char header[AUTH_HEADER_MAX], errstr[1024];
+    scripted_behave("{\"delay_ms\": 5000, \"body\": {\"access_token\": \"late\"}}");
+    struct auth *auth = scripted_auth(NULL);
+    header_now_is(auth, AUTH_PENDING, header, errstr, sizeof errstr);
+    /* Until the endpoint has the request, then is sitting on it. */
+    for (int64_t deadline = now_ms() + 5000; scripted_count() < 1; pause_ms(10))
+        if (now_ms() > deadline)
+            fail_msg("the token request did not arrive within 5 s");
+    int64_t began = now_ms();
+    auth_destroy(auth);
+    int64_t took = now_ms() - began;
+    if (took >= 200)
+        fail_msg("auth_destroy took %lld ms", (long long)took);
+}
+
+/* The kinds that fetch nothing answer auth_header_now at once. */
+static void test_header_now_static_kinds(void **state)
+{
+    (void)state;
+    char header[AUTH_HEADER_MAX], errstr[256];
+    struct notified notified;
+    notified_init(&notified);
+    setenv("PLACEHUB_TEST_AUTH_TOKEN", "static-token", 1);
+    static const char *const bearer[] = {"auth", "bearer", "auth_token",
+                                         "env:PLACEHUB_TEST_AUTH_TOKEN", NULL};
+    static const char *const none[] = {NULL};
+    struct auth *auth = new_ok(bearer);
+    auth_set_notify(auth, notified_ready, &notified); /* never called */
+    header_now_is(auth, 0, header, errstr, sizeof errstr);
+    assert_string_equal(header, "Authorization: Bearer static-token");
+    auth_destroy(auth);
+    auth = new_ok(none);
+    header_now_is(auth, 0, header, errstr, sizeof errstr);
+    assert_string_equal(header, "");
+    auth_destroy(auth);
+    assert_int_equal(notified_wait(&notified, 1, 0), 0);
+    unsetenv("PLACEHUB_TEST_AUTH_TOKEN");
+    notified_free(&notified);
 }
 
 /* ---- set-up ------------------------------------------------------------- */
@@ -1084,13 +1292,12 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_mtls_needs_certificate),
         cmocka_unit_test(test_header_buffer_too_small),
         cmocka_unit_test(test_oauth2_options_checked),
+        cmocka_unit_test(test_header_now_static_kinds),
     };
     const struct CMUnitTest online[] = {
         cmocka_unit_test_setup(test_oauth2_fetch_and_cache, simulators_reset),
         cmocka_unit_test_setup(test_oauth2_client_secret_in_form, simulators_reset),
         cmocka_unit_test_setup(test_oauth2_request_format, simulators_reset),
-        cmocka_unit_test_setup(test_oauth2_refresh_before_expiry, simulators_reset),
-        cmocka_unit_test_setup(test_oauth2_failed_refresh_keeps_current_token, simulators_reset),
         cmocka_unit_test_setup(test_oauth2_invalidate_after_401, simulators_reset),
         cmocka_unit_test_setup(test_oauth2_wrong_secret, simulators_reset),
         cmocka_unit_test_setup(test_oauth2_endpoint_down, simulators_reset),
@@ -1100,7 +1307,11 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_oauth2_timeout, simulators_reset),
         cmocka_unit_test_setup(test_oauth2_concurrent_callers_share_one_fetch, simulators_reset),
         cmocka_unit_test_setup(test_oauth2_concurrent_callers_share_one_failure, simulators_reset),
-        cmocka_unit_test_setup(test_oauth2_refresh_does_not_hold_up_others, simulators_reset),
+        cmocka_unit_test_setup(test_oauth2_slow_endpoint_pending, simulators_reset),
+        cmocka_unit_test_setup(test_oauth2_refresh_in_background, simulators_reset),
+        cmocka_unit_test_setup(test_oauth2_failed_refresh_keeps_current_token, simulators_reset),
+        cmocka_unit_test_setup(test_oauth2_invalidate_fetches_at_once, simulators_reset),
+        cmocka_unit_test_setup(test_oauth2_destroy_during_slow_fetch, simulators_reset),
     };
     int failed = cmocka_run_group_tests_name("auth options", offline, NULL, NULL);
     failed += cmocka_run_group_tests_name("auth against placehub-partner-sim", online,
