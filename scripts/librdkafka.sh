@@ -111,8 +111,8 @@ if ! run_cargo fetch; then
   echo "librdkafka: cargo could not fetch rdkafka-sys $CRATE_VERSION (its" \
     "message above). Check the network and proxy (cargo reads" \
     "https_proxy and CARGO_HTTP_PROXY), that CARGO_HOME" \
-    "(${CARGO_HOME:-$HOME/.cargo}) is writable, and, for a checksum error," \
-    "that tools/librdkafka/Cargo.lock is the committed one" >&2
+    "(${CARGO_HOME:-$HOME/.cargo}) is writable, and, after a checksum or lock" \
+    "file error, that tools/librdkafka/Cargo.lock is the committed one" >&2
   exit 1
 fi
 
