@@ -11,12 +11,14 @@ ARG DEBIAN_IMAGE=debian:bookworm-slim
 FROM ${DEBIAN_IMAGE} AS build
 
 # Only what `make` (the `all` target) needs: no clang, cmocka, valgrind, Java or
-# Python, which are for tests and the dev broker. curl and ca-certificates
-# fetch librdkafka's source: make runs scripts/librdkafka.sh, which builds a
-# pinned release (zlib and zstd are its own -dev packages) linked statically.
+# Python, which are for tests and the dev broker. make runs
+# scripts/librdkafka.sh, which builds a pinned release (zlib and zstd are its
+# own -dev packages) linked statically; cargo (with ca-certificates) fetches
+# its source through tools/librdkafka/, checked against that Cargo.lock, and
+# python3 reads cargo's metadata. cargo stays in this stage only.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      build-essential pkg-config make curl ca-certificates python3 \
+      build-essential pkg-config make cargo ca-certificates python3 \
       libavro-dev libcurl4-openssl-dev libjansson-dev libyaml-dev \
       libmicrohttpd-dev uuid-dev libssl-dev zlib1g-dev libzstd-dev \
  && rm -rf /var/lib/apt/lists/*
@@ -25,6 +27,7 @@ WORKDIR /src
 # .dockerignore lets only the sources through (no build/, .git, .cache, secrets).
 COPY Makefile ./
 COPY scripts/librdkafka.sh scripts/
+COPY tools/librdkafka/ tools/librdkafka/
 COPY include/ include/
 COPY lib/ lib/
 COPY connectors/ connectors/

@@ -14,8 +14,9 @@ PACKAGES=(
   libavro-dev libcurl4-openssl-dev libjansson-dev libyaml-dev
   libmicrohttpd-dev uuid-dev libssl-dev
   # librdkafka is built from a pinned release by scripts/librdkafka.sh (Debian
-  # 12's 2.0.2 starves consumers, see that script); these are what it needs
-  zlib1g-dev libzstd-dev
+  # 12's 2.0.2 starves consumers, see that script); these are what it needs,
+  # cargo to fetch its source (tools/librdkafka/Cargo.toml)
+  zlib1g-dev libzstd-dev cargo
   # unit tests, sanitizers, fuzzing
   libcmocka-dev libclang-rt-14-dev valgrind clang-format
   # the real Kafka broker is a Java program fetched through Maven
@@ -34,12 +35,15 @@ for pkg in "${PACKAGES[@]}"; do
   fi
 done
 
-# Java and Maven may come from outside Debian (SDKMAN, Temurin): accept them.
+# Java, Maven and cargo may come from outside Debian (SDKMAN, Temurin,
+# rustup): accept them.
 filtered=()
 for pkg in "${missing[@]}"; do
   case "$pkg" in
     openjdk-17-jre-headless) command -v java >/dev/null 2>&1 && continue ;;
     maven) command -v mvn >/dev/null 2>&1 && continue ;;
+    # A cargo of the user's own (rustup) is used by scripts/librdkafka.sh.
+    cargo) command -v cargo >/dev/null 2>&1 && continue ;;
     python3|python3-venv|python3-pip) command -v python3 >/dev/null 2>&1 && python3 -m venv --help >/dev/null 2>&1 && continue ;;
   esac
   filtered+=("$pkg")

@@ -1,0 +1,2 @@
+// Empty: cargo needs a target in the manifest. Nothing here is built; see
+// Cargo.toml.
