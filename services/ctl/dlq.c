@@ -1,6 +1,6 @@
 /*
  * dlq.c - `placehub-ctl dlq list|show|redrive`: the dead letters dispatch
- * wrote (services/dispatch/record.c: the original message, the reasons in
+ * wrote (lib/delivery/record.c: the original message, the reasons in
  * placehub.* headers), and sending them again to their partner.
  *
  * A dead letter is named by its place on the dead-letter topic,

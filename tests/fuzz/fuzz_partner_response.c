@@ -1,21 +1,21 @@
 /*
  * fuzz_partner_response.c - what placehub-dispatch does with a partner's
  * answer, which may be anything: the OAuth2 token endpoint's answer (a
- * token, or an error code to log) in lib/delivery/auth.c, the FHIR connector's
- * reading of an OperationOutcome, and the redacted excerpt that is logged
- * and dead-lettered (services/dispatch/record.c). The first two input bytes
- * are the HTTP status, the rest the body.
+ * token, or an error code to log) in lib/delivery/oauth2.c, the FHIR
+ * connector's reading of an OperationOutcome, and the redacted excerpt that
+ * is logged and dead-lettered (lib/delivery/record.c). The first two input
+ * bytes are the HTTP status, the rest the body.
  *
- * lib/delivery/auth.c and record.c are compiled in, as the unit tests do, to reach
- * their static parsers.
+ * lib/delivery/oauth2.c is compiled in, as the unit tests do, to reach its
+ * static parsers.
  */
 #include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/auth.c"
-#include "../../services/dispatch/record.c"
+#include "../../lib/delivery/oauth2.c"
+#include "delivery/record.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -23,20 +23,20 @@ extern const struct placehub_connector_type placehub_connector_fhir;
 
 static void fuzz_token(const char *body, size_t len)
 {
-    struct auth auth = {0};
-    char partner_id[] = "housing", host[] = "auth.example.org";
+    struct oauth2_settings settings = {0};
+    char host[] = "auth.example.org";
     char *header = NULL, errstr[512], code[65];
     long long lifetime = 0;
-    auth.partner_id = partner_id;
-    auth.token_host = host;
-    if (auth_parse_token(&auth, body, len, &header, &lifetime, errstr, sizeof errstr) == 0) {
+    settings.partner_id = "housing";
+    settings.token_host = host;
+    if (oauth2_parse_token(&settings, body, len, &header, &lifetime, errstr, sizeof errstr) == 0) {
         /* A token that made it into a header line cannot split the header. */
         if (!header || strchr(header, '\r') || strchr(header, '\n') || lifetime < 1 ||
-            lifetime > AUTH_MAX_LIFETIME_SECONDS)
+            lifetime > OAUTH2_MAX_LIFETIME_SECONDS)
             abort();
         free(header);
     }
-    auth_error_code(body, len, code, sizeof code);
+    oauth2_error_code(body, len, code, sizeof code);
     for (const char *p = code; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.')
             abort(); /* only a safe keyword is ever logged */
