@@ -126,7 +126,7 @@ struct placehub_option {
      * env:NAME or file:/path; the host refuses one written inline, and never
      * repeats the value in a message. */
     int secret;
-    const char *description; /* one line, for messages and the test kit */
+    const char *description; /* one line, for messages */
 };
 
 /* One event to deliver. Borrowed from prepare() until release() of the
