@@ -18,7 +18,8 @@
  *   build/bin/placehub-connector-test --dry-run --option url=http://localhost/ \
  *       build/connectors/example.so
  *
- * Options:
+ * Options (declared in example_options, so placehub refuses a misspelt key
+ * at start-up; their meaning is checked in example_create):
  *   url      required: where to POST (the host performs the request)
  *   columns  dotted paths into the event, comma-separated; a path an event
  *            type lacks gives an empty cell (default: see EXAMPLE_COLUMNS)
@@ -260,11 +261,21 @@ static void example_release(void *instance, struct placehub_request *request)
 /* The one symbol placehub looks for (PLACEHUB_CONNECTOR_SYMBOL). No
  * classify: the host's rule (2xx delivered; 408, 429, 5xx retried; other
  * statuses refused for good) suits an import endpoint. */
+/* The options example_create reads, ended by a zeroed entry. placehub
+ * refuses any other key (but its own: timeouts, TLS, authentication) at
+ * start-up with a "did you mean". url is one of the host's, declared here
+ * to make it required. */
+static const struct placehub_option example_options[] = {
+    {"url", PLACEHUB_OPTION_URL, 1, 0, "the partner's import URL"},
+    {"columns", PLACEHUB_OPTION_LIST, 0, 0, "dotted paths into the event, one per column"},
+    {"header", PLACEHUB_OPTION_BOOLEAN, 0, 0, "a first line naming the columns (default true)"},
+    {0},
+};
+
+/* PLACEHUB_CONNECTOR_VERSION first: the struct size and ABI version this
+ * was built with, which placehub checks before anything else. */
 const struct placehub_connector_type placehub_connector = {
-    .abi_version = PLACEHUB_CONNECTOR_ABI_VERSION,
-    .name = "csv-example",
-    .create = example_create,
-    .prepare = example_prepare,
-    .release = example_release,
+    PLACEHUB_CONNECTOR_VERSION, .name = "csv-example",      .options = example_options,
+    .create = example_create,   .prepare = example_prepare, .release = example_release,
     .destroy = example_destroy,
 };

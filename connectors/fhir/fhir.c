@@ -825,12 +825,21 @@ static void fhir_release(void *instance, struct placehub_request *request)
     request->context = NULL;
 }
 
+/* What fhir_create reads; the host's keys (timeouts, TLS, auth) come on
+ * top. url is the host's too, declared here to make it required. */
+static const struct placehub_option fhir_options[] = {
+    {"url", PLACEHUB_OPTION_URL, 1, 0, "the partner's FHIR R4 base URL"},
+    {"identifier_base", PLACEHUB_OPTION_STRING, 0, 0,
+     "namespace URI of placehub's identifier systems (default urn:placehub)"},
+    {"patient", PLACEHUB_OPTION_STRING, 0, 0,
+     "create (conditional create, the default) or update (conditional update)"},
+    {"episode_of_care", PLACEHUB_OPTION_BOOLEAN, 0, 0,
+     "employment support also as an EpisodeOfCare (default true)"},
+    {0},
+};
+
 const struct placehub_connector_type placehub_connector_fhir = {
-    .abi_version = PLACEHUB_CONNECTOR_ABI_VERSION,
-    .name = "fhir",
-    .create = fhir_create,
-    .prepare = fhir_prepare,
-    .classify = fhir_classify,
-    .release = fhir_release,
-    .destroy = fhir_destroy,
+    PLACEHUB_CONNECTOR_VERSION, .name = "fhir",          .options = fhir_options,
+    .create = fhir_create,      .prepare = fhir_prepare, .classify = fhir_classify,
+    .release = fhir_release,    .destroy = fhir_destroy,
 };

@@ -19,8 +19,10 @@
  * subject_prefix ("[placehub]"), sender_name, show_nhs_number (false),
  * show_notes (true). See docs/connectors.md.
  *
- * Ownership: the instance owns the addresses (request->mail_from and
- * mail_recipients point into it); each request owns its message text.
+ * Ownership: the instance owns the addresses and the envelope made of them
+ * in create() (every request->mail points to it: the same for every event,
+ * and read-only, so requests in flight share it); each request owns its
+ * message text.
  */
 #include <jansson.h>
 #include <stdarg.h>
@@ -43,6 +45,7 @@ struct mail {
     char subject_prefix[80];
     char to[PLACEHUB_MAX_RECIPIENTS][MAIL_ADDRESS_MAX + 1];
     size_t to_count;
+    struct placehub_mail_envelope envelope; /* points into from and to */
     int show_nhs_number;
     int show_notes;
 };
@@ -174,6 +177,10 @@ static int mail_create(const struct placehub_host *host, const char *partner_id,
         snprintf(errstr, errstr_size, "partner %s: options.to lists no address", partner_id);
         goto fail;
     }
+    mail->envelope.from = mail->from;
+    for (size_t i = 0; i < mail->to_count; i++)
+        mail->envelope.recipients[i] = mail->to[i];
+    mail->envelope.recipient_count = mail->to_count;
     *instance = mail;
     return 0;
 fail:
@@ -634,10 +641,7 @@ static int mail_prepare(void *instance, const struct placehub_delivery *delivery
     request->body = message;
     request->body_len = strlen(message);
     request->context = message;
-    request->mail_from = mail->from;
-    for (size_t i = 0; i < mail->to_count; i++)
-        request->mail_recipients[i] = mail->to[i];
-    request->mail_recipient_count = mail->to_count;
+    request->mail = &mail->envelope;
     return 0;
 }
 
@@ -648,11 +652,23 @@ static void mail_release(void *instance, struct placehub_request *request)
     request->context = NULL;
 }
 
+/* What mail_create reads; the host's keys (tls_ca_file, timeouts) come on
+ * top. url is the host's too, declared here to make it required. */
+static const struct placehub_option mail_options[] = {
+    {"url", PLACEHUB_OPTION_URL, 1, 0, "the mail server, smtp://host:587 or smtps://host:465"},
+    {"from", PLACEHUB_OPTION_STRING, 1, 0, "the sending address"},
+    {"to", PLACEHUB_OPTION_LIST, 1, 0, "the partner's addresses, comma-separated, up to 16"},
+    {"subject_prefix", PLACEHUB_OPTION_STRING, 0, 0, "starts every subject (default [placehub])"},
+    {"sender_name", PLACEHUB_OPTION_STRING, 0, 0, "the name shown in From:"},
+    {"show_nhs_number", PLACEHUB_OPTION_BOOLEAN, 0, 0,
+     "put the NHS number in the mail (default false)"},
+    {"show_notes", PLACEHUB_OPTION_BOOLEAN, 0, 0,
+     "put the sender's notes in the mail (default true)"},
+    {0},
+};
+
 const struct placehub_connector_type placehub_connector_mail = {
-    .abi_version = PLACEHUB_CONNECTOR_ABI_VERSION,
-    .name = "mail",
-    .create = mail_create,
-    .prepare = mail_prepare,
-    .release = mail_release,
+    PLACEHUB_CONNECTOR_VERSION, .name = "mail",          .options = mail_options,
+    .create = mail_create,      .prepare = mail_prepare, .release = mail_release,
     .destroy = mail_destroy,
 };

@@ -484,11 +484,19 @@ static void webhook_release(void *instance, struct placehub_request *request)
     request->context = NULL;
 }
 
+/* What webhook_create reads; the host's keys (timeouts, TLS, auth) come on
+ * top. url is the host's too, declared here to make it required. */
+static const struct placehub_option webhook_options[] = {
+    {"url", PLACEHUB_OPTION_URL, 1, 0, "where to POST, http:// or https://"},
+    {"signing_keys", PLACEHUB_OPTION_LIST, 0, 1,
+     "env:NAME or file:/path references to whsec_ keys, comma-separated"},
+    {"fields", PLACEHUB_OPTION_LIST, 0, 0, "dotted field paths to send (default: all)"},
+    {"rename", PLACEHUB_OPTION_LIST, 0, 0, "from=to pairs of dotted field paths"},
+    {0},
+};
+
 const struct placehub_connector_type placehub_connector_webhook = {
-    .abi_version = PLACEHUB_CONNECTOR_ABI_VERSION,
-    .name = "webhook",
-    .create = webhook_create,
-    .prepare = webhook_prepare,
-    .release = webhook_release,
+    PLACEHUB_CONNECTOR_VERSION, .name = "webhook",          .options = webhook_options,
+    .create = webhook_create,   .prepare = webhook_prepare, .release = webhook_release,
     .destroy = webhook_destroy,
 };

@@ -176,15 +176,16 @@ int transfer_setup(struct transfer *transfer, CURL *easy, const struct transfer_
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https,smtp,smtps");
 
     if (strncmp(url, "smtp://", 7) == 0 || strncmp(url, "smtps://", 8) == 0) {
-        if (!request->mail_from || request->mail_recipient_count == 0) {
-            snprintf(errstr, errstr_size, "partner %s: a mail needs a sender and a recipient",
+        const struct placehub_mail_envelope *mail = request->mail;
+        if (!mail || !mail->from || mail->recipient_count == 0) {
+            snprintf(errstr, errstr_size,
+                     "partner %s: a mail needs an envelope with a sender and a recipient",
                      delivery->partner_id);
             return -1;
         }
-        curl_easy_setopt(easy, CURLOPT_MAIL_FROM, request->mail_from);
-        for (size_t i = 0; i < request->mail_recipient_count && i < PLACEHUB_MAX_RECIPIENTS; i++)
-            transfer->recipients =
-                curl_slist_append(transfer->recipients, request->mail_recipients[i]);
+        curl_easy_setopt(easy, CURLOPT_MAIL_FROM, mail->from);
+        for (size_t i = 0; i < mail->recipient_count && i < PLACEHUB_MAX_RECIPIENTS; i++)
+            transfer->recipients = curl_slist_append(transfer->recipients, mail->recipients[i]);
         curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, transfer->recipients);
         /* STARTTLS is required on smtp:// too: a mail carrying health data
          * must not cross the network in the clear. */

@@ -52,17 +52,23 @@ struct transfer {
     char error[CURL_ERROR_SIZE];
 };
 
-/* Prepares easy (reset first) to send request for delivery with settings.
- * auth_header is a complete header line ("Authorization: Bearer ...") or
- * NULL. Everything request points to must stay valid until the transfer is
- * finished. Returns 0, or -1 with errstr. */
+/* Prepares easy (reset first) to send request for delivery with settings:
+ * an HTTP request, or, for an smtp(s):// url, a mail to request->mail's
+ * envelope (refused without one). auth_header is a complete header line
+ * ("Authorization: Bearer ...") or NULL (not used for mail). Everything
+ * request points to must stay valid until the transfer is finished.
+ * Returns 0, or -1 with errstr. */
 int transfer_setup(struct transfer *transfer, CURL *easy, const struct transfer_settings *settings,
                    const struct placehub_delivery *delivery, const struct placehub_request *request,
                    const char *auth_header, char *errstr, size_t errstr_size);
 
 /* After the transfer ended with code: fills response (borrowing from
- * transfer) and the host's default outcome, and *retry_after_ms with the
- * partner's Retry-After (0 when none). */
+ * transfer) and outcome with the host's default judgement, the one a
+ * connector's classify() receives pre-filled: 2xx (250 for mail)
+ * delivered; 408, 429, 5xx, SMTP 4xx and transport failures retried; any
+ * other status rejected. The 401 rule (REJECTED turned into RETRY with a
+ * token refresh) is the caller's, after classify(). Fills *retry_after_ms
+ * with the partner's Retry-After (0 when none). */
 void transfer_finish(struct transfer *transfer, CURLcode code, struct placehub_response *response,
                      struct placehub_outcome *outcome, long *retry_after_ms);
 

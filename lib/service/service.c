@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "delivery/connector.h"
 #include "governance/agreement.h"
 #include "schema/event.h"
 #include "core/log.h"
@@ -81,6 +82,27 @@ void service_check_agreements(const char *program, const struct config *config,
     if (agreement_check(config, registry_catalogue(registry), errstr, sizeof errstr) != 0) {
         fprintf(stderr, "%s: configuration error: %s\n", program, errstr);
         exit(1);
+    }
+}
+
+void service_check_connectors(const char *program, const struct config *config)
+{
+    char errstr[1024], message[768];
+    for (size_t i = 0; i < config->partner_count; i++) {
+        const struct config_partner *partner = &config->partners[i];
+        if (!partner->connector)
+            continue; /* a publisher only */
+        const struct placehub_connector_type *type =
+            connector_find(partner->connector, message, sizeof message);
+        if (!type) {
+            fprintf(stderr, "%s: configuration error: %s:%d: partner %s: %s\n", program,
+                    config->path, partner->line, partner->id, message);
+            exit(1);
+        }
+        if (connector_options_check(type, config, partner, errstr, sizeof errstr) != 0) {
+            fprintf(stderr, "%s: configuration error: %s\n", program, errstr);
+            exit(1);
+        }
     }
 }
 

@@ -36,6 +36,12 @@ struct registry *service_load_registry(const char *program, const struct config 
 void service_check_agreements(const char *program, const struct config *config,
                               const struct registry *registry);
 
+/* Finds each partner's connector (connector_find) and checks its options
+ * against what the connector and the host declare (connector_options_check,
+ * lib/delivery/connector.h), or exits 1 with the file, line and what to fix.
+ * Partners without a connector (publishers only) are skipped. */
+void service_check_connectors(const char *program, const struct config *config);
+
 /* Sets the key of the person keys (event_person_key_set, lib/schema/event.h) from
  * governance.person_key, or exits 1 saying what is wrong. Without one, the
  * development key stays and a warning says so, loudly, at every start. */

@@ -253,17 +253,23 @@ static int connector_test_check_request(const struct placehub_connector_type *ty
         problems++;
     }
     if (connector_test_is_mail(url)) {
-        if (!request->mail_from || request->mail_recipient_count == 0 ||
-            request->mail_recipient_count > PLACEHUB_MAX_RECIPIENTS) {
-            fprintf(out, "   FAIL a mail needs mail_from and 1 to %d mail_recipients\n",
+        const struct placehub_mail_envelope *mail = request->mail;
+        if (!mail || !mail->from || mail->recipient_count == 0 ||
+            mail->recipient_count > PLACEHUB_MAX_RECIPIENTS) {
+            fprintf(out,
+                    "   FAIL a mail needs request->mail, an envelope with from and 1 to %d "
+                    "recipients\n",
                     PLACEHUB_MAX_RECIPIENTS);
             problems++;
         }
-        for (size_t i = 0; i < request->mail_recipient_count && i < PLACEHUB_MAX_RECIPIENTS; i++)
-            if (!request->mail_recipients[i]) {
-                fprintf(out, "   FAIL mail_recipients[%zu] is NULL\n", i);
+        for (size_t i = 0; mail && i < mail->recipient_count && i < PLACEHUB_MAX_RECIPIENTS; i++)
+            if (!mail->recipients[i]) {
+                fprintf(out, "   FAIL mail->recipients[%zu] is NULL\n", i);
                 problems++;
             }
+    } else if (request->mail) {
+        fprintf(out, "   FAIL request->mail is set but the url is not smtp(s)://\n");
+        problems++;
     }
     if (request->context && !type->release) {
         fprintf(out, "   FAIL prepare() set request->context but the connector has no release(): "
@@ -278,9 +284,10 @@ static void connector_test_print_request(const struct placehub_request *request,
 {
     const char *url = request->url ? request->url : option_url;
     if (connector_test_is_mail(url)) {
-        fprintf(out, "   mail to %s from %s to", url, request->mail_from);
-        for (size_t i = 0; i < request->mail_recipient_count; i++)
-            fprintf(out, " %s", request->mail_recipients[i]);
+        const struct placehub_mail_envelope *mail = request->mail;
+        fprintf(out, "   mail to %s from %s to", url, mail && mail->from ? mail->from : "(none)");
+        for (size_t i = 0; mail && i < mail->recipient_count && i < PLACEHUB_MAX_RECIPIENTS; i++)
+            fprintf(out, " %s", mail->recipients[i] ? mail->recipients[i] : "(null)");
         fputc('\n', out);
     } else {
         fprintf(out, "   %s %s\n", request->method ? request->method : "POST",
@@ -521,14 +528,15 @@ int connector_test_run(const struct connector_test_settings *settings, FILE *out
         goto out;
     }
     const struct placehub_connector_type *type = state.type;
-    if (type->abi_version != PLACEHUB_CONNECTOR_ABI_VERSION || !type->name || !type->create ||
+    if (type->abi_major != PLACEHUB_CONNECTOR_ABI_MAJOR || !type->name || !type->create ||
         !type->prepare || !type->destroy) {
         fprintf(out, "contract: FAIL the type lacks the ABI version, a name, create, prepare or "
                      "destroy\n");
         goto out;
     }
-    fprintf(out, "connector %s (%s), ABI version %u; partner %s\n", type->name,
-            strchr(name, '/') ? name : "built in", type->abi_version, settings->partner_id);
+    fprintf(out, "connector %s (%s), ABI version %u.%u; partner %s\n", type->name,
+            strchr(name, '/') ? name : "built in", type->abi_major, type->abi_minor,
+            settings->partner_id);
     fprintf(out, "contract: ok   ABI version, name, create, prepare, destroy%s%s\n",
             type->classify ? ", classify" : "", type->release ? ", release" : "");
     contract += connector_test_check_create(type, &lookup, settings->partner_id, out);

@@ -73,6 +73,9 @@ int main(int argc, char **argv)
     struct config *config = service_load_config("placehub-dispatch", &options);
     registry = service_load_registry("placehub-dispatch", config);
     service_check_agreements("placehub-dispatch", config, registry);
+    /* Unknown (misspelt) option keys, missing required ones, secrets
+     * written inline: refused here, for --check-config too. */
+    service_check_connectors("placehub-dispatch", config);
     if (check_only) {
         printf("%s: configuration OK\n", options.config_path);
         registry_destroy(registry);

@@ -140,7 +140,7 @@ def test_partner_taken_from_the_configuration(partner, tmp_path):
     env = {"PLACEHUB_TEST_HOOK_KEY": NEW_KEY}
     result = kit("-c", str(path), "--partner", "housing", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "connector webhook (built in), ABI version 1; partner housing" in result.stdout
+    assert "connector webhook (built in), ABI version 2.0; partner housing" in result.stdout
     assert "contract: ok   'url' is required and named when missing" in result.stdout
     for headers, body in received(partner, "/configured").values():
         Webhook(NEW_KEY).verify(body, headers)
@@ -589,7 +589,7 @@ static int broken_prepare(void *instance, const struct placehub_delivery *delive
 }
 static void broken_destroy(void *instance) { free(instance); }
 const struct placehub_connector_type placehub_connector = {
-    .abi_version = PLACEHUB_CONNECTOR_ABI_VERSION, .name = "broken",
+    PLACEHUB_CONNECTOR_VERSION, .name = "broken",
     .create = broken_create, .prepare = broken_prepare, .destroy = broken_destroy,
 };
 """

@@ -56,3 +56,103 @@ def test_help_teaches(tmp_path):
                                 text=True, timeout=30)
         assert result.returncode == 0
         assert "Usage:" in result.stdout
+
+
+def partner_config(tmp_path, connector, options):
+    """The example configuration with its partners replaced by one using
+    connector with options (in that order); returns (path, text)."""
+    import yaml
+    config = yaml.safe_load(BASE)
+    config["schema_registry"]["schemas_dir"] = os.path.join(REPO, "schemas")
+    config["partners"] = [{"id": "housing", "name": "Housing (example)", "connector": connector,
+                           "topics": ["admission"], "options": options}]
+    path = tmp_path / "partner.yaml"
+    text = yaml.safe_dump(config, sort_keys=False)
+    path.write_text(text)
+    return path, text
+
+
+def check_config(path):
+    return subprocess.run([os.path.join(BIN, "placehub-dispatch"), "-c", str(path),
+                           "--check-config"], capture_output=True, text=True, timeout=30)
+
+
+# Each built-in connector with options it accepts, and a misspelling of one
+# of them (its own or the host's) with what it should have been.
+CONNECTOR_OPTIONS = [
+    ("webhook", {"url": "https://housing.example/in", "signing_keys": "env:HOUSING_KEY"},
+     "signing_key", "signing_keys"),
+    ("fhir", {"url": "https://fhir.housing.example/R4", "identifier_base": "urn:placehub",
+              "timeout_ms": "5000"}, "timout_ms", "timeout_ms"),
+    ("mail", {"url": "smtp://mail.housing.example:587", "from": "placehub@hub.example.nhs.uk",
+              "to": "duty@housing.example"}, "too", "to"),
+]
+
+
+@pytest.mark.parametrize("connector,options,misspelt,meant", CONNECTOR_OPTIONS,
+                         ids=[c[0] for c in CONNECTOR_OPTIONS])
+def test_misspelt_connector_option_names_file_line_and_hint(connector, options, misspelt, meant,
+                                                             tmp_path):
+    # Spelt right, the configuration passes: the refusal below is the key's.
+    path, _ = partner_config(tmp_path, connector, options)
+    result = check_config(path)
+    assert result.returncode == 0, result.stderr
+    wrong = {(misspelt if key == meant else key): value for key, value in options.items()}
+    path, text = partner_config(tmp_path, connector, wrong)
+    line = next(number for number, content in enumerate(text.splitlines(), 1)
+                if content.strip().startswith(f"{misspelt}:"))
+    result = check_config(path)
+    assert result.returncode == 1
+    assert (f"{path}:{line}: partner housing: options.{misspelt}: unknown option '{misspelt}' "
+            f"for connector {connector}; did you mean '{meant}'?") in result.stderr
+    assert "configuration OK" not in result.stdout
+
+
+def test_inline_secret_and_missing_required_option_are_refused(tmp_path):
+    path, text = partner_config(tmp_path, "webhook", {"url": "https://housing.example/in",
+                                                      "auth": "bearer",
+                                                      "auth_token": "s3cr3t-t0ken"})
+    result = check_config(path)
+    assert result.returncode == 1
+    line = next(number for number, content in enumerate(text.splitlines(), 1)
+                if content.strip().startswith("auth_token:"))
+    assert (f"{path}:{line}: partner housing: options.auth_token must name the secret as "
+            "env:NAME or file:/path") in result.stderr
+    assert "s3cr3t" not in result.stderr
+    path, _ = partner_config(tmp_path, "mail", {"url": "smtp://mail.housing.example:587",
+                                                "from": "placehub@hub.example.nhs.uk"})
+    result = check_config(path)
+    assert result.returncode == 1
+    assert "partner housing: options.to is required by connector mail" in result.stderr
+
+
+# A connector as version 1 of include/placehub/connector.h had it: the
+# version as one unsigned first. Written out here, since the header has moved on.
+VERSION_1_CONNECTOR = r"""
+#include <stddef.h>
+struct version_1_type {
+    unsigned abi_version;
+    const char *name;
+    void *create, *prepare, *classify, *release, *destroy;
+};
+static int dummy;
+const struct version_1_type placehub_connector = {
+    1, "old", &dummy, &dummy, NULL, NULL, &dummy,
+};
+"""
+
+
+def test_version_1_connector_is_refused_with_what_to_do(tmp_path):
+    source = tmp_path / "old.c"
+    source.write_text(VERSION_1_CONNECTOR)
+    library = tmp_path / "old.so"
+    subprocess.run([os.environ.get("CC", "cc"), "-std=c11", "-fPIC", "-shared", "-o",
+                    str(library), str(source)], check=True)
+    os.chmod(library, 0o755)
+    os.chmod(tmp_path, 0o755)
+    path, _ = partner_config(tmp_path, str(library), {"url": "https://housing.example/in"})
+    result = check_config(path)
+    assert result.returncode == 1
+    assert (f"connector {library} was built for connector ABI version 1; this placehub speaks "
+            "version 2.0 and no longer loads version 1 connectors: rebuild it against this "
+            "placehub's include/placehub/connector.h") in result.stderr

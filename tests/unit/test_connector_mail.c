@@ -62,10 +62,11 @@ static void test_envelope_and_headers(void **state)
     test_now_millis_value = 1795342531000LL; /* Sun, 22 Nov 2026 10:15:31 UTC */
     char *text = message_of(instance, "discharge", event, &request);
     assert_null(request.url); /* options.url */
-    assert_string_equal(request.mail_from, "placehub@hub.example.nhs.uk");
-    assert_int_equal(request.mail_recipient_count, 2);
-    assert_string_equal(request.mail_recipients[0], "duty@hfh.example.org");
-    assert_string_equal(request.mail_recipients[1], "lead@hfh.example.org");
+    assert_non_null(request.mail);
+    assert_string_equal(request.mail->from, "placehub@hub.example.nhs.uk");
+    assert_int_equal(request.mail->recipient_count, 2);
+    assert_string_equal(request.mail->recipients[0], "duty@hfh.example.org");
+    assert_string_equal(request.mail->recipients[1], "lead@hfh.example.org");
     assert_int_equal(request.header_count, 0);
     assert_starts_with(text,
                        "Date: Sun, 22 Nov 2026 10:15:31 +0000\r\n"
