@@ -88,7 +88,10 @@ int delivery_partner_new(const struct config *config, const struct config_partne
                  config_partner->id, message);
         goto fail;
     }
-    if (delivery_partner_setup(partner, errstr, errstr_size) != 0 ||
+    /* Options first, before create() reads them: a misspelt key is refused
+     * with its file and line, not ignored. */
+    if (connector_options_check(partner->type, config, config_partner, errstr, errstr_size) != 0 ||
+        delivery_partner_setup(partner, errstr, errstr_size) != 0 ||
         agreement_load_key(config, config_partner, partner->pseudonym_key,
                            sizeof partner->pseudonym_key - 1, &partner->pseudonym_key_len, errstr,
                            errstr_size) != 0)

@@ -51,7 +51,8 @@ struct delivery_partner;
  * refused with the file and line), loads the transport settings and
  * credentials, creates the connector instance and reads the pseudonym key
  * its agreements name. config and partner are borrowed and must outlive the
- * result. libcurl must be initialised. Returns 0 with *out (free with
+ * result (connector_options_check, lib/delivery/connector.h, judges the
+ * options). libcurl must be initialised. Returns 0 with *out (free with
  * delivery_partner_destroy), or -1 with errstr naming the file, line and
  * partner, and what to fix. */
 int delivery_partner_new(const struct config *config, const struct config_partner *partner,

@@ -539,6 +539,13 @@ int connector_test_run(const struct connector_test_settings *settings, FILE *out
             settings->partner_id);
     fprintf(out, "contract: ok   ABI version, name, create, prepare, destroy%s%s\n",
             type->classify ? ", classify" : "", type->release ? ", release" : "");
+    /* The partner's options as dispatch judges them at start-up: a
+     * misspelt key is a configuration error there, so it is one here. */
+    if (lookup.partner &&
+        connector_options_check(type, config, lookup.partner, errstr, sizeof errstr) != 0) {
+        fprintf(out, "configuration error: %s\n", errstr);
+        goto out;
+    }
     contract += connector_test_check_create(type, &lookup, settings->partner_id, out);
 
     if (delivery_partner_new_from_options(settings->partner_id, type, &options, &state.partner,

@@ -128,12 +128,9 @@ static void test_destroy(void *instance)
 }
 
 static const struct placehub_connector_type test_type = {
-    .abi_version = PLACEHUB_CONNECTOR_ABI_VERSION,
-    .name = "test",
-    .create = test_create,
-    .prepare = test_prepare,
-    .classify = test_classify,
-    .destroy = test_destroy,
+    PLACEHUB_CONNECTOR_VERSION, .name = "test",
+    .create = test_create,      .prepare = test_prepare,
+    .classify = test_classify,  .destroy = test_destroy,
 };
 
 /* ---- fixtures -------------------------------------------------------------- */
