@@ -1,26 +1,22 @@
 /*
  * adt.c - HL7 v2 ADT to placehub events (see adt.h; docs/hl7.md has the
- * field-by-field table this code follows: change both together).
- *
- * Every value read from the message goes through adt_text, which decodes
- * escape sequences, converts ISO 8859-1 to UTF-8 when MSH-18 says so, checks
- * UTF-8 otherwise and trims spaces; a value that fails is refused with its
- * position (AR), never silently dropped.
+ * field-by-field table this code follows: change both together): the
+ * trigger table, the message header, the event envelope and the admission
+ * and discharge parts, and the configuration check. The person is built in
+ * adt_person.c; every value is read through adt_field.c (adt_text), which
+ * decodes, converts to UTF-8 and trims, and refuses a value that fails with
+ * its position (AR), never silently dropping it.
  *
  * IMPORTANT: error reasons name segments, fields and codes only. They are
  * logged and go back in the ACK; a value about the person must never be in
  * them.
  */
 #include "hl7/adt.h"
+#include "hl7/adt_internal.h"
 
-#include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <uuid/uuid.h>
-
-#include "schema/codec.h"
-#include "core/nhs.h"
 
 /* placehub's namespace for name-based UUIDs (RFC 4122 v5). Never change it:
  * event ids of messages sent again would no longer match. */
@@ -63,11 +59,6 @@ static const struct adt_trigger adt_triggers[] = {
     {"A25", ADT_DISCHARGE, "DISCHARGE_CANCELLED"},
 };
 
-struct adt_code {
-    const char *code;
-    const char *symbol;
-};
-
 /* NHS Data Dictionary Discharge Destination codes (PV1-37.1). The Data
  * Dictionary does not say whether a care home has nursing: a trust that
  * knows maps its codes to NURSING_HOME under mllp.discharge_destinations. */
@@ -103,252 +94,11 @@ static const struct adt_code adt_admission_methods[] = {
     {"E", "EMERGENCY"},  {"A", "EMERGENCY"},  {"U", "EMERGENCY"},  {"C", "ELECTIVE"},
     {"R", "ELECTIVE"},   {"L", "MATERNITY"},  {NULL, NULL}};
 
-enum adt_charset { ADT_UTF8, ADT_LATIN1 };
-
-struct adt_context {
-    const struct config *config;
-    const struct hl7_message *message;
-    struct adt_result *result;
-    enum adt_charset charset;
-    long msh, evn, pid, pd1, pv1, pv2;
-};
-
-/* A text value: at most this many bytes once decoded. */
-enum { ADT_TEXT_MAX = 2048 };
-
-static int adt_fail(struct adt_context *context, int code, const char *segment, int field,
-                    int repetition, int component, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
-
-static int adt_fail(struct adt_context *context, int code, const char *segment, int field,
-                    int repetition, int component, const char *fmt, ...)
-{
-    struct adt_error *error = &context->result->error;
-    char reason[200];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(reason, sizeof reason, fmt, args);
-    va_end(args);
-    error->code = code;
-    snprintf(error->segment, sizeof error->segment, "%s", segment ? segment : "");
-    error->field = field;
-    error->repetition = repetition;
-    error->component = component;
-    if (segment && field > 0 && component > 0)
-        snprintf(error->reason, sizeof error->reason, "%s-%d.%d: %s", segment, field, component,
-                 reason);
-    else if (segment && field > 0)
-        snprintf(error->reason, sizeof error->reason, "%s-%d: %s", segment, field, reason);
-    else if (segment)
-        snprintf(error->reason, sizeof error->reason, "%s: %s", segment, reason);
-    else
-        snprintf(error->reason, sizeof error->reason, "%s", reason);
-    context->result->action = ADT_REJECT;
-    return -1;
-}
-
-static const char *adt_segment_name(const struct adt_context *context, long segment)
-{
-    return segment >= 0 ? hl7_segment_name(context->message, (size_t)segment) : "";
-}
-
-static int adt_utf8_valid(const unsigned char *text, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = text[i];
-        size_t extra;
-        unsigned int value;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            extra = 1;
-            value = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            extra = 2;
-            value = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            extra = 3;
-            value = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (extra > len - i - 1)
-            return 0;
-        for (size_t k = 1; k <= extra; k++) {
-            if ((text[i + k] & 0xc0) != 0x80)
-                return 0;
-            value = (value << 6) | (text[i + k] & 0x3f);
-        }
-        /* Overlong forms, surrogates and values past U+10FFFF. */
-        if ((extra == 2 && value < 0x800) || (extra == 3 && value < 0x10000) ||
-            (value >= 0xd800 && value <= 0xdfff) || value > 0x10ffff)
-            return 0;
-        i += extra + 1;
-    }
-    return 1;
-}
-
-/* Reads one value, decoded, converted to UTF-8 and trimmed, into out
- * (ADT_TEXT_MAX bytes). Returns its length (0 when absent), or -1 after
- * adt_fail. segment < 0 (absent) reads as empty. */
-static int adt_text(struct adt_context *context, long segment, int field, int repetition,
-                    int component, int subcomponent, char *out)
-{
-    char decoded[ADT_TEXT_MAX];
-    out[0] = '\0';
-    if (segment < 0)
-        return 0;
-    const char *name = adt_segment_name(context, segment);
-    long len = hl7_value(context->message, (size_t)segment, field, repetition, component,
-                         subcomponent, decoded, sizeof decoded);
-    if (len < 0)
-        return adt_fail(context, ADT_ERROR_DATA_TYPE, name, field, repetition, component,
-                        "longer than %d bytes", ADT_TEXT_MAX - 1);
-    size_t used = 0;
-    if (context->charset == ADT_LATIN1) {
-        for (long i = 0; i < len; i++) {
-            unsigned char c = (unsigned char)decoded[i];
-            if (used + 3 > ADT_TEXT_MAX)
-                return adt_fail(context, ADT_ERROR_DATA_TYPE, name, field, repetition, component,
-                                "longer than %d bytes", ADT_TEXT_MAX - 1);
-            if (c < 0x80) {
-                out[used++] = (char)c;
-            } else {
-                out[used++] = (char)(0xc0 | (c >> 6));
-                out[used++] = (char)(0x80 | (c & 0x3f));
-            }
-        }
-    } else {
-        if (!adt_utf8_valid((const unsigned char *)decoded, (size_t)len))
-            return adt_fail(context, ADT_ERROR_DATA_TYPE, name, field, repetition, component,
-                            "not valid UTF-8 (declare the character set in MSH-18, e.g. "
-                            "8859/1)");
-        memcpy(out, decoded, (size_t)len);
-        used = (size_t)len;
-    }
-    out[used] = '\0';
-    size_t start = 0;
-    while (out[start] == ' ')
-        start++;
-    while (used > start && out[used - 1] == ' ')
-        used--;
-    memmove(out, out + start, used - start);
-    out[used - start] = '\0';
-    return (int)(used - start);
-}
-
-/* Sets key to the value read, or to null when it is empty. */
-static int adt_set_text(struct adt_context *context, json_t *object, const char *key, long segment,
-                        int field, int repetition, int component, int subcomponent)
-{
-    char text[ADT_TEXT_MAX];
-    int len = adt_text(context, segment, field, repetition, component, subcomponent, text);
-    if (len < 0)
-        return -1;
-    json_object_set_new(object, key, len ? json_string(text) : json_null());
-    return 0;
-}
-
-static const char *adt_code_lookup(const struct adt_code *table, const char *code)
-{
-    for (const struct adt_code *entry = table; entry->code; entry++)
-        if (strcmp(entry->code, code) == 0)
-            return entry->symbol;
-    return NULL;
-}
-
-static const char *adt_option_lookup(const struct config_option *options, size_t count,
-                                     const char *key)
-{
-    for (size_t i = 0; i < count; i++)
-        if (strcmp(options[i].key, key) == 0)
-            return options[i].value;
-    return NULL;
-}
-
 void adt_uuid(const char *name, char *out)
 {
     uuid_t id;
     uuid_generate_sha1(id, adt_namespace, name, strlen(name));
     uuid_unparse_lower(id, out);
-}
-
-/* ODS codes are 3 to 8 capital letters and digits (trusts "RXX", sites
- * "RXX01", practices "P99001"). */
-static int adt_ods_shaped(const char *text)
-{
-    size_t len = strlen(text);
-    if (len < 3 || len > 8)
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if (!isupper((unsigned char)text[i]) && !isdigit((unsigned char)text[i]))
-            return 0;
-    return 1;
-}
-
-/* A timestamp field (first component) into key; null when empty. */
-static int adt_set_datetime(struct adt_context *context, json_t *object, const char *key,
-                            long segment, int field)
-{
-    char text[ADT_TEXT_MAX];
-    int64_t millis;
-    int len = adt_text(context, segment, field, 1, 1, 0, text);
-    if (len < 0)
-        return -1;
-    if (len == 0) {
-        json_object_set_new(object, key, json_null());
-        return 0;
-    }
-    if (hl7_datetime_parse(text, &millis) != 0)
-        return adt_fail(context, ADT_ERROR_DATA_TYPE, adt_segment_name(context, segment), field, 1,
-                        1, "not an HL7 date/time (YYYYMMDD[HHMM[SS[.S]]][+/-ZZZZ])");
-    char formatted[32];
-    codec_timestamp_format(millis, formatted, sizeof formatted);
-    json_object_set_new(object, key, json_string(formatted));
-    return 0;
-}
-
-/* A date field (date part of the first component); null when empty or less
- * precise than a day (HL7 allows YYYY or YYYYMM). */
-static int adt_set_date(struct adt_context *context, json_t *object, const char *key, long segment,
-                        int field)
-{
-    char text[ADT_TEXT_MAX];
-    int32_t days;
-    int len = adt_text(context, segment, field, 1, 1, 0, text);
-    if (len < 0)
-        return -1;
-    if (len == 4 || len == 6) {
-        if (strspn(text, "0123456789") == (size_t)len) {
-            json_object_set_new(object, key, json_null());
-            return 0;
-        }
-    }
-    if (len == 0) {
-        json_object_set_new(object, key, json_null());
-        return 0;
-    }
-    if (hl7_date_parse(text, &days) != 0)
-        return adt_fail(context, ADT_ERROR_DATA_TYPE, adt_segment_name(context, segment), field, 1,
-                        1, "not an HL7 date (YYYYMMDD)");
-    char formatted[16];
-    codec_date_format(days, formatted, sizeof formatted);
-    json_object_set_new(object, key, json_string(formatted));
-    return 0;
-}
-
-/* A code from the message fit to repeat in a reason (which is logged):
- * short capitals, digits and underscores only, never free text. */
-static const char *adt_code_shown(const char *text)
-{
-    size_t len = strlen(text);
-    if (len == 0)
-        return "(empty)";
-    if (len > 8 || strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != len)
-        return "(not a code)";
-    return text;
 }
 
 /* MSH: what the message is, who sent it, its id. */
@@ -459,184 +209,6 @@ static int adt_set_occurred_at(struct adt_context *context, json_t *event)
     }
     return adt_fail(context, ADT_ERROR_REQUIRED_FIELD, "EVN", 2, 1, 1,
                     "no time for the event: EVN-6, EVN-2 and MSH-7 are all empty");
-}
-
-/* PID-3: the NHS number from the configured repetition (or the first one of
- * the configured type and authority); every other repetition becomes a
- * local identifier. */
-static int adt_set_identifiers(struct adt_context *context, json_t *person)
-{
-    const struct config *config = context->config;
-    char value[ADT_TEXT_MAX], type[ADT_TEXT_MAX], authority[ADT_TEXT_MAX];
-    int count = hl7_repetition_count(context->message, (size_t)context->pid, 3);
-    int nhs_repetition = 0;
-    json_t *locals = json_array();
-    json_object_set_new(person, "local_identifiers", locals);
-    json_object_set_new(person, "nhs_number", json_null());
-    for (int repetition = 1; repetition <= count; repetition++) {
-        if (adt_text(context, context->pid, 3, repetition, 1, 0, value) < 0 ||
-            adt_text(context, context->pid, 3, repetition, 5, 0, type) < 0 ||
-            adt_text(context, context->pid, 3, repetition, 4, 1, authority) < 0)
-            return -1;
-        if (value[0] == '\0')
-            continue;
-        int is_nhs = strcmp(type, config->mllp.nhs_number_type) == 0 &&
-                     (!config->mllp.nhs_number_authority[0] ||
-                      strcmp(authority, config->mllp.nhs_number_authority) == 0);
-        int wanted = config->mllp.nhs_number_repetition == 0
-                         ? is_nhs && nhs_repetition == 0
-                         : repetition == config->mllp.nhs_number_repetition;
-        if (wanted) {
-            char why[160];
-            if (nhs_number_check(value, why, sizeof why) != 0)
-                return adt_fail(context, ADT_ERROR_UNKNOWN_KEY, "PID", 3, repetition, 1,
-                                "NHS number (repetition %d) %s", repetition, why);
-            nhs_repetition = repetition;
-            json_object_set_new(person, "nhs_number", json_string(value));
-            continue;
-        }
-        if (is_nhs)
-            continue; /* a second NHS number is no local identifier */
-        const char *system = adt_option_lookup(config->mllp.identifier_systems,
-                                               config->mllp.identifier_system_count, type);
-        char fallback[2 * ADT_TEXT_MAX + 64];
-        if (!system) {
-            /* Unconfigured types still name their issuer, so partners can
-             * tell them apart; docs/hl7.md asks trusts to configure theirs. */
-            snprintf(fallback, sizeof fallback, "urn:placehub:hl7v2:pid-3:%s:%s",
-                     authority[0] ? authority : "-", type[0] ? type : "-");
-            system = fallback;
-        }
-        json_array_append_new(locals, json_pack("{s:s,s:s}", "system", system, "value", value));
-    }
-    if (nhs_repetition == 0 && json_array_size(locals) == 0)
-        return adt_fail(context, ADT_ERROR_REQUIRED_FIELD, "PID", 3, 1, 1,
-                        "no NHS number (identifier type %s) and no other identifier for the "
-                        "person",
-                        config->mllp.nhs_number_type);
-    return 0;
-}
-
-static int adt_set_name(struct adt_context *context, json_t *person)
-{
-    char text[ADT_TEXT_MAX], given[ADT_TEXT_MAX], middle[ADT_TEXT_MAX];
-    int count = hl7_repetition_count(context->message, (size_t)context->pid, 5);
-    int chosen = 1;
-    /* The legal name (type L) where several are sent. */
-    for (int repetition = 1; repetition <= count; repetition++) {
-        if (adt_text(context, context->pid, 5, repetition, 7, 0, text) < 0)
-            return -1;
-        if (strcmp(text, "L") == 0) {
-            chosen = repetition;
-            break;
-        }
-    }
-    if (adt_set_text(context, person, "family_name", context->pid, 5, chosen, 1, 1) != 0 ||
-        adt_text(context, context->pid, 5, chosen, 2, 0, given) < 0 ||
-        adt_text(context, context->pid, 5, chosen, 3, 0, middle) < 0)
-        return -1;
-    if (given[0] && middle[0]) {
-        char both[2 * ADT_TEXT_MAX];
-        snprintf(both, sizeof both, "%s %s", given, middle);
-        json_object_set_new(person, "given_name", json_string(both));
-    } else if (given[0] || middle[0]) {
-        json_object_set_new(person, "given_name", json_string(given[0] ? given : middle));
-    } else {
-        json_object_set_new(person, "given_name", json_null());
-    }
-    return 0;
-}
-
-/* "sk41ab" or "SK4 1AB" -> "SK4 1AB"; anything that is no UK postcode
- * shape is kept as sent, in capitals. */
-static void adt_postcode(const char *text, char *out, size_t out_size)
-{
-    char compact[16];
-    size_t len = 0;
-    for (const char *p = text; *p; p++) {
-        if (*p == ' ')
-            continue;
-        if (len + 1 >= sizeof compact || !isalnum((unsigned char)*p)) {
-            snprintf(out, out_size, "%s", text);
-            for (char *q = out; *q; q++)
-                *q = (char)toupper((unsigned char)*q);
-            return;
-        }
-        compact[len++] = (char)toupper((unsigned char)*p);
-    }
-    compact[len] = '\0';
-    if (len >= 5 && len <= 7)
-        snprintf(out, out_size, "%.*s %s", (int)(len - 3), compact, compact + len - 3);
-    else
-        snprintf(out, out_size, "%s", compact);
-}
-
-static int adt_set_address(struct adt_context *context, json_t *person)
-{
-    char text[ADT_TEXT_MAX];
-    int count = hl7_repetition_count(context->message, (size_t)context->pid, 11);
-    int chosen = 1;
-    for (int repetition = 1; repetition <= count; repetition++) {
-        if (adt_text(context, context->pid, 11, repetition, 7, 0, text) < 0)
-            return -1;
-        if (strcmp(text, "H") == 0) {
-            chosen = repetition;
-            break;
-        }
-    }
-    json_t *lines = json_array();
-    json_t *address = json_pack("{s:o,s:n}", "lines", lines, "postcode");
-    json_object_set_new(person, "address", address);
-    /* XAD 1 (street; its first subcomponent), 2 other designation, 3 city,
-     * 4 county. */
-    static const int parts[][2] = {{1, 1}, {2, 0}, {3, 0}, {4, 0}};
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        int len = adt_text(context, context->pid, 11, chosen, parts[i][0], parts[i][1], text);
-        if (len < 0)
-            return -1;
-        if (len > 0)
-            json_array_append_new(lines, json_string(text));
-    }
-    int len = adt_text(context, context->pid, 11, chosen, 5, 0, text);
-    if (len < 0)
-        return -1;
-    if (len > 0) {
-        char postcode[ADT_TEXT_MAX];
-        adt_postcode(text, postcode, sizeof postcode);
-        json_object_set_new(address, "postcode", json_string(postcode));
-    }
-    if (json_array_size(lines) == 0 && len == 0)
-        json_object_set_new(person, "address", json_null());
-    return 0;
-}
-
-static int adt_set_person(struct adt_context *context, json_t *event)
-{
-    char text[ADT_TEXT_MAX];
-    json_t *person = json_object();
-    json_object_set_new(event, "person", person);
-    if (adt_set_identifiers(context, person) != 0 || adt_set_name(context, person) != 0 ||
-        adt_set_date(context, person, "date_of_birth", context->pid, 7) != 0 ||
-        adt_set_address(context, person) != 0)
-        return -1;
-    /* PD1-3 Patient Primary Facility: XON.10 identifier, else XON.3 (v2.4). */
-    json_object_set_new(person, "gp_practice_ods_code", json_null());
-    for (int component = 10; component >= 3; component -= 7) {
-        int len = adt_text(context, context->pd1, 3, 1, component, 0, text);
-        if (len < 0)
-            return -1;
-        if (len > 0) {
-            json_object_set_new(person, "gp_practice_ods_code", json_string(text));
-            break;
-        }
-    }
-    if (adt_text(context, context->pd1, 12, 1, 1, 0, text) < 0)
-        return -1;
-    /* PD1-12 Protection Indicator Y: access restricted (e.g. PDS S flag). */
-    json_object_set_new(event, "sharing",
-                        json_pack("{s:b,s:b}", "objected_to_non_care_sharing", 0,
-                                  "restricted_record", strcmp(text, "Y") == 0));
-    return 0;
 }
 
 /* PD1-2 Living Arrangement (HL7 table 0220): A alone; F family, R relative,

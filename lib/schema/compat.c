@@ -563,86 +563,104 @@ static int compat_logical_agree(struct compat_checker *checker, const struct com
     return 0;
 }
 
-static int compat_check(struct compat_checker *checker, const struct compat_type *writer,
-                        const struct compat_type *reader, const char *path, int depth)
+/* The writer's value is a union: each branch the writer may have used must
+ * be readable. */
+static int compat_check_writer_union(struct compat_checker *checker,
+                                     const struct compat_type *writer,
+                                     const struct compat_type *reader, const char *path, int depth)
 {
     char old_text[160], new_text[160];
-    if (depth > COMPAT_MAX_DEPTH)
-        return compat_fail(checker->errstr, checker->errstr_size, path, "schema nests too deeply");
-
-    if (strcmp(writer->kind, "union") == 0) {
-        /* Each branch the writer may have used must be readable. */
-        size_t i;
-        const json_t *branch_json;
-        json_array_foreach(writer->json, i, branch_json)
-        {
-            struct compat_type branch;
-            if (compat_resolve(checker->writer, branch_json, writer->namespace, &branch, 0) != 0)
-                return compat_fail(checker->errstr, checker->errstr_size, path,
-                                   "the old schema's union branch %zu is unknown or malformed", i);
-            if (strcmp(reader->kind, "union") != 0 && !compat_match(&branch, reader))
-                return compat_fail(
-                    checker->errstr, checker->errstr_size, path,
-                    "old values of type %s cannot be read as %s%s",
-                    compat_describe(&branch, old_text, sizeof old_text),
-                    compat_describe(reader, new_text, sizeof new_text),
-                    strcmp(branch.kind, "null") == 0 ? " (the field is no longer nullable)" : "");
-            if (compat_check(checker, &branch, reader, path, depth + 1) != 0)
-                return -1;
-        }
-        return 0;
-    }
-
-    if (strcmp(reader->kind, "union") == 0) {
-        /* The first reader branch that matches takes the value. */
-        size_t i;
-        const json_t *branch_json;
-        json_array_foreach(reader->json, i, branch_json)
-        {
-            struct compat_type branch;
-            if (compat_resolve(checker->reader, branch_json, reader->namespace, &branch, 0) != 0)
-                return compat_fail(checker->errstr, checker->errstr_size, path,
-                                   "the new schema's union branch %zu is unknown or malformed", i);
-            if (strcmp(branch.kind, "union") != 0 && compat_match(writer, &branch))
-                return compat_check(checker, writer, &branch, path, depth + 1);
-        }
-        /* For a nullable field, name the type it now has. */
-        struct compat_type only;
-        size_t non_null = 0;
-        json_array_foreach(reader->json, i, branch_json)
-        {
-            struct compat_type branch;
-            if (compat_resolve(checker->reader, branch_json, reader->namespace, &branch, 0) == 0 &&
-                strcmp(branch.kind, "null") != 0) {
-                only = branch;
-                non_null++;
-            }
-        }
-        if (non_null == 1)
+    size_t i;
+    const json_t *branch_json;
+    json_array_foreach(writer->json, i, branch_json)
+    {
+        struct compat_type branch;
+        if (compat_resolve(checker->writer, branch_json, writer->namespace, &branch, 0) != 0)
             return compat_fail(checker->errstr, checker->errstr_size, path,
-                               "type changed from %s to %s",
-                               compat_describe(writer, old_text, sizeof old_text),
-                               compat_describe(&only, new_text, sizeof new_text));
-        return compat_fail(checker->errstr, checker->errstr_size, path,
-                           "type changed from %s to a union without a branch that can read it",
-                           compat_describe(writer, old_text, sizeof old_text));
+                               "the old schema's union branch %zu is unknown or malformed", i);
+        if (strcmp(reader->kind, "union") != 0 && !compat_match(&branch, reader))
+            return compat_fail(
+                checker->errstr, checker->errstr_size, path,
+                "old values of type %s cannot be read as %s%s",
+                compat_describe(&branch, old_text, sizeof old_text),
+                compat_describe(reader, new_text, sizeof new_text),
+                strcmp(branch.kind, "null") == 0 ? " (the field is no longer nullable)" : "");
+        if (compat_check(checker, &branch, reader, path, depth + 1) != 0)
+            return -1;
     }
+    return 0;
+}
 
-    if (!compat_match(writer, reader)) {
-        if (writer->name && reader->name && strcmp(writer->kind, reader->kind) == 0)
-            return compat_fail(checker->errstr, checker->errstr_size, path,
-                               "%s name changed from %s to %s (records and enums are matched "
-                               "by name)",
-                               writer->kind, compat_short_name(writer->name),
-                               compat_short_name(reader->name));
+/* No reader branch can take the writer's value: for a nullable field, name
+ * the type it now has. */
+static int compat_reader_union_refuses(struct compat_checker *checker,
+                                       const struct compat_type *writer,
+                                       const struct compat_type *reader, const char *path)
+{
+    char old_text[160], new_text[160];
+    struct compat_type only;
+    size_t non_null = 0, i;
+    const json_t *branch_json;
+    json_array_foreach(reader->json, i, branch_json)
+    {
+        struct compat_type branch;
+        if (compat_resolve(checker->reader, branch_json, reader->namespace, &branch, 0) == 0 &&
+            strcmp(branch.kind, "null") != 0) {
+            only = branch;
+            non_null++;
+        }
+    }
+    if (non_null == 1)
         return compat_fail(checker->errstr, checker->errstr_size, path,
                            "type changed from %s to %s",
                            compat_describe(writer, old_text, sizeof old_text),
-                           compat_describe(reader, new_text, sizeof new_text));
-    }
-    if (compat_logical_agree(checker, writer, reader, path) != 0)
-        return -1;
+                           compat_describe(&only, new_text, sizeof new_text));
+    return compat_fail(checker->errstr, checker->errstr_size, path,
+                       "type changed from %s to a union without a branch that can read it",
+                       compat_describe(writer, old_text, sizeof old_text));
+}
 
+/* The reader's type is a union (the writer's is not): the first reader
+ * branch that matches takes the value. */
+static int compat_check_reader_union(struct compat_checker *checker,
+                                     const struct compat_type *writer,
+                                     const struct compat_type *reader, const char *path, int depth)
+{
+    size_t i;
+    const json_t *branch_json;
+    json_array_foreach(reader->json, i, branch_json)
+    {
+        struct compat_type branch;
+        if (compat_resolve(checker->reader, branch_json, reader->namespace, &branch, 0) != 0)
+            return compat_fail(checker->errstr, checker->errstr_size, path,
+                               "the new schema's union branch %zu is unknown or malformed", i);
+        if (strcmp(branch.kind, "union") != 0 && compat_match(writer, &branch))
+            return compat_check(checker, writer, &branch, path, depth + 1);
+    }
+    return compat_reader_union_refuses(checker, writer, reader, path);
+}
+
+/* Neither is a union and they do not match: say whether the name or the
+ * type changed. */
+static int compat_mismatch(struct compat_checker *checker, const struct compat_type *writer,
+                           const struct compat_type *reader, const char *path)
+{
+    char old_text[160], new_text[160];
+    if (writer->name && reader->name && strcmp(writer->kind, reader->kind) == 0)
+        return compat_fail(checker->errstr, checker->errstr_size, path,
+                           "%s name changed from %s to %s (records and enums are matched "
+                           "by name)",
+                           writer->kind, compat_short_name(writer->name),
+                           compat_short_name(reader->name));
+    return compat_fail(checker->errstr, checker->errstr_size, path, "type changed from %s to %s",
+                       compat_describe(writer, old_text, sizeof old_text),
+                       compat_describe(reader, new_text, sizeof new_text));
+}
+
+/* Writer and reader match: compare what their kind carries. */
+static int compat_check_matched(struct compat_checker *checker, const struct compat_type *writer,
+                                const struct compat_type *reader, const char *path, int depth)
+{
     if (strcmp(reader->kind, "record") == 0)
         return compat_check_record(checker, writer, reader, path, depth);
     if (strcmp(reader->kind, "enum") == 0)
@@ -665,6 +683,22 @@ static int compat_check(struct compat_checker *checker, const struct compat_type
                                (long long)new_size);
     }
     return 0;
+}
+
+static int compat_check(struct compat_checker *checker, const struct compat_type *writer,
+                        const struct compat_type *reader, const char *path, int depth)
+{
+    if (depth > COMPAT_MAX_DEPTH)
+        return compat_fail(checker->errstr, checker->errstr_size, path, "schema nests too deeply");
+    if (strcmp(writer->kind, "union") == 0)
+        return compat_check_writer_union(checker, writer, reader, path, depth);
+    if (strcmp(reader->kind, "union") == 0)
+        return compat_check_reader_union(checker, writer, reader, path, depth);
+    if (!compat_match(writer, reader))
+        return compat_mismatch(checker, writer, reader, path);
+    if (compat_logical_agree(checker, writer, reader, path) != 0)
+        return -1;
+    return compat_check_matched(checker, writer, reader, path, depth);
 }
 
 int compat_check_backward(const char *old_text, const char *new_text, char *errstr,

@@ -14,8 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "schema/codec.h"
 #include "ctl.h"
 #include "kafka/producer.h"
@@ -303,9 +303,7 @@ static int dlq_redrive_one(struct dlq *dlq, struct dead_letter *letter, struct r
     }
     /* IMPORTANT: marked only after the delivery and its receipt are safe. */
     char at[48];
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    codec_timestamp_format((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, at, sizeof at);
+    codec_timestamp_format(clock_wall_ms(), at, sizeof at);
     struct producer_header headers[] = {
         {"placehub.record", "redriven", 8},
         {"placehub.dead_letter", id, strlen(id)},

@@ -321,7 +321,25 @@ static int replay_has(const char *const *list, size_t count, const char *name)
     return 0;
 }
 
-int ctl_replay(struct ctl *ctl, int argc, char **argv)
+/* What the command line asked for, beyond struct replay: the selection
+ * before it is resolved into topics and a scan plan. Strings borrowed from
+ * argv and the configuration. */
+struct replay_request {
+    const char *types[64];
+    char *offsets[64];
+    size_t type_count, offset_count;
+    const char *partner_id, *redeliver_id, *output;
+    /* Resolved by replay_select_topics: partners[0] for --partner,
+     * partners[1] for --redeliver (NULL when not given). */
+    const struct config_partner *partners[2];
+    const char *topics[64];
+    size_t topic_count;
+};
+
+/* Reads the options into replay and request. Returns 0, or the exit code
+ * after a message (bad command line). */
+static int replay_parse_options(struct ctl *ctl, int argc, char **argv, struct replay *replay,
+                                struct replay_request *request)
 {
     enum { FROM = 1000, TO, OFFSETS, TYPE, NHS, PARTNER, FORMAT, REDELIVER, ATTEMPTS };
     static const struct option options[] = {CTL_COMMON_LONG,
@@ -336,16 +354,12 @@ int ctl_replay(struct ctl *ctl, int argc, char **argv)
                                             {"redeliver", required_argument, NULL, REDELIVER},
                                             {"attempts", required_argument, NULL, ATTEMPTS},
                                             {NULL, 0, NULL, 0}};
-    struct replay replay = {.ctl = ctl, .from_ms = -1, .to_ms = -1, .out = stdout, .attempts = 3};
-    const char *types[64], *partner_id = NULL, *redeliver_id = NULL, *output = NULL;
-    char *offsets[64];
-    size_t type_count = 0, offset_count = 0;
     int option;
     while ((option = getopt_long(argc, argv, CTL_COMMON_SHORT "o:", options, NULL)) != -1) {
         switch (option) {
         case FROM:
         case TO:
-            if (ctl_parse_time(optarg, option == FROM ? &replay.from_ms : &replay.to_ms) != 0) {
+            if (ctl_parse_time(optarg, option == FROM ? &replay->from_ms : &replay->to_ms) != 0) {
                 fprintf(stderr,
                         "placehub-ctl replay: --%s: '%s' is not a time (e.g. "
                         "2026-11-22T10:00:00Z, 2026-11-22 or epoch milliseconds)\n",
@@ -354,38 +368,38 @@ int ctl_replay(struct ctl *ctl, int argc, char **argv)
             }
             break;
         case OFFSETS:
-            if (offset_count == 64)
+            if (request->offset_count == 64)
                 return CTL_EXIT_USAGE;
-            offsets[offset_count++] = optarg;
+            request->offsets[request->offset_count++] = optarg;
             break;
         case TYPE:
-            if (type_count == 64)
+            if (request->type_count == 64)
                 return CTL_EXIT_USAGE;
-            types[type_count++] = optarg;
+            request->types[request->type_count++] = optarg;
             break;
         case NHS:
-            replay.nhs = optarg;
-            replay.nhs_len = strlen(optarg);
+            replay->nhs = optarg;
+            replay->nhs_len = strlen(optarg);
             break;
         case PARTNER:
-            partner_id = optarg;
+            request->partner_id = optarg;
             break;
         case FORMAT:
             if (strcmp(optarg, "csv") != 0 && strcmp(optarg, "json") != 0) {
                 fprintf(stderr, "placehub-ctl replay: --format: json or csv, not '%s'\n", optarg);
                 return CTL_EXIT_USAGE;
             }
-            replay.csv = strcmp(optarg, "csv") == 0;
+            replay->csv = strcmp(optarg, "csv") == 0;
             break;
         case 'o':
-            output = optarg;
+            request->output = optarg;
             break;
         case REDELIVER:
-            redeliver_id = optarg;
+            request->redeliver_id = optarg;
             break;
         case ATTEMPTS:
-            replay.attempts = atoi(optarg);
-            if (replay.attempts < 1) {
+            replay->attempts = atoi(optarg);
+            if (replay->attempts < 1) {
                 fprintf(stderr, "placehub-ctl replay: --attempts must be 1 or more\n");
                 return CTL_EXIT_USAGE;
             }
@@ -398,114 +412,180 @@ int ctl_replay(struct ctl *ctl, int argc, char **argv)
         fprintf(stderr, "placehub-ctl replay: unexpected argument '%s'\n", argv[optind]);
         return CTL_EXIT_USAGE;
     }
-    if (offset_count && (replay.from_ms >= 0 || replay.to_ms >= 0)) {
+    return 0;
+}
+
+/* Options that exclude each other. Returns 0, or the exit code after a
+ * message. */
+static int replay_check_options(const struct replay *replay, const struct replay_request *request)
+{
+    if (request->offset_count && (replay->from_ms >= 0 || replay->to_ms >= 0)) {
         fprintf(stderr, "placehub-ctl replay: --offsets and --from/--to exclude each other\n");
         return CTL_EXIT_USAGE;
     }
-    if (replay.from_ms >= 0 && replay.to_ms >= 0 && replay.to_ms <= replay.from_ms) {
+    if (replay->from_ms >= 0 && replay->to_ms >= 0 && replay->to_ms <= replay->from_ms) {
         fprintf(stderr, "placehub-ctl replay: --to must be after --from\n");
         return CTL_EXIT_USAGE;
     }
-    if (redeliver_id && (output || replay.csv)) {
+    if (request->redeliver_id && (request->output || replay->csv)) {
         fprintf(stderr, "placehub-ctl replay: --redeliver sends; it does not print or export\n");
         return CTL_EXIT_USAGE;
     }
-    if (ctl_load(ctl) != 0 || !ctl_registry(ctl))
-        return CTL_EXIT_ERROR;
+    return 0;
+}
 
-    /* Which topics: the event topics (those with a schema), narrowed by
-     * --type and by the partner's (or the redelivery target's) topics. */
+/* Which topics: the event topics (those with a schema), narrowed by --type
+ * and by the partner's (or the redelivery target's) topics. Fills
+ * request->partners and request->topics. Returns 0, or the exit code after
+ * a message. */
+static int replay_select_topics(struct ctl *ctl, struct replay_request *request)
+{
     const struct catalogue *catalogue = registry_catalogue(ctl->registry);
-    const char *topics[64];
-    size_t topic_count = 0;
-    const struct config_partner *partners[2] = {
-        partner_id ? config_partner_find(ctl->config, partner_id) : NULL,
-        redeliver_id ? config_partner_find(ctl->config, redeliver_id) : NULL};
-    const char *named[2] = {partner_id, redeliver_id};
-    for (int i = 0; i < 2; i++)
-        if (named[i] && !partners[i]) {
+    const char *named[2] = {request->partner_id, request->redeliver_id};
+    for (int i = 0; i < 2; i++) {
+        request->partners[i] = named[i] ? config_partner_find(ctl->config, named[i]) : NULL;
+        if (named[i] && !request->partners[i]) {
             fprintf(stderr, "placehub-ctl replay: no partner '%s' in %s\n", named[i],
                     ctl->config->path);
             return CTL_EXIT_USAGE;
         }
-    for (size_t i = 0; i < type_count; i++)
-        if (!catalogue_latest_for_topic(catalogue, types[i])) {
-            fprintf(stderr, "placehub-ctl replay: --type: '%s' is not an event type\n", types[i]);
+    }
+    for (size_t i = 0; i < request->type_count; i++)
+        if (!catalogue_latest_for_topic(catalogue, request->types[i])) {
+            fprintf(stderr, "placehub-ctl replay: --type: '%s' is not an event type\n",
+                    request->types[i]);
             return CTL_EXIT_USAGE;
         }
-    for (size_t i = 0; i < ctl->config->topic_count && topic_count < 64; i++) {
+    for (size_t i = 0; i < ctl->config->topic_count && request->topic_count < 64; i++) {
         const char *name = ctl->config->topics[i].name;
         if (!catalogue_latest_for_topic(catalogue, name) ||
-            (type_count && !replay_has(types, type_count, name)))
+            (request->type_count && !replay_has(request->types, request->type_count, name)))
             continue;
         int subscribed = 1;
         for (int p = 0; p < 2; p++)
-            if (partners[p] && !replay_has((const char *const *)partners[p]->topics,
-                                           partners[p]->topic_count, name))
+            if (request->partners[p] &&
+                !replay_has((const char *const *)request->partners[p]->topics,
+                            request->partners[p]->topic_count, name))
                 subscribed = 0;
         if (subscribed)
-            topics[topic_count++] = name;
+            request->topics[request->topic_count++] = name;
     }
-    if (redeliver_id)
-        for (size_t i = 0; i < type_count; i++)
-            if (!replay_has((const char *const *)partners[1]->topics, partners[1]->topic_count,
-                            types[i])) {
+    const struct config_partner *target = request->partners[1];
+    if (target)
+        for (size_t i = 0; i < request->type_count; i++)
+            if (!replay_has((const char *const *)target->topics, target->topic_count,
+                            request->types[i])) {
                 fprintf(stderr,
                         "placehub-ctl replay: partner %s does not receive %s events: not sent\n",
-                        redeliver_id, types[i]);
+                        request->redeliver_id, request->types[i]);
                 return CTL_EXIT_USAGE;
             }
+    return 0;
+}
+
+/* The scan plan: the --offsets ranges, else the time window over the
+ * selected topics. Returns 0, -1 with errstr, or CTL_EXIT_USAGE after a
+ * message. */
+static int replay_plan(rd_kafka_t *consumer, const struct replay *replay,
+                       struct replay_request *request, struct scan_plan *plan, char *errstr,
+                       size_t errstr_size)
+{
+    if (!request->offset_count)
+        return scan_plan_times(consumer, plan, request->topics, request->topic_count,
+                               replay->from_ms, replay->to_ms, errstr, errstr_size);
+    for (size_t i = 0; i < request->offset_count; i++) {
+        char *topic;
+        int32_t partition;
+        int64_t start, end;
+        if (replay_parse_offsets(request->offsets[i], &topic, &partition, &start, &end) != 0) {
+            fprintf(stderr,
+                    "placehub-ctl replay: --offsets: expected TOPIC:PARTITION:START[-END]\n");
+            return CTL_EXIT_USAGE;
+        }
+        if (!replay_has(request->topics, request->topic_count, topic)) {
+            fprintf(stderr,
+                    "placehub-ctl replay: --offsets: %s is not among the selected event "
+                    "types\n",
+                    topic);
+            return CTL_EXIT_USAGE;
+        }
+        if (scan_plan_offsets(consumer, plan, topic, partition, start, end, errstr, errstr_size) !=
+            0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Where the events go: the redelivery target, or the output file (with the
+ * CSV header). Returns 0 or -1 with errstr (replay->out left stdout). */
+static int replay_open_sink(struct ctl *ctl, struct replay *replay,
+                            const struct replay_request *request, char *errstr, size_t errstr_size)
+{
+    if (request->redeliver_id) {
+        replay->redeliver = redeliver_new(ctl->config, request->redeliver_id, errstr, errstr_size);
+        if (!replay->redeliver)
+            return -1;
+    }
+    if (request->output) {
+        replay->out = fopen(request->output, "w");
+        if (!replay->out) {
+            snprintf(errstr, errstr_size, "cannot write %s", request->output);
+            replay->out = stdout;
+            return -1;
+        }
+    }
+    if (replay->csv)
+        fputs("topic,partition,offset,timestamp,event_id,occurred_at,recorded_at,"
+              "source_ods_code,priority,nhs_number\n",
+              replay->out);
+    return 0;
+}
+
+/* The summary: a JSON line or a sentence for a redelivery, the counts on
+ * stderr with --progress otherwise. */
+static void replay_report(const struct ctl *ctl, const struct replay *replay,
+                          const char *redeliver_id)
+{
+    if (redeliver_id && ctl->json)
+        output_json_line(json_pack("{s:s,s:I,s:I,s:I,s:I}", "partner", redeliver_id, "read",
+                                   (json_int_t)replay->read, "matched", (json_int_t)replay->matched,
+                                   "delivered", (json_int_t)replay->delivered, "failed",
+                                   (json_int_t)replay->failed));
+    else if (redeliver_id)
+        printf("%lld events matched; %lld delivered to %s, %lld failed\n", replay->matched,
+               replay->delivered, redeliver_id, replay->failed);
+    else if (ctl->progress)
+        fprintf(stderr, "%lld events matched of %lld read\n", replay->matched, replay->read);
+}
+
+int ctl_replay(struct ctl *ctl, int argc, char **argv)
+{
+    struct replay replay = {.ctl = ctl, .from_ms = -1, .to_ms = -1, .out = stdout, .attempts = 3};
+    struct replay_request request = {0};
+    int rc = replay_parse_options(ctl, argc, argv, &replay, &request);
+    if (rc == 0)
+        rc = replay_check_options(&replay, &request);
+    if (rc != 0)
+        return rc;
+    if (ctl_load(ctl) != 0 || !ctl_registry(ctl))
+        return CTL_EXIT_ERROR;
+    rc = replay_select_topics(ctl, &request);
+    if (rc != 0)
+        return rc;
 
     char errstr[1024];
     struct scan_plan plan = {0};
-    int rc = CTL_EXIT_ERROR;
+    rc = CTL_EXIT_ERROR;
     rd_kafka_t *consumer = ctl_consumer(ctl->config, NULL, errstr, sizeof errstr);
     if (!consumer)
         goto fail;
-    if (offset_count) {
-        for (size_t i = 0; i < offset_count; i++) {
-            char *topic;
-            int32_t partition;
-            int64_t start, end;
-            if (replay_parse_offsets(offsets[i], &topic, &partition, &start, &end) != 0) {
-                fprintf(stderr,
-                        "placehub-ctl replay: --offsets: expected TOPIC:PARTITION:START[-END]\n");
-                rc = CTL_EXIT_USAGE;
-                goto out;
-            }
-            if (!replay_has(topics, topic_count, topic)) {
-                fprintf(stderr,
-                        "placehub-ctl replay: --offsets: %s is not among the selected event "
-                        "types\n",
-                        topic);
-                rc = CTL_EXIT_USAGE;
-                goto out;
-            }
-            if (scan_plan_offsets(consumer, &plan, topic, partition, start, end, errstr,
-                                  sizeof errstr) != 0)
-                goto fail;
-        }
-    } else if (scan_plan_times(consumer, &plan, topics, topic_count, replay.from_ms, replay.to_ms,
-                               errstr, sizeof errstr) != 0) {
+    int planned = replay_plan(consumer, &replay, &request, &plan, errstr, sizeof errstr);
+    if (planned == CTL_EXIT_USAGE) {
+        rc = CTL_EXIT_USAGE;
+        goto out;
+    }
+    if (planned != 0 || replay_open_sink(ctl, &replay, &request, errstr, sizeof errstr) != 0)
         goto fail;
-    }
-    if (redeliver_id) {
-        replay.redeliver = redeliver_new(ctl->config, redeliver_id, errstr, sizeof errstr);
-        if (!replay.redeliver)
-            goto fail;
-    }
-    if (output) {
-        replay.out = fopen(output, "w");
-        if (!replay.out) {
-            snprintf(errstr, sizeof errstr, "cannot write %s", output);
-            replay.out = stdout;
-            goto fail;
-        }
-    }
-    if (replay.csv)
-        fputs("topic,partition,offset,timestamp,event_id,occurred_at,recorded_at,"
-              "source_ods_code,priority,nhs_number\n",
-              replay.out);
     if (scan_run(consumer, &plan, 0, ctl->progress, replay_visit, &replay, errstr, sizeof errstr) <
         0)
         goto fail;
@@ -513,16 +593,7 @@ int ctl_replay(struct ctl *ctl, int argc, char **argv)
         snprintf(errstr, sizeof errstr, "cannot write the output");
         goto fail;
     }
-    if (redeliver_id && ctl->json)
-        output_json_line(json_pack("{s:s,s:I,s:I,s:I,s:I}", "partner", redeliver_id, "read",
-                                   (json_int_t)replay.read, "matched", (json_int_t)replay.matched,
-                                   "delivered", (json_int_t)replay.delivered, "failed",
-                                   (json_int_t)replay.failed));
-    else if (redeliver_id)
-        printf("%lld events matched; %lld delivered to %s, %lld failed\n", replay.matched,
-               replay.delivered, redeliver_id, replay.failed);
-    else if (ctl->progress)
-        fprintf(stderr, "%lld events matched of %lld read\n", replay.matched, replay.read);
+    replay_report(ctl, &replay, request.redeliver_id);
     rc = replay.matched == 0 || replay.failed ? CTL_EXIT_ATTENTION : CTL_EXIT_OK;
     goto out;
 fail:

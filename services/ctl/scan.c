@@ -14,9 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "ctl.h"
 
 static volatile sig_atomic_t scan_interrupted;
@@ -192,14 +192,7 @@ int scan_plan_offsets(rd_kafka_t *consumer, struct scan_plan *plan, const char *
     return 0;
 }
 
-static double scan_seconds(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
-
-static void scan_draw(int64_t done, int64_t total, double began, int final)
+static void scan_draw(int64_t done, int64_t total, int64_t began_ms, int final)
 {
     enum { WIDTH = 30 };
     int filled = total > 0 ? (int)(done * WIDTH / total) : WIDTH;
@@ -207,7 +200,7 @@ static void scan_draw(int64_t done, int64_t total, double began, int final)
     for (int i = 0; i < WIDTH; i++)
         bar[i] = i < filled ? '#' : '.';
     bar[WIDTH] = '\0';
-    double elapsed = scan_seconds() - began;
+    double elapsed = (double)(clock_monotonic_ms() - began_ms) / 1000.0;
     fprintf(stderr, "\r[%s] %3d%% %lld/%lld messages, %.0f/s ", bar,
             total > 0 ? (int)(done * 100 / total) : 100, (long long)done, (long long)total,
             elapsed > 0 ? (double)done / elapsed : 0.0);
@@ -216,32 +209,137 @@ static void scan_draw(int64_t done, int64_t total, double began, int final)
     fflush(stderr);
 }
 
+/* One scan under way: next[i] is the next offset expected in range i, and a
+ * range is open until it reaches its end (never closed with follow). */
+struct scan_state {
+    const struct scan_plan *plan;
+    int follow;
+    int64_t *next;
+    size_t open_ranges;
+    int64_t total, done;
+};
+
+/* Adds every range with something to read (every range with follow) to
+ * assignment, from its start, and counts what there is to read. */
+static void scan_assignment(struct scan_state *state, rd_kafka_topic_partition_list_t *assignment)
+{
+    const struct scan_plan *plan = state->plan;
+    for (size_t i = 0; i < plan->count; i++) {
+        const struct scan_range *range = &plan->ranges[i];
+        state->next[i] = range->start;
+        if (range->end > range->start || state->follow) {
+            rd_kafka_topic_partition_list_add(assignment, range->topic, range->partition)->offset =
+                range->start;
+            state->total += range->end - range->start;
+            if (range->end > range->start)
+                state->open_ranges++;
+        }
+    }
+}
+
+/* The end of what the partition holds: nothing more will come into range
+ * without --follow, even if the range's last offset was never a message of
+ * its own. */
+static void scan_on_partition_end(struct scan_state *state, const rd_kafka_message_t *message)
+{
+    const struct scan_plan *plan = state->plan;
+    for (size_t i = 0; i < plan->count && !state->follow; i++)
+        if (plan->ranges[i].partition == message->partition &&
+            strcmp(plan->ranges[i].topic, rd_kafka_topic_name(message->rkt)) == 0 &&
+            state->next[i] < plan->ranges[i].end && message->offset >= plan->ranges[i].end - 1) {
+            state->next[i] = plan->ranges[i].end;
+            state->open_ranges--;
+        }
+}
+
+/* Hands message to callback when it is in range and moves its range on.
+ * Returns the callback's verdict (0 when not called). */
+static int scan_on_message(struct scan_state *state, const rd_kafka_message_t *message,
+                           scan_fn *callback, void *opaque)
+{
+    const struct scan_plan *plan = state->plan;
+    const char *topic = rd_kafka_topic_name(message->rkt);
+    size_t i = 0;
+    while (i < plan->count && !(plan->ranges[i].partition == message->partition &&
+                                strcmp(plan->ranges[i].topic, topic) == 0))
+        i++;
+    int wanted = i < plan->count && (state->follow || message->offset < plan->ranges[i].end);
+    int verdict = 0;
+    if (wanted) {
+        state->done++;
+        verdict = callback(opaque, message);
+    }
+    /* Offsets can skip (compaction, transaction markers): a range is
+     * done once a message at or beyond its last offset was seen. */
+    if (i < plan->count && !state->follow && state->next[i] < plan->ranges[i].end) {
+        state->next[i] = message->offset + 1;
+        if (state->next[i] >= plan->ranges[i].end)
+            state->open_ranges--;
+    }
+    return verdict;
+}
+
+/* Polls until every range is read (with follow: until interrupted), the
+ * callback stops it or the broker fails. Returns 0, 1 (stopped by the
+ * callback) or -1 with errstr. */
+static int scan_consume(rd_kafka_t *consumer, struct scan_state *state, int progress,
+                        scan_fn *callback, void *opaque, char *errstr, size_t errstr_size)
+{
+    int64_t began_ms = clock_monotonic_ms(), drawn_ms = 0;
+    int rc = 0;
+    while ((state->follow || state->open_ranges > 0) && !scan_interrupted) {
+        rd_kafka_message_t *message = rd_kafka_consumer_poll(consumer, 200);
+        if (progress && clock_monotonic_ms() - drawn_ms > 200) {
+            scan_draw(state->done, state->total, began_ms, 0);
+            drawn_ms = clock_monotonic_ms();
+        }
+        if (!message)
+            continue;
+        if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            scan_on_partition_end(state, message);
+            rd_kafka_message_destroy(message);
+            continue;
+        }
+        if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            snprintf(errstr, errstr_size, "reading %s: %s",
+                     message->rkt ? rd_kafka_topic_name(message->rkt) : "Kafka",
+                     rd_kafka_message_errstr(message));
+            rd_kafka_message_destroy(message);
+            rc = -1;
+            break;
+        }
+        int verdict = scan_on_message(state, message, callback, opaque);
+        rd_kafka_message_destroy(message);
+        if (verdict < 0) {
+            snprintf(errstr, errstr_size, "stopped on an error");
+            rc = -1;
+            break;
+        }
+        if (verdict > 0) {
+            rc = 1;
+            break;
+        }
+    }
+    if (progress)
+        scan_draw(state->done, state->total, began_ms, 1);
+    return rc;
+}
+
 int scan_run(rd_kafka_t *consumer, const struct scan_plan *plan, int follow, int progress,
              scan_fn *callback, void *opaque, char *errstr, size_t errstr_size)
 {
     int rc = -1;
-    size_t open_ranges = 0;
-    int64_t total = 0, done = 0;
-    int64_t *next = calloc(plan->count ? plan->count : 1, sizeof *next);
+    struct scan_state state = {.plan = plan, .follow = follow};
+    state.next = calloc(plan->count ? plan->count : 1, sizeof *state.next);
     rd_kafka_topic_partition_list_t *assignment =
         rd_kafka_topic_partition_list_new((int)plan->count);
     struct sigaction action = {.sa_handler = scan_on_signal}, old_int, old_term;
-    if (!next) {
+    if (!state.next) {
         snprintf(errstr, errstr_size, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < plan->count; i++) {
-        const struct scan_range *range = &plan->ranges[i];
-        next[i] = range->start;
-        if (range->end > range->start || follow) {
-            rd_kafka_topic_partition_list_add(assignment, range->topic, range->partition)->offset =
-                range->start;
-            total += range->end - range->start;
-            if (range->end > range->start)
-                open_ranges++;
-        }
-    }
-    if (!follow && open_ranges == 0) {
+    scan_assignment(&state, assignment);
+    if (!follow && state.open_ranges == 0) {
         rc = 0;
         goto out;
     }
@@ -253,73 +351,12 @@ int scan_run(rd_kafka_t *consumer, const struct scan_plan *plan, int follow, int
     scan_interrupted = 0;
     sigaction(SIGINT, &action, &old_int);
     sigaction(SIGTERM, &action, &old_term);
-    double began = scan_seconds(), drawn = 0;
-    while ((follow || open_ranges > 0) && !scan_interrupted) {
-        rd_kafka_message_t *message = rd_kafka_consumer_poll(consumer, 200);
-        if (progress && scan_seconds() - drawn > 0.2) {
-            scan_draw(done, total, began, 0);
-            drawn = scan_seconds();
-        }
-        if (!message)
-            continue;
-        if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            /* The end of what the partition holds: nothing more will come
-             * into range without --follow, even if the range's last offset
-             * was never a message of its own. */
-            for (size_t i = 0; i < plan->count && !follow; i++)
-                if (plan->ranges[i].partition == message->partition &&
-                    strcmp(plan->ranges[i].topic, rd_kafka_topic_name(message->rkt)) == 0 &&
-                    next[i] < plan->ranges[i].end && message->offset >= plan->ranges[i].end - 1) {
-                    next[i] = plan->ranges[i].end;
-                    open_ranges--;
-                }
-            rd_kafka_message_destroy(message);
-            continue;
-        }
-        if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            snprintf(errstr, errstr_size, "reading %s: %s",
-                     message->rkt ? rd_kafka_topic_name(message->rkt) : "Kafka",
-                     rd_kafka_message_errstr(message));
-            rd_kafka_message_destroy(message);
-            goto restore;
-        }
-        const char *topic = rd_kafka_topic_name(message->rkt);
-        size_t i = 0;
-        while (i < plan->count && !(plan->ranges[i].partition == message->partition &&
-                                    strcmp(plan->ranges[i].topic, topic) == 0))
-            i++;
-        int wanted = i < plan->count && (follow || message->offset < plan->ranges[i].end);
-        int verdict = 0;
-        if (wanted) {
-            done++;
-            verdict = callback(opaque, message);
-        }
-        /* Offsets can skip (compaction, transaction markers): a range is
-         * done once a message at or beyond its last offset was seen. */
-        if (i < plan->count && !follow && next[i] < plan->ranges[i].end) {
-            next[i] = message->offset + 1;
-            if (next[i] >= plan->ranges[i].end)
-                open_ranges--;
-        }
-        rd_kafka_message_destroy(message);
-        if (verdict < 0) {
-            snprintf(errstr, errstr_size, "stopped on an error");
-            goto restore;
-        }
-        if (verdict > 0) {
-            rc = 1;
-            goto restore;
-        }
-    }
-    rc = 0;
-restore:
-    if (progress)
-        scan_draw(done, total, began, 1);
+    rc = scan_consume(consumer, &state, progress, callback, opaque, errstr, errstr_size);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     rd_kafka_assign(consumer, NULL);
 out:
     rd_kafka_topic_partition_list_destroy(assignment);
-    free(next);
+    free(state.next);
     return rc;
 }

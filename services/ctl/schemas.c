@@ -61,6 +61,112 @@ static char *schemas_read(const char *path, char *errstr, size_t errstr_size)
     return text;
 }
 
+/* schemas list: every version of the catalogue. */
+static int schemas_list(struct ctl *ctl, const struct catalogue *catalogue)
+{
+    static const char *const headings[] = {"ID", "SUBJECT", "VERSION", "RECORD", "FILE"};
+    struct table *table = ctl->json ? NULL : table_new(5, headings);
+    for (size_t i = 0; i < catalogue->count; i++) {
+        const struct catalogue_entry *entry = &catalogue->entries[i];
+        if (ctl->json) {
+            output_json_line(json_pack("{s:i,s:s,s:i,s:s,s:s}", "id", entry->id, "subject",
+                                       entry->subject, "version", entry->version, "record",
+                                       codec_schema_name(entry->schema), "file", entry->file));
+            continue;
+        }
+        char id[16], version[16];
+        snprintf(id, sizeof id, "%d", entry->id);
+        snprintf(version, sizeof version, "%d", entry->version);
+        const char *cells[] = {id, entry->subject, version, codec_schema_name(entry->schema),
+                               entry->file};
+        table_add(table, cells);
+    }
+    table_print(table, stdout);
+    return CTL_EXIT_OK;
+}
+
+/* schemas show NAME [VERSION]: NAME is an id or a subject; version NULL
+ * means the subject's latest. */
+static int schemas_show(struct ctl *ctl, const struct catalogue *catalogue, const char *name,
+                        const char *version)
+{
+    char *end;
+    long id = strtol(name, &end, 10);
+    const struct catalogue_entry *entry =
+        *end == '\0' ? catalogue_find_id(catalogue, (int)id)
+                     : catalogue_find_subject(catalogue, name, version ? atoi(version) : -1);
+    if (!entry) {
+        fprintf(stderr, "placehub-ctl schemas show: no schema %s%s%s\n", name,
+                version ? " version " : "", version ? version : "");
+        return CTL_EXIT_ATTENTION;
+    }
+    const char *text = codec_schema_text(entry->schema);
+    if (ctl->json)
+        output_json_line(json_pack("{s:i,s:s,s:i,s:s}", "id", entry->id, "subject", entry->subject,
+                                   "version", entry->version, "schema", text));
+    else
+        fputs(text, stdout);
+    return CTL_EXIT_OK;
+}
+
+/* The entry a candidate is checked against: the latest version of subject,
+ * or (subject NULL) of the subject whose record has the candidate's full
+ * name. NULL when there is none. */
+static const struct catalogue_entry *schemas_latest(const struct catalogue *catalogue,
+                                                    const char *subject,
+                                                    const struct codec_schema *candidate)
+{
+    if (subject)
+        return catalogue_find_subject(catalogue, subject, -1);
+    const struct catalogue_entry *latest = NULL;
+    for (size_t i = 0; i < catalogue->count; i++) {
+        const struct catalogue_entry *entry = &catalogue->entries[i];
+        if (strcmp(codec_schema_name(entry->schema), codec_schema_name(candidate)) == 0 &&
+            (!latest || entry->version > latest->version))
+            latest = entry;
+    }
+    return latest;
+}
+
+/* schemas check FILE: whether FILE can read what the latest version wrote. */
+static int schemas_check(struct ctl *ctl, const struct catalogue *catalogue, const char *path,
+                         const char *subject)
+{
+    char errstr[1024];
+    char *text = schemas_read(path, errstr, sizeof errstr);
+    struct codec_schema *candidate = NULL;
+    if (!text || codec_schema_new(text, strlen(text), &candidate, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "placehub-ctl schemas check: %s%s%s\n", text ? path : "", text ? ": " : "",
+                errstr);
+        free(text);
+        return CTL_EXIT_ERROR;
+    }
+    const struct catalogue_entry *latest = schemas_latest(catalogue, subject, candidate);
+    codec_schema_destroy(candidate);
+    if (!latest) {
+        fprintf(stderr,
+                "placehub-ctl schemas check: no subject %s in the catalogue (name it with "
+                "--subject)\n",
+                subject ? subject : "with that record name");
+        free(text);
+        return CTL_EXIT_ATTENTION;
+    }
+    int compatible =
+        compat_check_backward(codec_schema_text(latest->schema), text, errstr, sizeof errstr) == 0;
+    free(text);
+    if (ctl->json)
+        output_json_line(json_pack("{s:s,s:i,s:b,s:s?}", "subject", latest->subject,
+                                   "against_version", latest->version, "compatible", compatible,
+                                   "problem", compatible ? NULL : errstr));
+    else if (compatible)
+        printf("%s: compatible with %s version %d (data written with it can be read)\n", path,
+               latest->subject, latest->version);
+    else
+        printf("%s: NOT compatible with %s version %d: %s\n", path, latest->subject,
+               latest->version, errstr);
+    return compatible ? CTL_EXIT_OK : CTL_EXIT_INCOMPATIBLE;
+}
+
 int ctl_schemas(struct ctl *ctl, int argc, char **argv)
 {
     enum { SUBJECT = 1000 };
@@ -79,97 +185,16 @@ int ctl_schemas(struct ctl *ctl, int argc, char **argv)
         return CTL_EXIT_USAGE;
     }
     const char *action = argv[optind++];
+    int left = argc - optind;
     if (ctl_load(ctl) != 0 || !ctl_registry(ctl))
         return CTL_EXIT_ERROR;
     const struct catalogue *catalogue = registry_catalogue(ctl->registry);
-    if (strcmp(action, "list") == 0 && optind == argc) {
-        static const char *const headings[] = {"ID", "SUBJECT", "VERSION", "RECORD", "FILE"};
-        struct table *table = ctl->json ? NULL : table_new(5, headings);
-        for (size_t i = 0; i < catalogue->count; i++) {
-            const struct catalogue_entry *entry = &catalogue->entries[i];
-            if (ctl->json) {
-                output_json_line(json_pack("{s:i,s:s,s:i,s:s,s:s}", "id", entry->id, "subject",
-                                           entry->subject, "version", entry->version, "record",
-                                           codec_schema_name(entry->schema), "file", entry->file));
-                continue;
-            }
-            char id[16], version[16];
-            snprintf(id, sizeof id, "%d", entry->id);
-            snprintf(version, sizeof version, "%d", entry->version);
-            const char *cells[] = {id, entry->subject, version, codec_schema_name(entry->schema),
-                                   entry->file};
-            table_add(table, cells);
-        }
-        table_print(table, stdout);
-        return CTL_EXIT_OK;
-    }
-    if (strcmp(action, "show") == 0 && (optind + 1 == argc || optind + 2 == argc)) {
-        const char *name = argv[optind];
-        char *end;
-        long id = strtol(name, &end, 10);
-        const struct catalogue_entry *entry =
-            *end == '\0' ? catalogue_find_id(catalogue, (int)id)
-                         : catalogue_find_subject(catalogue, name,
-                                                  optind + 2 == argc ? atoi(argv[optind + 1]) : -1);
-        if (!entry) {
-            fprintf(stderr, "placehub-ctl schemas show: no schema %s%s%s\n", name,
-                    optind + 2 == argc ? " version " : "",
-                    optind + 2 == argc ? argv[optind + 1] : "");
-            return CTL_EXIT_ATTENTION;
-        }
-        const char *text = codec_schema_text(entry->schema);
-        if (ctl->json)
-            output_json_line(json_pack("{s:i,s:s,s:i,s:s}", "id", entry->id, "subject",
-                                       entry->subject, "version", entry->version, "schema", text));
-        else
-            fputs(text, stdout);
-        return CTL_EXIT_OK;
-    }
-    if (strcmp(action, "check") == 0 && optind + 1 == argc) {
-        char errstr[1024];
-        char *text = schemas_read(argv[optind], errstr, sizeof errstr);
-        struct codec_schema *candidate = NULL;
-        if (!text || codec_schema_new(text, strlen(text), &candidate, errstr, sizeof errstr) != 0) {
-            fprintf(stderr, "placehub-ctl schemas check: %s%s%s\n", text ? argv[optind] : "",
-                    text ? ": " : "", errstr);
-            free(text);
-            return CTL_EXIT_ERROR;
-        }
-        const struct catalogue_entry *latest = NULL;
-        if (subject) {
-            latest = catalogue_find_subject(catalogue, subject, -1);
-        } else {
-            for (size_t i = 0; i < catalogue->count; i++) {
-                const struct catalogue_entry *entry = &catalogue->entries[i];
-                if (strcmp(codec_schema_name(entry->schema), codec_schema_name(candidate)) == 0 &&
-                    (!latest || entry->version > latest->version))
-                    latest = entry;
-            }
-        }
-        codec_schema_destroy(candidate);
-        if (!latest) {
-            fprintf(stderr,
-                    "placehub-ctl schemas check: no subject %s in the catalogue (name it with "
-                    "--subject)\n",
-                    subject ? subject : "with that record name");
-            free(text);
-            return CTL_EXIT_ATTENTION;
-        }
-        int compatible = compat_check_backward(codec_schema_text(latest->schema), text, errstr,
-                                               sizeof errstr) == 0;
-        free(text);
-        if (ctl->json)
-            output_json_line(json_pack("{s:s,s:i,s:b,s:s?}", "subject", latest->subject,
-                                       "against_version", latest->version, "compatible", compatible,
-                                       "problem", compatible ? NULL : errstr));
-        else if (compatible)
-            printf("%s: compatible with %s version %d (data written with it can be read)\n",
-                   argv[optind], latest->subject, latest->version);
-        else
-            printf("%s: NOT compatible with %s version %d: %s\n", argv[optind], latest->subject,
-                   latest->version, errstr);
-        return compatible ? CTL_EXIT_OK : CTL_EXIT_INCOMPATIBLE;
-    }
+    if (strcmp(action, "list") == 0 && left == 0)
+        return schemas_list(ctl, catalogue);
+    if (strcmp(action, "show") == 0 && (left == 1 || left == 2))
+        return schemas_show(ctl, catalogue, argv[optind], left == 2 ? argv[optind + 1] : NULL);
+    if (strcmp(action, "check") == 0 && left == 1)
+        return schemas_check(ctl, catalogue, argv[optind], subject);
     fprintf(stderr, "placehub-ctl schemas: expected list, show ID|SUBJECT, or check FILE. Try "
                     "--help.\n");
     return CTL_EXIT_USAGE;

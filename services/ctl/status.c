@@ -119,18 +119,18 @@ static const char *status_circuit(const char *metrics, const char *partner)
     return state == 0 ? "closed" : state == 1 ? "open" : "half-open";
 }
 
-int ctl_status(struct ctl *ctl, int argc, char **argv)
+/* Reads --max-lag. Returns 0, or the exit code after a message. */
+static int status_parse_options(struct ctl *ctl, int argc, char **argv, long long *max_lag)
 {
     enum { MAX_LAG = 1000 };
     static const struct option options[] = {
         CTL_COMMON_LONG, {"max-lag", required_argument, NULL, MAX_LAG}, {NULL, 0, NULL, 0}};
-    long long max_lag = 1000;
     int option;
     while ((option = getopt_long(argc, argv, CTL_COMMON_SHORT, options, NULL)) != -1) {
         if (option == MAX_LAG) {
             char *end;
-            max_lag = strtoll(optarg, &end, 10);
-            if (*end || max_lag < 0) {
+            *max_lag = strtoll(optarg, &end, 10);
+            if (*end || *max_lag < 0) {
                 fprintf(stderr, "placehub-ctl status: --max-lag must be a count\n");
                 return CTL_EXIT_USAGE;
             }
@@ -142,16 +142,203 @@ int ctl_status(struct ctl *ctl, int argc, char **argv)
         fprintf(stderr, "placehub-ctl status: unexpected argument '%s'\n", argv[optind]);
         return CTL_EXIT_USAGE;
     }
+    return 0;
+}
+
+/* One topic's row into topics and its end offsets (one per partition, -1
+ * when unknown) into ends under its name. found NULL: the topic does not
+ * exist. */
+static void status_topic(rd_kafka_t *consumer, const char *name,
+                         const struct rd_kafka_metadata_topic *found, json_t *topics, json_t *ends)
+{
+    json_t *highs = json_array();
+    long long total = 0;
+    for (int p = 0; found && p < found->partition_cnt; p++) {
+        int64_t low = 0, high = 0;
+        if (rd_kafka_query_watermark_offsets(consumer, name, p, &low, &high, 10000) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR)
+            high = -1;
+        json_array_append_new(highs, json_integer(high));
+        total += high > 0 ? high : 0;
+    }
+    json_object_set_new(ends, name, highs);
+    json_array_append_new(
+        topics, json_pack("{s:s,s:b,s:i,s:I}", "topic", name, "exists", found != NULL, "partitions",
+                          found ? found->partition_cnt : 0, "end_offsets", (json_int_t)total));
+}
+
+/* End offsets of every topic the hub uses: the declared ones, then its own
+ * (dead letters, audit). Returns 0 or -1 with errstr. */
+static int status_topics(rd_kafka_t *consumer, const struct config *config,
+                         const struct rd_kafka_metadata *metadata, json_t *topics, json_t *ends,
+                         char *errstr, size_t errstr_size)
+{
+    size_t names_count = config->topic_count + 2;
+    const char **names = calloc(names_count, sizeof *names);
+    if (!names) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < config->topic_count; i++)
+        names[i] = config->topics[i].name;
+    names[config->topic_count] = config->dispatch.dead_letter_topic;
+    names[config->topic_count + 1] = config->dispatch.audit_topic;
+    for (size_t i = 0; i < names_count; i++) {
+        const struct rd_kafka_metadata_topic *found = NULL;
+        for (int t = 0; t < metadata->topic_cnt && !found; t++)
+            if (strcmp(metadata->topics[t].topic, names[i]) == 0)
+                found = &metadata->topics[t];
+        status_topic(consumer, names[i], found, topics, ends);
+    }
+    free(names);
+    return 0;
+}
+
+/* The partner's committed offsets and lag on its topics, read as its
+ * consumer group (reader). Returns 1 when known, 0 when the broker did not
+ * say. */
+static int status_committed(rd_kafka_t *reader, const struct config_partner *partner,
+                            const json_t *ends, long long *committed, long long *lag)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
+    for (size_t t = 0; t < partner->topic_count; t++) {
+        json_t *highs = json_object_get(ends, partner->topics[t]);
+        for (size_t p = 0; p < json_array_size(highs); p++)
+            rd_kafka_topic_partition_list_add(list, partner->topics[t], (int32_t)p);
+    }
+    *committed = 0;
+    *lag = 0;
+    int known = rd_kafka_committed(reader, list, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int e = 0; known && e < list->cnt; e++) {
+        rd_kafka_topic_partition_t *entry = &list->elems[e];
+        json_int_t high = json_integer_value(
+            json_array_get(json_object_get(ends, entry->topic), (size_t)entry->partition));
+        long long at = entry->offset >= 0 ? entry->offset : 0;
+        *committed += at;
+        *lag += high > at ? high - at : 0;
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return known;
+}
+
+/* The row of one partner delivered to, and whether it needs attention.
+ * Returns the row, or NULL with errstr. */
+static json_t *status_partner(const struct config *config, const struct config_partner *partner,
+                              const json_t *ends, const json_t *dead, const char *metrics,
+                              long long max_lag, int *needs, char *errstr, size_t errstr_size)
+{
+    char group[300];
+    snprintf(group, sizeof group, "%s.%s", config->dispatch.group_prefix, partner->id);
+    rd_kafka_t *reader = ctl_consumer(config, group, errstr, errstr_size);
+    if (!reader)
+        return NULL;
+    long long committed, lag;
+    int known = status_committed(reader, partner, ends, &committed, &lag);
+    rd_kafka_destroy(reader);
+    json_int_t dead_letters = json_integer_value(json_object_get(dead, partner->id));
+    const char *circuit = status_circuit(metrics, partner->id);
+    *needs = !known || lag > max_lag || dead_letters > 0 ||
+             (strcmp(circuit, "closed") != 0 && strcmp(circuit, "unknown") != 0);
+    json_t *topic_list = json_array();
+    for (size_t t = 0; t < partner->topic_count; t++)
+        json_array_append_new(topic_list, json_string(partner->topics[t]));
+    json_t *row = json_pack("{s:s,s:s,s:o,s:I,s:s,s:I,s:s,s:b}", "partner", partner->id, "group",
+                            group, "topics", topic_list, "committed", (json_int_t)committed, "lag",
+                            known ? "" : "unknown", "dead_letters", dead_letters, "circuit",
+                            circuit, "attention", *needs);
+    if (known)
+        json_object_set_new(row, "lag", json_integer(lag));
+    return row;
+}
+
+static void status_print_topics(const json_t *brokers, const json_t *topics)
+{
+    printf("Brokers:");
+    size_t i;
+    json_t *row;
+    json_array_foreach(brokers, i, row)
+        printf(" %lld at %s:%lld", (long long)json_integer_value(json_object_get(row, "id")),
+               json_string_value(json_object_get(row, "host")),
+               (long long)json_integer_value(json_object_get(row, "port")));
+    printf("\n\n");
+    static const char *const topic_headings[] = {"TOPIC", "PARTITIONS", "END OFFSETS"};
+    struct table *table = table_new(3, topic_headings);
+    json_array_foreach(topics, i, row)
+    {
+        char partitions[16], total[32];
+        int exists = json_is_true(json_object_get(row, "exists"));
+        snprintf(partitions, sizeof partitions, "%lld",
+                 (long long)json_integer_value(json_object_get(row, "partitions")));
+        snprintf(total, sizeof total, "%lld",
+                 (long long)json_integer_value(json_object_get(row, "end_offsets")));
+        const char *cells[] = {json_string_value(json_object_get(row, "topic")),
+                               exists ? partitions : "missing", exists ? total : NULL};
+        table_add(table, cells);
+    }
+    table_print(table, stdout);
+    printf("\n");
+}
+
+static void status_print_partners(const json_t *partners)
+{
+    static const char *const partner_headings[] = {"PARTNER", "LAG",   "DEAD LETTERS",
+                                                   "CIRCUIT", "STATE", "GROUP"};
+    struct table *table = table_new(6, partner_headings);
+    size_t i;
+    json_t *row;
+    json_array_foreach(partners, i, row)
+    {
+        char lag[32], dead_letters[32];
+        json_t *lag_value = json_object_get(row, "lag");
+        if (json_is_integer(lag_value))
+            snprintf(lag, sizeof lag, "%lld", (long long)json_integer_value(lag_value));
+        else
+            snprintf(lag, sizeof lag, "unknown");
+        snprintf(dead_letters, sizeof dead_letters, "%lld",
+                 (long long)json_integer_value(json_object_get(row, "dead_letters")));
+        const char *cells[] = {json_string_value(json_object_get(row, "partner")),
+                               lag,
+                               dead_letters,
+                               json_string_value(json_object_get(row, "circuit")),
+                               json_is_true(json_object_get(row, "attention")) ? "NEEDS ATTENTION"
+                                                                               : "ok",
+                               json_string_value(json_object_get(row, "group"))};
+        table_add(table, cells);
+    }
+    table_print(table, stdout);
+}
+
+/* The report as text: brokers, topics, partners, then what to do next. */
+static void status_print(const json_t *report, int attention)
+{
+    status_print_topics(json_object_get(report, "brokers"), json_object_get(report, "topics"));
+    status_print_partners(json_object_get(report, "partners"));
+    if (json_object_get(report, "dead_letter_error"))
+        printf("\n(dead letters not counted: %s)\n",
+               json_string_value(json_object_get(report, "dead_letter_error")));
+    if (attention)
+        printf("\nNext: `placehub-ctl dlq list --partner ID` shows why; docs/operations.md "
+               "says what to do.\n");
+}
+
+int ctl_status(struct ctl *ctl, int argc, char **argv)
+{
+    long long max_lag = 1000;
+    int rc = status_parse_options(ctl, argc, argv, &max_lag);
+    if (rc != 0)
+        return rc;
     if (ctl_load(ctl) != 0)
         return CTL_EXIT_ERROR;
     const struct config *config = ctl->config;
     char errstr[1024];
-    int rc = CTL_EXIT_ERROR;
+    rc = CTL_EXIT_ERROR;
     json_t *report = json_object(), *brokers = json_array(), *topics = json_array(),
            *partners = json_array(), *dead = json_object();
     json_object_set_new(report, "brokers", brokers);
     json_object_set_new(report, "topics", topics);
     json_object_set_new(report, "partners", partners);
+    json_t *ends = json_object(); /* "topic" -> [high per partition] */
+    json_object_set_new(report, "_ends", ends);
     char *metrics = NULL;
     const struct rd_kafka_metadata *metadata = NULL;
     rd_kafka_t *consumer = ctl_consumer(config, NULL, errstr, sizeof errstr);
@@ -167,40 +354,8 @@ int ctl_status(struct ctl *ctl, int argc, char **argv)
         json_array_append_new(brokers, json_pack("{s:i,s:s,s:i}", "id", metadata->brokers[i].id,
                                                  "host", metadata->brokers[i].host, "port",
                                                  metadata->brokers[i].port));
-
-    /* End offsets of every topic the hub uses: the declared ones, then its own. */
-    size_t names_count = config->topic_count + 2;
-    const char **names = calloc(names_count, sizeof *names);
-    if (!names)
+    if (status_topics(consumer, config, metadata, topics, ends, errstr, sizeof errstr) != 0)
         goto fail;
-    for (size_t i = 0; i < config->topic_count; i++)
-        names[i] = config->topics[i].name;
-    names[config->topic_count] = config->dispatch.dead_letter_topic;
-    names[config->topic_count + 1] = config->dispatch.audit_topic;
-    json_t *ends = json_object(); /* "topic" -> [high per partition] */
-    json_object_set_new(report, "_ends", ends);
-    for (size_t i = 0; i < names_count; i++) {
-        const struct rd_kafka_metadata_topic *found = NULL;
-        for (int t = 0; t < metadata->topic_cnt && !found; t++)
-            if (strcmp(metadata->topics[t].topic, names[i]) == 0)
-                found = &metadata->topics[t];
-        json_t *highs = json_array();
-        long long total = 0;
-        for (int p = 0; found && p < found->partition_cnt; p++) {
-            int64_t low = 0, high = 0;
-            if (rd_kafka_query_watermark_offsets(consumer, names[i], p, &low, &high, 10000) !=
-                RD_KAFKA_RESP_ERR_NO_ERROR)
-                high = -1;
-            json_array_append_new(highs, json_integer(high));
-            total += high > 0 ? high : 0;
-        }
-        json_object_set_new(ends, names[i], highs);
-        json_array_append_new(topics, json_pack("{s:s,s:b,s:i,s:I}", "topic", names[i], "exists",
-                                                found != NULL, "partitions",
-                                                found ? found->partition_cnt : 0, "end_offsets",
-                                                (json_int_t)total));
-    }
-    free(names);
 
     if (dlq_outstanding(ctl, dead, errstr, sizeof errstr) != 0)
         json_object_set_new(report, "dead_letter_error", json_string(errstr));
@@ -210,104 +365,20 @@ int ctl_status(struct ctl *ctl, int argc, char **argv)
         const struct config_partner *partner = &config->partners[i];
         if (!partner->connector)
             continue; /* publishes only: nothing is delivered to it */
-        char group[300];
-        snprintf(group, sizeof group, "%s.%s", config->dispatch.group_prefix, partner->id);
-        rd_kafka_t *reader = ctl_consumer(config, group, errstr, sizeof errstr);
-        if (!reader)
+        int needs = 0;
+        json_t *row = status_partner(config, partner, ends, dead, metrics, max_lag, &needs, errstr,
+                                     sizeof errstr);
+        if (!row)
             goto fail;
-        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
-        for (size_t t = 0; t < partner->topic_count; t++) {
-            json_t *highs = json_object_get(ends, partner->topics[t]);
-            for (size_t p = 0; p < json_array_size(highs); p++)
-                rd_kafka_topic_partition_list_add(list, partner->topics[t], (int32_t)p);
-        }
-        long long committed = 0, lag = 0;
-        int known = rd_kafka_committed(reader, list, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR;
-        for (int e = 0; known && e < list->cnt; e++) {
-            rd_kafka_topic_partition_t *entry = &list->elems[e];
-            json_int_t high = json_integer_value(
-                json_array_get(json_object_get(ends, entry->topic), (size_t)entry->partition));
-            long long at = entry->offset >= 0 ? entry->offset : 0;
-            committed += at;
-            lag += high > at ? high - at : 0;
-        }
-        rd_kafka_topic_partition_list_destroy(list);
-        rd_kafka_destroy(reader);
-        json_int_t dead_letters = json_integer_value(json_object_get(dead, partner->id));
-        const char *circuit = status_circuit(metrics, partner->id);
-        int needs = !known || lag > max_lag || dead_letters > 0 ||
-                    (strcmp(circuit, "closed") != 0 && strcmp(circuit, "unknown") != 0);
         attention |= needs;
-        json_t *topic_list = json_array();
-        for (size_t t = 0; t < partner->topic_count; t++)
-            json_array_append_new(topic_list, json_string(partner->topics[t]));
-        json_t *row = json_pack(
-            "{s:s,s:s,s:o,s:I,s:s,s:I,s:s,s:b}", "partner", partner->id, "group", group, "topics",
-            topic_list, "committed", (json_int_t)committed, "lag", known ? "" : "unknown",
-            "dead_letters", dead_letters, "circuit", circuit, "attention", needs);
-        if (known)
-            json_object_set_new(row, "lag", json_integer(lag));
         json_array_append_new(partners, row);
     }
     json_object_del(report, "_ends");
 
-    if (ctl->json) {
+    if (ctl->json)
         output_json_line(json_incref(report));
-    } else {
-        printf("Brokers:");
-        size_t i;
-        json_t *row;
-        json_array_foreach(brokers, i, row)
-            printf(" %lld at %s:%lld", (long long)json_integer_value(json_object_get(row, "id")),
-                   json_string_value(json_object_get(row, "host")),
-                   (long long)json_integer_value(json_object_get(row, "port")));
-        printf("\n\n");
-        static const char *const topic_headings[] = {"TOPIC", "PARTITIONS", "END OFFSETS"};
-        struct table *table = table_new(3, topic_headings);
-        json_array_foreach(topics, i, row)
-        {
-            char partitions[16], total[32];
-            int exists = json_is_true(json_object_get(row, "exists"));
-            snprintf(partitions, sizeof partitions, "%lld",
-                     (long long)json_integer_value(json_object_get(row, "partitions")));
-            snprintf(total, sizeof total, "%lld",
-                     (long long)json_integer_value(json_object_get(row, "end_offsets")));
-            const char *cells[] = {json_string_value(json_object_get(row, "topic")),
-                                   exists ? partitions : "missing", exists ? total : NULL};
-            table_add(table, cells);
-        }
-        table_print(table, stdout);
-        printf("\n");
-        static const char *const partner_headings[] = {"PARTNER", "LAG",   "DEAD LETTERS",
-                                                       "CIRCUIT", "STATE", "GROUP"};
-        table = table_new(6, partner_headings);
-        json_array_foreach(partners, i, row)
-        {
-            char lag[32], dead_letters[32];
-            json_t *lag_value = json_object_get(row, "lag");
-            if (json_is_integer(lag_value))
-                snprintf(lag, sizeof lag, "%lld", (long long)json_integer_value(lag_value));
-            else
-                snprintf(lag, sizeof lag, "unknown");
-            snprintf(dead_letters, sizeof dead_letters, "%lld",
-                     (long long)json_integer_value(json_object_get(row, "dead_letters")));
-            const char *cells[] = {
-                json_string_value(json_object_get(row, "partner")),
-                lag,
-                dead_letters,
-                json_string_value(json_object_get(row, "circuit")),
-                json_is_true(json_object_get(row, "attention")) ? "NEEDS ATTENTION" : "ok",
-                json_string_value(json_object_get(row, "group"))};
-            table_add(table, cells);
-        }
-        table_print(table, stdout);
-        if (json_object_get(report, "dead_letter_error"))
-            printf("\n(dead letters not counted: %s)\n",
-                   json_string_value(json_object_get(report, "dead_letter_error")));
-        if (attention)
-            printf("\nNext: `placehub-ctl dlq list --partner ID` shows why; docs/operations.md "
-                   "says what to do.\n");
-    }
+    else
+        status_print(report, attention);
     rc = attention ? CTL_EXIT_ATTENTION : CTL_EXIT_OK;
     goto out;
 fail:

@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "core/clock.h"
 #include "schema/codec.h"
@@ -43,13 +42,6 @@ struct ingest {
     struct httpd *httpd;
     struct publishers *publishers; /* NULL only with ingest.insecure_no_authentication */
 };
-
-static int64_t ingest_now_millis(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 /* "/v1/events/{type}" -> type, or NULL. */
 static const char *ingest_event_type(const char *path)
@@ -318,7 +310,7 @@ static int ingest_prepare(const struct ingest_context *context, json_t *event, c
                  request->request_id, context->partner_id, context->type, field);
         return -1;
     }
-    if (event_prepare(event, context->schema_version, ingest_now_millis(), &error) != 0 ||
+    if (event_prepare(event, context->schema_version, clock_wall_ms(), &error) != 0 ||
         codec_encode(context->schema, event, FRAMING_HEADER_SIZE, &prepared->value,
                      &prepared->value_len, &error) != 0) {
         snprintf(field, sizeof field, "%s%s", error.field[0] ? where : "", error.field);
@@ -447,6 +439,104 @@ static void ingest_batch_done(void *opaque, const struct producer_result *result
     pthread_mutex_unlock(&batch->lock);
 }
 
+/* A batch holds 1 to ingest.max_batch_events events. Returns 0, or -1 with
+ * the 422 or 413 answered. */
+static int ingest_batch_check_size(struct ingest *ingest, const char *type, size_t count,
+                                   const struct ingest_context *context,
+                                   const struct httpd_request *request,
+                                   struct httpd_response *response)
+{
+    int max = ingest->config->ingest.max_batch_events;
+    if (count > 0 && count <= (size_t)max)
+        return 0;
+    if (count == 0)
+        httpd_response_error(response, 422, "invalid_batch", "events",
+                             "a batch is a JSON array of 1 to %d events", max);
+    else
+        httpd_response_error(response, 413, "batch_too_large", "events",
+                             "a batch holds at most %d events (ingest.max_batch_events); "
+                             "this one has %zu",
+                             max, count);
+    log_info("batch rejected request_id=%s partner=%s type=%s status=%d error=invalid_batch",
+             request->request_id, context->partner_id, type, count == 0 ? 422 : 413);
+    return -1;
+}
+
+/* Produces every prepared event (the producer takes each value over) and
+ * waits until the broker reported on all of them: librdkafka reports every
+ * message within message.timeout.ms. The reports land in batch->results. */
+static void ingest_batch_produce(struct ingest *ingest, const char *type,
+                                 struct ingest_prepared *prepared, struct ingest_batch_slot *slots,
+                                 struct ingest_batch *batch, size_t count)
+{
+    pthread_mutex_init(&batch->lock, NULL);
+    pthread_cond_init(&batch->settled, NULL);
+    batch->outstanding = count;
+    for (size_t i = 0; i < count; i++) {
+        struct producer_header header = {"event_id", prepared[i].event_id,
+                                         strlen(prepared[i].event_id)};
+        slots[i] = (struct ingest_batch_slot){batch, i};
+        unsigned char *value = prepared[i].value;
+        prepared[i].value = NULL; /* the producer takes it over */
+        producer_send_async(ingest->producer, type, prepared[i].key, strlen(prepared[i].key), value,
+                            prepared[i].value_len, &header, 1, ingest_batch_done, &slots[i]);
+    }
+    pthread_mutex_lock(&batch->lock);
+    while (batch->outstanding > 0)
+        pthread_cond_wait(&batch->settled, &batch->lock);
+    pthread_mutex_unlock(&batch->lock);
+    pthread_cond_destroy(&batch->settled);
+    pthread_mutex_destroy(&batch->lock);
+}
+
+/* 202 naming each event's partition and offset when the broker acknowledged
+ * all; else 503 with every event id and the indexes that failed. */
+static void ingest_batch_answer(const char *type, const struct ingest_prepared *prepared,
+                                const struct ingest_batch *batch, size_t count,
+                                const struct ingest_context *context,
+                                const struct httpd_request *request,
+                                struct httpd_response *response)
+{
+    json_t *accepted = json_array(), *ids = json_array(), *failed = json_array();
+    rd_kafka_resp_err_t first_error = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (size_t i = 0; i < count; i++) {
+        json_array_append_new(ids, json_string(prepared[i].event_id));
+        if (batch->results[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            json_array_append_new(failed, json_integer((json_int_t)i));
+            if (!first_error)
+                first_error = batch->results[i].err;
+            continue;
+        }
+        json_array_append_new(accepted, json_pack("{s:s,s:i,s:I}", "event_id", prepared[i].event_id,
+                                                  "partition", (int)batch->results[i].partition,
+                                                  "offset", (json_int_t)batch->results[i].offset));
+    }
+    if (json_array_size(failed) > 0) {
+        httpd_response_json(
+            response, 503,
+            json_pack("{s:{s:s,s:s},s:o,s:o}", "error", "code", "kafka_unavailable", "message",
+                      "the broker did not acknowledge every event of the batch; send the "
+                      "batch again with these event ids (those acknowledged are then "
+                      "duplicates with the same id, which partners recognise)",
+                      "event_ids", ids, "failed", failed));
+        httpd_response_header(response, "Retry-After", "1");
+        json_decref(accepted);
+        log_warning("batch not acknowledged request_id=%s partner=%s topic=%s events=%zu "
+                    "error=%s",
+                    request->request_id, context->partner_id, type, count,
+                    rd_kafka_err2name(first_error));
+        return;
+    }
+    httpd_response_json(response, 202,
+                        json_pack("{s:s,s:I,s:o}", "topic", type, "accepted", (json_int_t)count,
+                                  "events", accepted));
+    json_decref(ids);
+    json_decref(failed);
+    metrics_ingest_events(type, (long)count);
+    log_debug("batch accepted request_id=%s partner=%s topic=%s events=%zu", request->request_id,
+              context->partner_id, type, count);
+}
+
 static void ingest_handle_batch(struct ingest *ingest, const char *type,
                                 const struct httpd_request *request,
                                 struct httpd_response *response)
@@ -470,20 +560,8 @@ static void ingest_handle_batch(struct ingest *ingest, const char *type,
     if (!events)
         return;
     count = json_is_array(events) ? json_array_size(events) : 0;
-    if (count == 0 || count > (size_t)ingest->config->ingest.max_batch_events) {
-        if (count == 0)
-            httpd_response_error(response, 422, "invalid_batch", "events",
-                                 "a batch is a JSON array of 1 to %d events",
-                                 ingest->config->ingest.max_batch_events);
-        else
-            httpd_response_error(response, 413, "batch_too_large", "events",
-                                 "a batch holds at most %d events (ingest.max_batch_events); "
-                                 "this one has %zu",
-                                 ingest->config->ingest.max_batch_events, count);
-        log_info("batch rejected request_id=%s partner=%s type=%s status=%d error=invalid_batch",
-                 request->request_id, context.partner_id, type, count == 0 ? 422 : 413);
+    if (ingest_batch_check_size(ingest, type, count, &context, request, response) != 0)
         goto out;
-    }
     if (context.publisher && ingest_limit(context.publisher, (int)count, request, response) != 0)
         goto out;
     prepared = calloc(count, sizeof *prepared);
@@ -494,6 +572,7 @@ static void ingest_handle_batch(struct ingest *ingest, const char *type,
                              "the hub cannot take this batch now; send it again later");
         goto out;
     }
+    /* All checked before any is produced: one bad event changes nothing. */
     for (ready = 0; ready < count; ready++) {
         char where[48];
         snprintf(where, sizeof where, "events[%zu].", ready);
@@ -501,65 +580,8 @@ static void ingest_handle_batch(struct ingest *ingest, const char *type,
                            &prepared[ready], response) != 0)
             goto out;
     }
-
-    pthread_mutex_init(&batch.lock, NULL);
-    pthread_cond_init(&batch.settled, NULL);
-    batch.outstanding = count;
-    for (size_t i = 0; i < count; i++) {
-        struct producer_header header = {"event_id", prepared[i].event_id,
-                                         strlen(prepared[i].event_id)};
-        slots[i] = (struct ingest_batch_slot){&batch, i};
-        unsigned char *value = prepared[i].value;
-        prepared[i].value = NULL; /* the producer takes it over */
-        producer_send_async(ingest->producer, type, prepared[i].key, strlen(prepared[i].key), value,
-                            prepared[i].value_len, &header, 1, ingest_batch_done, &slots[i]);
-    }
-    /* librdkafka reports every message within message.timeout.ms. */
-    pthread_mutex_lock(&batch.lock);
-    while (batch.outstanding > 0)
-        pthread_cond_wait(&batch.settled, &batch.lock);
-    pthread_mutex_unlock(&batch.lock);
-    pthread_cond_destroy(&batch.settled);
-    pthread_mutex_destroy(&batch.lock);
-
-    json_t *accepted = json_array(), *ids = json_array(), *failed = json_array();
-    rd_kafka_resp_err_t first_error = RD_KAFKA_RESP_ERR_NO_ERROR;
-    for (size_t i = 0; i < count; i++) {
-        json_array_append_new(ids, json_string(prepared[i].event_id));
-        if (batch.results[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            json_array_append_new(failed, json_integer((json_int_t)i));
-            if (!first_error)
-                first_error = batch.results[i].err;
-            continue;
-        }
-        json_array_append_new(accepted, json_pack("{s:s,s:i,s:I}", "event_id", prepared[i].event_id,
-                                                  "partition", (int)batch.results[i].partition,
-                                                  "offset", (json_int_t)batch.results[i].offset));
-    }
-    if (json_array_size(failed) > 0) {
-        httpd_response_json(
-            response, 503,
-            json_pack("{s:{s:s,s:s},s:o,s:o}", "error", "code", "kafka_unavailable", "message",
-                      "the broker did not acknowledge every event of the batch; send the "
-                      "batch again with these event ids (those acknowledged are then "
-                      "duplicates with the same id, which partners recognise)",
-                      "event_ids", ids, "failed", failed));
-        httpd_response_header(response, "Retry-After", "1");
-        json_decref(accepted);
-        log_warning("batch not acknowledged request_id=%s partner=%s topic=%s events=%zu "
-                    "error=%s",
-                    request->request_id, context.partner_id, type, count,
-                    rd_kafka_err2name(first_error));
-    } else {
-        httpd_response_json(response, 202,
-                            json_pack("{s:s,s:I,s:o}", "topic", type, "accepted", (json_int_t)count,
-                                      "events", accepted));
-        json_decref(ids);
-        json_decref(failed);
-        metrics_ingest_events(type, (long)count);
-        log_debug("batch accepted request_id=%s partner=%s topic=%s events=%zu",
-                  request->request_id, context.partner_id, type, count);
-    }
+    ingest_batch_produce(ingest, type, prepared, slots, &batch, count);
+    ingest_batch_answer(type, prepared, &batch, count, &context, request, response);
 out:
     for (size_t i = 0; prepared && i < ready; i++)
         free(prepared[i].value);

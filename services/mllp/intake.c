@@ -20,11 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <uuid/uuid.h>
 
 #include "hl7/ack.h"
 #include "hl7/adt.h"
+#include "core/clock.h"
 #include "schema/codec.h"
 #include "schema/event.h"
 #include "schema/framing.h"
@@ -41,13 +41,6 @@ struct intake {
     struct producer *producer;
     struct listener *listener;
 };
-
-static int64_t intake_now_millis(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 /* The ACK's own MSH-10: unique, and within v2.5's 20 characters. */
 static void intake_control_id(char *out, size_t out_size)
@@ -68,7 +61,7 @@ static char *intake_ack(const struct hl7_message *message, enum ack_code code, c
 {
     char control_id[24];
     intake_control_id(control_id, sizeof control_id);
-    return ack_build(message, code, text, error, control_id, intake_now_millis(), len);
+    return ack_build(message, code, text, error, control_id, clock_wall_ms(), len);
 }
 
 static void intake_error(struct adt_error *error, int code, const char *fmt, ...)
@@ -107,7 +100,7 @@ static enum ack_code intake_produce(struct intake *intake, const struct hl7_mess
         }
         const struct catalogue_entry *entry =
             catalogue_latest_for_topic(registry_catalogue(intake->registry), result->topic);
-        if (event_prepare(result->event, entry->version, intake_now_millis(), &codec_error) != 0 ||
+        if (event_prepare(result->event, entry->version, clock_wall_ms(), &codec_error) != 0 ||
             codec_encode(schema, result->event, FRAMING_HEADER_SIZE, &framed, &framed_len,
                          &codec_error) != 0) {
             /* The mapping makes valid events; this is a value the schema
