@@ -493,6 +493,32 @@ static int connector_test_event(struct connector_test_run_state *state,
     return rc;
 }
 
+/* Says which event types the sample folder does not try. */
+static void connector_test_note_missing_types(const struct connector_test_event *events, int count,
+                                              const char *events_dir, FILE *out)
+{
+    for (size_t t = 0; t < CONNECTOR_TEST_TOPIC_COUNT; t++) {
+        int seen = 0;
+        for (int i = 0; i < count; i++)
+            seen |= strcmp(events[i].topic, connector_test_topics[t]) == 0;
+        if (!seen)
+            fprintf(out, "note: no %s sample in %s: that event type is not tried\n",
+                    connector_test_topics[t], events_dir);
+    }
+}
+
+/* The closing line; returns the exit status: 0 when every sample was
+ * prepared (and delivered, unless a dry run) with no contract problem. */
+static int connector_test_report(const struct connector_test_settings *settings, int count,
+                                 int prepared, int delivered, int contract, FILE *out)
+{
+    fprintf(out, "%d events: %d prepared%s", count, prepared, settings->dry_run ? "" : ", ");
+    if (!settings->dry_run)
+        fprintf(out, "%d delivered", delivered);
+    fprintf(out, "; %d contract problem%s\n", contract, contract == 1 ? "" : "s");
+    return prepared == count && contract == 0 && (settings->dry_run || delivered == count) ? 0 : 1;
+}
+
 int connector_test_run(const struct connector_test_settings *settings, FILE *out)
 {
     struct config *config = NULL;
@@ -527,13 +553,9 @@ int connector_test_run(const struct connector_test_settings *settings, FILE *out
         fprintf(out, "cannot load the connector: %s\n", errstr);
         goto out;
     }
+    /* connector_find has refused a type of another ABI version or without
+     * a name, create, prepare or destroy (connector_type_check). */
     const struct placehub_connector_type *type = state.type;
-    if (type->abi_major != PLACEHUB_CONNECTOR_ABI_MAJOR || !type->name || !type->create ||
-        !type->prepare || !type->destroy) {
-        fprintf(out, "contract: FAIL the type lacks the ABI version, a name, create, prepare or "
-                     "destroy\n");
-        goto out;
-    }
     fprintf(out, "connector %s (%s), ABI version %u.%u; partner %s\n", type->name,
             strchr(name, '/') ? name : "built in", type->abi_major, type->abi_minor,
             settings->partner_id);
@@ -571,26 +593,14 @@ int connector_test_run(const struct connector_test_settings *settings, FILE *out
         count = 0;
         goto out;
     }
-    for (size_t t = 0; t < CONNECTOR_TEST_TOPIC_COUNT; t++) {
-        int seen = 0;
-        for (int i = 0; i < count; i++)
-            seen |= strcmp(events[i].topic, connector_test_topics[t]) == 0;
-        if (!seen)
-            fprintf(out, "note: no %s sample in %s: that event type is not tried\n",
-                    connector_test_topics[t], settings->events_dir);
-    }
+    connector_test_note_missing_types(events, count, settings->events_dir, out);
     for (int i = 0; i < count; i++) {
         int was_prepared = 0;
         int rc = connector_test_event(&state, &events[i], &contract, &was_prepared);
         prepared += was_prepared;
         delivered += rc == 0 && !settings->dry_run;
     }
-    fprintf(out, "%d events: %d prepared%s", count, prepared, settings->dry_run ? "" : ", ");
-    if (!settings->dry_run)
-        fprintf(out, "%d delivered", delivered);
-    fprintf(out, "; %d contract problem%s\n", contract, contract == 1 ? "" : "s");
-    status =
-        prepared == count && contract == 0 && (settings->dry_run || delivered == count) ? 0 : 1;
+    status = connector_test_report(settings, count, prepared, delivered, contract, out);
 out:
     for (int i = 0; i < count; i++)
         free(events[i].body);
