@@ -422,8 +422,8 @@ static int partner_take(struct partner *partner, rd_kafka_message_t *message, in
     pending->entry.offset = pending->source.offset;
     pending->entry.key_hash =
         pending->source.key ? window_key_hash(pending->source.key, pending->source.key_len) : 0;
-    /* Intake takes only while there is room: a full window is held like
-     * want of memory, never dropped. */
+    /* Never full here (intake takes only while there is room); were it, the
+     * message would be held and taken again, never dropped. */
     if (window_push(partner->window, &pending->entry) != 0) {
         partner_free_pending(pending);
         return -1;
