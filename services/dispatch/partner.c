@@ -23,12 +23,19 @@
  * (an io-event pipe) and by the producer's acknowledgements
  * (curl_multi_wakeup).
  *
- * The circuit breaker: after breaker_failures passing failures in a row the
- * circuit opens, the partner's partitions are paused and nothing is sent;
- * after breaker_open_ms one probe goes out; success closes the circuit and
- * resumes the partitions, failure reopens it for twice as long (up to
- * breaker_open_max_ms). The partner's lag grows meanwhile; nothing is
- * dropped and other partners, on their own threads, are not slowed.
+ * The circuit breaker (lib/delivery/breaker.h): after breaker_failures
+ * passing failures in a row the circuit opens, the partner's partitions are
+ * paused and nothing is sent; after breaker_open_ms one probe goes out;
+ * success closes the circuit and resumes the partitions, failure reopens it
+ * for twice as long (up to breaker_open_max_ms). The partner's lag grows
+ * meanwhile; nothing is dropped and other partners, on their own threads,
+ * are not slowed.
+ *
+ * Who does what: lib/delivery/window.h keeps the pending events in
+ * consumption order, per-person order and which offsets may be stored;
+ * lib/delivery/breaker.h decides when attempts may go out;
+ * lib/kafka/consumer.h is the consumer (configuration, rebalances,
+ * pausing, storing offsets). This file drives them, the connector and curl.
  */
 #include "partner.h"
 
@@ -40,29 +47,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "governance/agreement.h"
-#include "delivery/auth.h"
-#include "schema/codec.h"
-#include "delivery/connector.h"
-#include "schema/framing.h"
-#include "kafka/kafka.h"
+#include "core/clock.h"
 #include "core/log.h"
+#include "delivery/auth.h"
+#include "delivery/breaker.h"
+#include "delivery/connector.h"
+#include "delivery/transfer.h"
+#include "delivery/window.h"
+#include "governance/agreement.h"
+#include "kafka/consumer.h"
+#include "kafka/kafka.h"
 #include "net/metrics.h"
 #include "delivery/record.h"
-#include "delivery/transfer.h"
+#include "schema/codec.h"
+#include "schema/framing.h"
 
-enum pending_state {
-    PENDING_WAITING,   /* to be attempted at next_attempt_ms */
-    PENDING_IN_FLIGHT, /* a transfer is running */
-    PENDING_RECORDING, /* final; its records are being produced */
-    PENDING_SETTLED    /* final and recorded: its offset may be stored */
-};
-
+/* One consumed event until its offset may be stored. entry.state: waiting
+ * (to be attempted at next_attempt_ms), in flight (a transfer is running),
+ * recording (final; its records are being produced), settled (final and
+ * recorded: its offset may be stored). */
 struct pending {
-    struct pending *next; /* in consumption order */
+    struct window_entry entry; /* in the partner's window, in consumption order */
     struct partner *partner;
     /* What is kept of the consumed message, which is destroyed at intake:
      * holding it would pin its whole fetch buffer (up to a megabyte) for as
@@ -73,14 +80,12 @@ struct pending {
     int64_t timestamp_ms;        /* the message's Kafka timestamp; 0: none */
     unsigned char *payload;      /* the message's bytes, for a dead letter; NULL once delivered */
     size_t payload_len;
-    uint64_t key_hash; /* of the person key; 0: no key, no ordering */
-    char *body;        /* plain JSON; NULL when unreadable, not yet decoded, and once final */
+    char *body; /* plain JSON; NULL when unreadable, not yet decoded, and once final */
     size_t body_len;
     /* The schema registry could not say which schema the bytes were written
      * with: not the event's fault, so it waits and is decoded again later. */
     int undecoded;
     char event_id[64];
-    enum pending_state state;
     int attempts;
     int64_t first_attempt_ms, next_attempt_ms;
     /* the attempt in flight */
@@ -107,8 +112,6 @@ struct pending {
     atomic_int record_failed;
 };
 
-enum breaker_state { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_HALF_OPEN };
-
 struct partner {
     const struct partner_shared *shared;
     const struct config_partner *config;
@@ -119,8 +122,7 @@ struct partner {
     struct auth *auth;
     unsigned char pseudonym_key[512]; /* when an agreement names one; wiped on destroy */
     size_t pseudonym_key_len;
-    rd_kafka_t *consumer;
-    rd_kafka_queue_t *queue;
+    struct consumer *consumer;
     int wake_pipe[2]; /* the consumer queue writes here when messages arrive */
     CURLM *multi;
     /* Easy handles of finished transfers, reset and kept for the next
@@ -131,22 +133,12 @@ struct partner {
     pthread_t thread;
     int started;
     int max_in_flight, max_pending;
-    /* pending events, oldest first */
-    struct pending *head, *tail;
-    size_t pending_count, in_flight;
-    /* circuit breaker */
-    enum breaker_state breaker;
-    int failures;
-    int open_ms;
-    int64_t open_until_ms;
-    int probe_in_flight;
+    struct window *window; /* the pending events, oldest first */
+    struct breaker breaker;
     /* Records acknowledged (or failed) so far, counted on the producer's
      * thread; settling looks at the pending events only when it moved. */
     atomic_uint records_done;
     unsigned records_settled; /* records_done when settling last looked */
-    uint64_t *blocked;        /* person keys holding later events back, per turn */
-    size_t blocked_slots;
-    int paused;
     unsigned random_state;
     /* A message intake could not take (out of memory): taken first, again,
      * from held_until_ms on, before anything after it. */
@@ -174,11 +166,9 @@ static void partner_easy_give(struct partner *partner, CURL *easy)
     curl_easy_cleanup(easy);
 }
 
-static int64_t partner_now(void)
+static struct pending *pending_of(struct window_entry *entry)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    return (struct pending *)((char *)entry - offsetof(struct pending, entry));
 }
 
 static const char *partner_option(const struct placehub_options *options, const char *key)
@@ -186,78 +176,42 @@ static const char *partner_option(const struct placehub_options *options, const 
     return config_partner_option(options->opaque, key);
 }
 
-static uint64_t partner_hash(const void *data, size_t len)
-{
-    /* FNV-1a; 0 is kept for "no key". A collision between two people only
-     * makes their events wait for each other: order is never broken. */
-    uint64_t hash = 14695981039346656037ULL;
-    for (size_t i = 0; i < len; i++)
-        hash = (hash ^ ((const unsigned char *)data)[i]) * 1099511628211ULL;
-    return hash ? hash : 1;
-}
-
 /* ---- circuit breaker ---------------------------------------------------- */
 
-static void partner_pause(struct partner *partner, int pause)
+/* Acts on what the breaker did: open pauses the partner's partitions,
+ * closed resumes them; each is counted and said. reason: what failed. */
+static void partner_circuit(struct partner *partner, enum breaker_transition transition,
+                            const char *reason)
 {
-    rd_kafka_topic_partition_list_t *assignment = NULL;
-    if (rd_kafka_assignment(partner->consumer, &assignment) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return;
-    if (pause)
-        rd_kafka_pause_partitions(partner->consumer, assignment);
-    else
-        rd_kafka_resume_partitions(partner->consumer, assignment);
-    rd_kafka_topic_partition_list_destroy(assignment);
-    partner->paused = pause;
-}
-
-static void partner_breaker_open(struct partner *partner, int64_t now, const char *reason)
-{
-    const struct config *config = partner->shared->config;
-    if (partner->breaker == BREAKER_HALF_OPEN)
-        partner->open_ms = partner->open_ms * 2 > config->dispatch.breaker_open_max_ms
-                               ? config->dispatch.breaker_open_max_ms
-                               : partner->open_ms * 2;
-    partner->breaker = BREAKER_OPEN;
-    partner->open_until_ms = now + partner->open_ms;
-    partner_pause(partner, 1);
-    metrics_dispatch_circuit(partner->config->id, METRICS_CIRCUIT_OPEN);
-    log_warning("circuit open partner=%s failures=%d probe_in_ms=%d reason=%.100s",
-                partner->config->id, partner->failures, partner->open_ms, reason);
-}
-
-static void partner_breaker_success(struct partner *partner)
-{
-    partner->failures = 0;
-    if (partner->breaker == BREAKER_CLOSED)
-        return;
-    partner->breaker = BREAKER_CLOSED;
-    partner->open_ms = partner->shared->config->dispatch.breaker_open_ms;
-    partner_pause(partner, 0);
-    metrics_dispatch_circuit(partner->config->id, METRICS_CIRCUIT_CLOSED);
-    log_info("circuit closed partner=%s", partner->config->id);
-}
-
-static void partner_breaker_failure(struct partner *partner, int64_t now, const char *reason)
-{
-    partner->failures++;
-    if (partner->breaker == BREAKER_HALF_OPEN ||
-        (partner->breaker == BREAKER_CLOSED &&
-         partner->failures >= partner->shared->config->dispatch.breaker_failures))
-        partner_breaker_open(partner, now, reason);
+    const char *id = partner->config->id;
+    switch (transition) {
+    case BREAKER_OPENED:
+        consumer_pause(partner->consumer, 1);
+        metrics_dispatch_circuit(id, METRICS_CIRCUIT_OPEN);
+        log_warning("circuit open partner=%s failures=%d probe_in_ms=%d reason=%.100s", id,
+                    partner->breaker.failures, partner->breaker.open_ms, reason ? reason : "");
+        break;
+    case BREAKER_HALF_OPENED:
+        metrics_dispatch_circuit(id, METRICS_CIRCUIT_HALF_OPEN);
+        log_info("circuit half-open partner=%s: sending a probe", id);
+        break;
+    case BREAKER_CLOSED_AGAIN:
+        consumer_pause(partner->consumer, 0);
+        metrics_dispatch_circuit(id, METRICS_CIRCUIT_CLOSED);
+        log_info("circuit closed partner=%s", id);
+        break;
+    case BREAKER_UNCHANGED:
+        break;
+    }
 }
 
 /* Whether an attempt may start now; in half-open state, only one probe. */
-static int partner_breaker_allows(struct partner *partner, int64_t now)
+static int partner_circuit_allows(struct partner *partner, int64_t now)
 {
-    if (partner->breaker == BREAKER_OPEN && now >= partner->open_until_ms) {
-        partner->breaker = BREAKER_HALF_OPEN;
-        metrics_dispatch_circuit(partner->config->id, METRICS_CIRCUIT_HALF_OPEN);
-        log_info("circuit half-open partner=%s: sending a probe", partner->config->id);
-    }
-    if (partner->breaker == BREAKER_CLOSED)
-        return 1;
-    return partner->breaker == BREAKER_HALF_OPEN && !partner->probe_in_flight;
+    enum breaker_transition transition;
+    int allowed = breaker_allows(&partner->breaker, now, &transition);
+    partner_circuit(partner, transition, NULL);
+    return allowed;
 }
 
 /* ---- intake ------------------------------------------------------------- */
@@ -463,19 +417,22 @@ static int partner_take(struct partner *partner, rd_kafka_message_t *message, in
         return -1;
     }
     pending->partner = partner;
+    pending->entry.topic = pending->source.topic;
+    pending->entry.partition = pending->source.partition;
+    pending->entry.offset = pending->source.offset;
+    pending->entry.key_hash =
+        pending->source.key ? window_key_hash(pending->source.key, pending->source.key_len) : 0;
+    /* Never full here (intake takes only while there is room); were it, the
+     * message would be held and taken again, never dropped. */
+    if (window_push(partner->window, &pending->entry) != 0) {
+        partner_free_pending(pending);
+        return -1;
+    }
     metrics_dispatch_in(partner->config->id, pending->source.topic);
-    pending->key_hash =
-        pending->source.key ? partner_hash(pending->source.key, pending->source.key_len) : 0;
     pending->first_attempt_ms = now;
     pending->next_attempt_ms = now;
     partner_event_id(message, pending->event_id, sizeof pending->event_id);
     rd_kafka_message_destroy(message);
-    if (partner->tail)
-        partner->tail->next = pending;
-    else
-        partner->head = pending;
-    partner->tail = pending;
-    partner->pending_count++;
     if (partner->registry_failures) {
         /* Not each new event asks the registry: one waiting event does. */
         pending->undecoded = 1;
@@ -510,8 +467,7 @@ static int partner_intake(struct partner *partner, int64_t now)
     int budget = partner->max_in_flight;
     /* While the circuit is open nothing new is taken: the partitions are
      * paused and the lag grows in Kafka, not in memory. */
-    while (partner->pending_count < (size_t)partner->max_pending &&
-           partner->breaker == BREAKER_CLOSED) {
+    while (window_has_room(partner->window) && partner->breaker.state == BREAKER_CLOSED) {
         if (budget-- == 0)
             return 1;
         if (partner->held && now < partner->held_until_ms)
@@ -519,7 +475,7 @@ static int partner_intake(struct partner *partner, int64_t now)
         rd_kafka_message_t *message = partner->held;
         partner->held = NULL;
         if (!message)
-            message = rd_kafka_consumer_poll(partner->consumer, 0);
+            message = consumer_poll(partner->consumer, 0);
         if (!message)
             return 0;
         if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -534,17 +490,9 @@ static int partner_intake(struct partner *partner, int64_t now)
                         rd_kafka_err2name(message->err), rd_kafka_message_errstr(message));
         rd_kafka_message_destroy(message);
     }
-    /* Rebalances are served by polling: do it even when not taking. */
-    if (partner->pending_count >= (size_t)partner->max_pending ||
-        partner->breaker != BREAKER_CLOSED) {
-        rd_kafka_topic_partition_list_t *assignment = NULL;
-        if (partner->breaker != BREAKER_CLOSED &&
-            rd_kafka_assignment(partner->consumer, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            /* Partitions assigned since the circuit opened are paused too. */
-            rd_kafka_pause_partitions(partner->consumer, assignment);
-            rd_kafka_topic_partition_list_destroy(assignment);
-        }
-    }
+    /* Partitions assigned since the circuit opened are paused too. */
+    if (partner->breaker.state != BREAKER_CLOSED)
+        consumer_pause(partner->consumer, 1);
     return 0;
 }
 
@@ -579,7 +527,7 @@ static void partner_start_attempt(struct partner *partner, struct pending *pendi
         if (partner->type->release)
             partner->type->release(partner->instance, &pending->request);
         log_warning("no credentials partner=%s: %s", partner->config->id, errstr);
-        partner_breaker_failure(partner, now, "authentication");
+        partner_circuit(partner, breaker_failure(&partner->breaker, now), "authentication");
         pending->next_attempt_ms = now + partner_backoff(partner, pending->attempts);
         return;
     }
@@ -600,62 +548,44 @@ static void partner_start_attempt(struct partner *partner, struct pending *pendi
         pending->next_attempt_ms = now + 1000;
         return;
     }
-    pending->state = PENDING_IN_FLIGHT;
+    window_set_state(partner->window, &pending->entry, WINDOW_IN_FLIGHT);
     pending->sent = 1;
-    partner->in_flight++;
-    if (partner->breaker == BREAKER_HALF_OPEN)
-        partner->probe_in_flight = 1;
+    breaker_started(&partner->breaker); /* the probe, when half-open */
 }
 
-/* Starts what may start; returns when the next waiting event is due. */
+/* Starts what may start; returns when the next waiting event is due. An
+ * event held back by an earlier one of the same person (window.h) is not
+ * looked at: it is due when that one is no longer on its way. */
 static int64_t partner_start_due(struct partner *partner, int64_t now)
 {
-    /* Open addressing over at most max_pending keys in twice as many slots;
-     * cleared each turn, so sized to the partner, not to the largest case. */
-    uint64_t *blocked = partner->blocked;
-    const size_t mask = partner->blocked_slots - 1;
-    memset(blocked, 0, partner->blocked_slots * sizeof *blocked);
     int64_t next_due = now + 1000;
-    int decode_tried = 0;
-    for (struct pending *pending = partner->head; pending; pending = pending->next) {
-        int is_blocked = 0;
-        size_t slot = 0;
-        if (pending->key_hash) {
-            /* Open addressing over the keys of unsettled earlier events. */
-            slot = pending->key_hash & mask;
-            while (blocked[slot] && blocked[slot] != pending->key_hash)
-                slot = (slot + 1) & mask;
-            is_blocked = blocked[slot] == pending->key_hash;
-        }
+    int decode_tried = 0, held;
+    struct window_walk walk;
+    struct window_entry *entry;
+    window_walk_begin(partner->window, &walk);
+    while ((entry = window_walk_next(&walk, &held)) != NULL) {
+        struct pending *pending = pending_of(entry);
+        if (entry->state != WINDOW_WAITING || held)
+            continue;
         /* Undecoded events (the schema registry did not answer): while it
          * still does not, one of them asks it again when the backoff ends. */
-        if (pending->state == PENDING_WAITING && !is_blocked && pending->undecoded &&
-            pending->next_attempt_ms <= now &&
+        if (pending->undecoded && pending->next_attempt_ms <= now &&
             !(partner->registry_failures && (decode_tried || now < partner->registry_retry_ms))) {
             decode_tried = 1;
             partner_prepare(partner, pending, now); /* may make it final, or leave it waiting */
+            if (entry->state != WINDOW_WAITING)
+                continue;
         }
-        if (pending->state == PENDING_WAITING && !is_blocked && pending->undecoded) {
-            if (pending->next_attempt_ms > now && pending->next_attempt_ms < next_due)
+        if (pending->next_attempt_ms > now) {
+            if (pending->next_attempt_ms < next_due)
                 next_due = pending->next_attempt_ms;
-        } else if (pending->state == PENDING_WAITING && !is_blocked) {
-            if (pending->next_attempt_ms > now) {
-                if (pending->next_attempt_ms < next_due)
-                    next_due = pending->next_attempt_ms;
-            } else if (partner->in_flight < (size_t)partner->max_in_flight &&
-                       partner_breaker_allows(partner, now)) {
-                partner_start_attempt(partner, pending, now);
-            }
+        } else if (!pending->undecoded && window_may_start(partner->window) &&
+                   partner_circuit_allows(partner, now)) {
+            partner_start_attempt(partner, pending, now);
         }
-        /* Only an event still on its way to the partner holds the next of
-         * the same person back; one being recorded has arrived already. */
-        if (pending->key_hash && !is_blocked &&
-            (pending->state == PENDING_WAITING || pending->state == PENDING_IN_FLIGHT))
-            blocked[slot] = pending->key_hash;
     }
-    if (partner->breaker == BREAKER_OPEN && partner->open_until_ms < next_due)
-        next_due = partner->open_until_ms;
-    return next_due;
+    int64_t probe_at = breaker_probe_at(&partner->breaker);
+    return probe_at < next_due ? probe_at : next_due;
 }
 
 static int64_t partner_backoff(struct partner *partner, int attempts)
@@ -696,25 +626,21 @@ static void partner_complete(struct partner *partner, struct pending *pending, C
         partner->type->release(partner->instance, &pending->request);
     partner_easy_give(partner, pending->easy);
     pending->easy = NULL;
-    partner->in_flight--;
-    int was_probe = partner->breaker == BREAKER_HALF_OPEN && partner->probe_in_flight;
-    if (was_probe)
-        partner->probe_in_flight = 0;
 
     if (outcome.result == PLACEHUB_DELIVERED) {
-        partner_breaker_success(partner);
+        partner_circuit(partner, breaker_success(&partner->breaker), NULL);
         partner_final(partner, pending, 1, NULL);
         return;
     }
     if (outcome.result == PLACEHUB_REJECTED) {
         /* The partner answered: it is up, this event is what it refuses. */
-        partner_breaker_success(partner);
+        partner_circuit(partner, breaker_success(&partner->breaker), NULL);
         log_warning("rejected partner=%s event_id=%s status=%d reason=%.100s", partner->config->id,
                     pending->event_id, pending->status, outcome.reason);
         partner_final(partner, pending, 0, outcome.reason);
         return;
     }
-    partner_breaker_failure(partner, now, outcome.reason);
+    partner_circuit(partner, breaker_failure(&partner->breaker, now), outcome.reason);
     int64_t delay = partner_backoff(partner, pending->attempts);
     if (retry_after_ms > delay)
         delay = retry_after_ms;
@@ -730,7 +656,7 @@ static void partner_complete(struct partner *partner, struct pending *pending, C
     log_warning("delivery failed partner=%s event_id=%s attempt=%d reason=%.100s retry_in_ms=%lld",
                 partner->config->id, pending->event_id, pending->attempts, outcome.reason,
                 (long long)delay);
-    pending->state = PENDING_WAITING;
+    window_set_state(partner->window, &pending->entry, WINDOW_WAITING);
     pending->next_attempt_ms = now + delay;
 }
 
@@ -749,7 +675,7 @@ static int partner_collect(struct partner *partner)
             (struct pending *)((char *)transfer - offsetof(struct pending, transfer));
         /* The time the answer was seen, not the turn's start: a retry
          * (Retry-After above all) counts from the answer. */
-        partner_complete(partner, pending, message->data.result, partner_now());
+        partner_complete(partner, pending, message->data.result, clock_wall_ms());
         ended++;
     }
     return ended;
@@ -783,7 +709,7 @@ static void partner_write_records(struct partner *partner, struct pending *pendi
 {
     const struct config *config = partner->shared->config;
     const struct record_source *source = &pending->source;
-    int64_t now = partner_now();
+    int64_t now = clock_wall_ms();
     atomic_store(&pending->record_failed, 0);
     if (pending->suppressed) {
         struct record_suppression suppression = {
@@ -856,9 +782,9 @@ static void partner_final(struct partner *partner, struct pending *pending, int 
 {
     pending->delivered = delivered;
     snprintf(pending->reason, sizeof pending->reason, "%s", reason ? reason : "");
-    pending->state = PENDING_RECORDING;
+    window_set_state(partner->window, &pending->entry, WINDOW_RECORDING);
     metrics_dispatch_out(partner->config->id, pending->source.topic, delivered,
-                         pending->timestamp_ms ? partner_now() - pending->timestamp_ms : 0);
+                         pending->timestamp_ms ? clock_wall_ms() - pending->timestamp_ms : 0);
     if (delivered)
         log_debug("delivered partner=%s event_id=%s attempts=%d", partner->config->id,
                   pending->event_id, pending->attempts);
@@ -880,7 +806,7 @@ static void partner_final(struct partner *partner, struct pending *pending, int 
  * delivery, its offset is stored only after its record is acknowledged. */
 static void partner_suppress(struct partner *partner, struct pending *pending)
 {
-    pending->state = PENDING_RECORDING;
+    window_set_state(partner->window, &pending->entry, WINDOW_RECORDING);
     log_debug("suppressed partner=%s event_id=%s reason=%s agreement=%s", partner->config->id,
               pending->event_id, pending->suppression,
               pending->agreement ? pending->agreement->id : "none");
@@ -888,84 +814,44 @@ static void partner_suppress(struct partner *partner, struct pending *pending)
 }
 
 /* Marks recorded events settled (re-producing failed records), then stores
- * the offsets of settled runs at the head of each partition and frees them.
- * Returns how many it freed. */
+ * the offsets of settled runs at the head of each partition (window.h) and
+ * frees them. Returns how many it freed. */
 static size_t partner_settle(struct partner *partner)
 {
     /* Nothing was acknowledged since the last look: nothing can settle. */
     unsigned done = atomic_load(&partner->records_done);
-    size_t freed = 0;
     if (done == partner->records_settled)
         return 0;
     partner->records_settled = done;
-    for (struct pending *pending = partner->head; pending; pending = pending->next)
-        if (pending->state == PENDING_RECORDING &&
-            atomic_load(&pending->records_outstanding) == 0) {
+    for (struct window_entry *entry = window_head(partner->window); entry; entry = entry->next) {
+        struct pending *pending = pending_of(entry);
+        if (entry->state == WINDOW_RECORDING && atomic_load(&pending->records_outstanding) == 0) {
             if (atomic_load(&pending->record_failed)) {
                 log_warning("receipt or dead letter not acknowledged partner=%s event_id=%s: "
                             "writing again",
                             partner->config->id, pending->event_id);
                 partner_write_records(partner, pending);
             } else {
-                pending->state = PENDING_SETTLED;
+                window_set_state(partner->window, entry, WINDOW_SETTLED);
             }
         }
-
-    enum { MAX_BLOCKED = 256 };
-    struct {
-        const char *topic;
-        int32_t partition;
-    } blocked[MAX_BLOCKED];
-    size_t blocked_count = 0;
-    rd_kafka_topic_partition_list_t *offsets = NULL;
-    struct pending *previous = NULL, *pending = partner->head;
-    while (pending) {
-        struct pending *next = pending->next;
-        int is_blocked = 0;
-        for (size_t i = 0; i < blocked_count && !is_blocked; i++)
-            is_blocked = blocked[i].topic == pending->source.topic &&
-                         blocked[i].partition == pending->source.partition;
-        if (pending->state != PENDING_SETTLED || is_blocked) {
-            if (!is_blocked && blocked_count < MAX_BLOCKED) {
-                blocked[blocked_count].topic = pending->source.topic;
-                blocked[blocked_count].partition = pending->source.partition;
-                blocked_count++;
-            } else if (!is_blocked) {
-                /* Too many partitions in view: settle the rest next time. */
-                partner->records_settled = done - 1;
-                break;
-            }
-            previous = pending;
-            pending = next;
-            continue;
-        }
-        if (!offsets)
-            offsets = rd_kafka_topic_partition_list_new(16);
-        rd_kafka_topic_partition_t *entry = rd_kafka_topic_partition_list_find(
-            offsets, pending->source.topic, pending->source.partition);
-        if (!entry)
-            entry = rd_kafka_topic_partition_list_add(offsets, pending->source.topic,
-                                                      pending->source.partition);
-        entry->offset = pending->source.offset + 1;
-        if (previous)
-            previous->next = next;
-        else
-            partner->head = next;
-        if (partner->tail == pending)
-            partner->tail = previous;
-        partner->pending_count--;
-        partner_free_pending(pending);
-        freed++;
-        pending = next;
     }
-    if (offsets) {
-        rd_kafka_resp_err_t err = rd_kafka_offsets_store(partner->consumer, offsets);
-        if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    size_t freed = 0, offset_count = 0;
+    struct window_entry *taken = window_settle(partner->window, &freed);
+    const struct window_offset *offsets = window_offsets(partner->window, &offset_count);
+    for (size_t i = 0; i < offset_count; i++) {
+        char errstr[128];
+        if (consumer_store(partner->consumer, offsets[i].topic, offsets[i].partition,
+                           offsets[i].offset, errstr, sizeof errstr) != 0)
             /* A partition was taken away by a rebalance: its new owner
              * delivers those events again (same event ids). */
-            log_warning("offsets not stored partner=%s error=%s", partner->config->id,
-                        rd_kafka_err2name(err));
-        rd_kafka_topic_partition_list_destroy(offsets);
+            log_warning("offsets not stored partner=%s error=%s", partner->config->id, errstr);
+    }
+    /* Freed only now: the offsets name the entries' topics. */
+    while (taken) {
+        struct window_entry *next = taken->next;
+        partner_free_pending(pending_of(taken));
+        taken = next;
     }
     return freed;
 }
@@ -977,7 +863,7 @@ static void *partner_run(void *arg)
     struct partner *partner = arg;
     struct curl_waitfd wait = {.fd = partner->wake_pipe[0], .events = CURL_WAIT_POLLIN};
     while (!atomic_load(partner->shared->stopping)) {
-        int64_t now = partner_now();
+        int64_t now = clock_wall_ms();
         int more = partner_intake(partner, now);
         int64_t next_due = partner_start_due(partner, now);
         int ended = partner_collect(partner);
@@ -988,7 +874,7 @@ static void *partner_run(void *arg)
          * the wake pipe only when it goes from empty to not empty, so room made while it was full
          * all along would otherwise wait for an unrelated wakeup (up to the second below) before
          * intake takes more. */
-        int64_t timeout = ended || freed || more ? 0 : next_due - partner_now();
+        int64_t timeout = ended || freed || more ? 0 : next_due - clock_wall_ms();
         if (timeout < 0)
             timeout = 0;
         if (timeout > 1000)
@@ -996,68 +882,6 @@ static void *partner_run(void *arg)
         curl_multi_poll(partner->multi, &wait, 1, (int)timeout, NULL);
     }
     return NULL;
-}
-
-/* partitions as "topic[0,2] other[1]", cut short with "..." to fit. */
-static void partner_partitions_text(const rd_kafka_topic_partition_list_t *partitions, char *out,
-                                    size_t out_size)
-{
-    size_t len = 0;
-    out[0] = '\0';
-    for (int i = 0; partitions && i < partitions->cnt && len + 1 < out_size; i++) {
-        const rd_kafka_topic_partition_t *entry = &partitions->elems[i];
-        int same_topic = i > 0 && strcmp(partitions->elems[i - 1].topic, entry->topic) == 0;
-        int more =
-            i + 1 < partitions->cnt && strcmp(partitions->elems[i + 1].topic, entry->topic) == 0;
-        int n = same_topic ? snprintf(out + len, out_size - len, ",%d%s", (int)entry->partition,
-                                      more ? "" : "]")
-                           : snprintf(out + len, out_size - len, "%s%s[%d%s", len ? " " : "",
-                                      entry->topic, (int)entry->partition, more ? "" : "]");
-        if (n < 0 || (size_t)n >= out_size - len) {
-            if (out_size > 4)
-                memcpy(out + out_size - 4, "...", 4);
-            return;
-        }
-        len += (size_t)n;
-    }
-    if (len == 0)
-        snprintf(out, out_size, "none");
-}
-
-/* What librdkafka does without a rebalance callback, said in the log: which
- * partitions this partner's consumer now holds, and which it gave up. */
-static void partner_rebalance(rd_kafka_t *consumer, rd_kafka_resp_err_t err,
-                              rd_kafka_topic_partition_list_t *partitions, void *opaque)
-{
-    (void)opaque;
-    char group[256] = "unknown", list[512];
-    size_t group_size = sizeof group;
-    rd_kafka_conf_get(rd_kafka_conf(consumer), "group.id", group, &group_size);
-    partner_partitions_text(partitions, list, sizeof list);
-    int cooperative = strcmp(rd_kafka_rebalance_protocol(consumer), "COOPERATIVE") == 0;
-    rd_kafka_error_t *error = NULL;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        log_info("partitions assigned group=%s %s", group, list);
-        if (cooperative)
-            error = rd_kafka_incremental_assign(consumer, partitions);
-        else
-            rd_kafka_assign(consumer, partitions);
-    } else {
-        if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
-            log_info("partitions revoked group=%s %s: events of theirs not yet settled go to "
-                     "the partner again from their next owner, with the same event ids",
-                     group, list);
-        else
-            log_warning("rebalance failed group=%s: %s", group, rd_kafka_err2str(err));
-        if (cooperative)
-            error = rd_kafka_incremental_unassign(consumer, partitions);
-        else
-            rd_kafka_assign(consumer, NULL);
-    }
-    if (error) {
-        log_error("rebalance group=%s: %s", group, rd_kafka_error_string(error));
-        rd_kafka_error_destroy(error);
-    }
 }
 
 /* Reads the partner's pseudonym key (all its agreements name the same one,
@@ -1089,24 +913,13 @@ const unsigned char *partner_pseudonym_key(const struct partner *partner, size_t
     return partner->pseudonym_key_len ? partner->pseudonym_key : NULL;
 }
 
-int partner_new(const struct partner_shared *shared, const struct config_partner *config,
-                struct partner **out, char *errstr, size_t errstr_size)
+/* How many requests may be in flight (the hub's default, or the partner's
+ * max_in_flight option) and, from that, how many events may be pending;
+ * allocates what is sized by them. */
+static int partner_limits(struct partner *partner, char *errstr, size_t errstr_size)
 {
-    char message[512], group[256];
-    const struct config *hub = shared->config;
-    struct partner *partner = calloc(1, sizeof *partner);
-    *out = NULL;
-    if (!partner) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return -1;
-    }
-    partner->shared = shared;
-    partner->config = config;
-    partner->wake_pipe[0] = partner->wake_pipe[1] = -1;
-    partner->open_ms = hub->dispatch.breaker_open_ms;
-    partner->random_state = (unsigned)partner_now() ^ (unsigned)(uintptr_t)partner;
-    partner->options.opaque = config;
-    partner->options.get = partner_option;
+    const struct config *hub = partner->shared->config;
+    const struct config_partner *config = partner->config;
     partner->max_in_flight = hub->dispatch.max_in_flight;
     const char *in_flight = config_partner_option(config, "max_in_flight");
     if (in_flight) {
@@ -1116,7 +929,7 @@ int partner_new(const struct partner_shared *shared, const struct config_partner
             snprintf(errstr, errstr_size,
                      "%s:%d: partner %s: options.max_in_flight must be 1 to 1024", hub->path,
                      config->line, config->id);
-            goto fail;
+            return -1;
         }
         partner->max_in_flight = (int)value;
     }
@@ -1129,101 +942,109 @@ int partner_new(const struct partner_shared *shared, const struct config_partner
     partner->max_pending = partner->max_in_flight * 16 < 128 ? 128 : partner->max_in_flight * 16;
     if (partner->max_pending > 4096)
         partner->max_pending = 4096;
-
-    partner->blocked_slots = 1;
-    while (partner->blocked_slots < (size_t)partner->max_pending * 2)
-        partner->blocked_slots *= 2;
-    partner->blocked = calloc(partner->blocked_slots, sizeof *partner->blocked);
+    partner->window = window_new((size_t)partner->max_pending, (size_t)partner->max_in_flight);
     partner->idle = calloc((size_t)partner->max_in_flight, sizeof *partner->idle);
-    if (!partner->blocked || !partner->idle) {
+    if (!partner->window || !partner->idle) {
         snprintf(errstr, errstr_size, "out of memory");
-        goto fail;
+        return -1;
     }
+    return 0;
+}
 
+/* The connector instance, with the partner's transfer settings and
+ * credentials. */
+static int partner_connector(struct partner *partner, char *errstr, size_t errstr_size)
+{
+    const struct config *hub = partner->shared->config;
+    const struct config_partner *config = partner->config;
+    char message[512];
     partner->type = connector_find(config->connector, message, sizeof message);
     if (!partner->type) {
         snprintf(errstr, errstr_size, "%s:%d: partner %s: %s", hub->path, config->line, config->id,
                  message);
-        goto fail;
+        return -1;
     }
     if (transfer_settings_load(config->id, &partner->options, &partner->settings, errstr,
                                errstr_size) != 0 ||
         auth_new(config->id, &partner->options, &partner->auth, errstr, errstr_size) != 0 ||
         partner->type->create(connector_host(), config->id, &partner->options, &partner->instance,
                               errstr, errstr_size) != 0)
-        goto fail;
+        return -1;
+    return 0;
+}
 
-    if (partner_governance_load(partner, errstr, errstr_size) != 0)
-        goto fail;
-
+/* The curl multi handle and the pipe the consumer queue wakes it through. */
+static int partner_transfers(struct partner *partner, char *errstr, size_t errstr_size)
+{
     partner->multi = curl_multi_init();
     if (!partner->multi || pipe2(partner->wake_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
-        snprintf(errstr, errstr_size, "partner %s: cannot set up: %s", config->id, strerror(errno));
-        goto fail;
+        snprintf(errstr, errstr_size, "partner %s: cannot set up: %s", partner->config->id,
+                 strerror(errno));
+        return -1;
     }
     curl_multi_setopt(partner->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     curl_multi_setopt(partner->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)partner->max_in_flight);
     curl_multi_setopt(partner->multi, CURLMOPT_MAXCONNECTS, (long)partner->max_in_flight);
+    return 0;
+}
 
-    rd_kafka_conf_t *conf = kafka_conf_new(hub, errstr, errstr_size);
+/* The partner's consumer in its own group, subscribed to its topics. */
+static int partner_consumer(struct partner *partner, const char *group, char *errstr,
+                            size_t errstr_size)
+{
+    const struct config_partner *config = partner->config;
+    rd_kafka_conf_t *conf = kafka_conf_new(partner->shared->config, errstr, errstr_size);
     if (!conf)
-        goto fail;
-    snprintf(group, sizeof group, "%s.%s", hub->dispatch.group_prefix, config->id);
-    if (kafka_conf_set(conf, "group.id", group, errstr, errstr_size) != 0 ||
-        kafka_conf_set(conf, "client.id", group, errstr, errstr_size) != 0 ||
-        kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) != 0 ||
-        kafka_conf_set(conf, "enable.auto.commit", "true", errstr, errstr_size) != 0 ||
-        kafka_conf_set(conf, "auto.commit.interval.ms", "1000", errstr, errstr_size) != 0 ||
-        /* A new partner starts from the oldest retained event. */
-        kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) != 0 ||
-        /* Bound what librdkafka prefetches per partner: ten partners must
-         * fit in a small footprint. A partition whose local queue is full
-         * is looked at again after fetch.queue.backoff.ms; librdkafka's
-         * default (a second) starved the partner between bursts once its
-         * queue filled (docs/performance.md). Measured with a 20,000-event
-         * backlog and one partner: 10 ms gives 7,600-8,200/s with a queue
-         * of 256 KB or 1 MB alike, so the smaller queue, which keeps ten
-         * backlogged partners 10 MB lower. */
-        kafka_conf_set(conf, "queued.max.messages.kbytes", "256", errstr, errstr_size) != 0 ||
-        kafka_conf_set(conf, "fetch.queue.backoff.ms", "10", errstr, errstr_size) != 0 ||
-        kafka_conf_set(conf, "fetch.max.bytes", "1048576", errstr, errstr_size) != 0 ||
-        kafka_conf_set(conf, "max.partition.fetch.bytes", "131072", errstr, errstr_size) != 0 ||
-        kafka_conf_set(conf, "fetch.error.backoff.ms", "20", errstr, errstr_size) != 0 ||
-        /* The engine polls only when it has room; a partner held back by
-         * a long outage must not be thrown out of its group for that. */
-        kafka_conf_set(conf, "max.poll.interval.ms", "86400000", errstr, errstr_size) != 0 ||
+        return -1;
+    if (consumer_conf_set(conf, group, errstr, errstr_size) != 0 ||
         metrics_kafka_stats(conf, config->id, config->id, 5000, errstr, errstr_size) != 0) {
         rd_kafka_conf_destroy(conf);
-        goto fail;
+        return -1;
     }
-    rd_kafka_conf_set_rebalance_cb(conf, partner_rebalance);
-    partner->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
-    if (!partner->consumer) {
-        rd_kafka_conf_destroy(conf);
-        goto fail;
+    char message[400];
+    if (consumer_new(conf, (const char *const *)config->topics, config->topic_count,
+                     partner->wake_pipe[1], &partner->consumer, message, sizeof message) != 0) {
+        snprintf(errstr, errstr_size, "partner %s: %s", config->id, message);
+        return -1;
     }
-    rd_kafka_poll_set_consumer(partner->consumer);
-    partner->queue = rd_kafka_queue_get_consumer(partner->consumer);
-    rd_kafka_queue_io_event_enable(partner->queue, partner->wake_pipe[1], "1", 1);
-    rd_kafka_topic_partition_list_t *topics =
-        rd_kafka_topic_partition_list_new((int)config->topic_count);
-    for (size_t i = 0; i < config->topic_count; i++)
-        rd_kafka_topic_partition_list_add(topics, config->topics[i], RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t err = rd_kafka_subscribe(partner->consumer, topics);
-    rd_kafka_topic_partition_list_destroy(topics);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        snprintf(errstr, errstr_size, "partner %s: subscribe: %s", config->id,
-                 rd_kafka_err2str(err));
-        goto fail;
+    return 0;
+}
+
+int partner_new(const struct partner_shared *shared, const struct config_partner *config,
+                struct partner **out, char *errstr, size_t errstr_size)
+{
+    char group[256];
+    const struct config *hub = shared->config;
+    struct partner *partner = calloc(1, sizeof *partner);
+    *out = NULL;
+    if (!partner) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    partner->shared = shared;
+    partner->config = config;
+    partner->wake_pipe[0] = partner->wake_pipe[1] = -1;
+    const struct breaker_settings breaker = {.failures = hub->dispatch.breaker_failures,
+                                             .open_ms = hub->dispatch.breaker_open_ms,
+                                             .open_max_ms = hub->dispatch.breaker_open_max_ms};
+    breaker_init(&partner->breaker, &breaker);
+    partner->random_state = (unsigned)clock_wall_ms() ^ (unsigned)(uintptr_t)partner;
+    partner->options.opaque = config;
+    partner->options.get = partner_option;
+    snprintf(group, sizeof group, "%s.%s", hub->dispatch.group_prefix, config->id);
+    if (partner_limits(partner, errstr, errstr_size) != 0 ||
+        partner_connector(partner, errstr, errstr_size) != 0 ||
+        partner_governance_load(partner, errstr, errstr_size) != 0 ||
+        partner_transfers(partner, errstr, errstr_size) != 0 ||
+        partner_consumer(partner, group, errstr, errstr_size) != 0) {
+        partner_destroy(partner);
+        return -1;
     }
     metrics_dispatch_circuit(config->id, METRICS_CIRCUIT_CLOSED);
     log_info("partner ready partner=%s group=%s connector=%s topics=%zu max_in_flight=%d",
              config->id, group, partner->type->name, config->topic_count, partner->max_in_flight);
     *out = partner;
     return 0;
-fail:
-    partner_destroy(partner);
-    return -1;
 }
 
 const char *partner_id(const struct partner *partner)
@@ -1260,7 +1081,7 @@ void partner_finish(struct partner *partner)
         rd_kafka_message_destroy(partner->held);
         partner->held = NULL;
     }
-    rd_kafka_consumer_close(partner->consumer); /* commits what was stored */
+    consumer_close(partner->consumer); /* commits what was stored */
 }
 
 void partner_destroy(struct partner *partner)
@@ -1268,9 +1089,9 @@ void partner_destroy(struct partner *partner)
     if (!partner)
         return;
     partner_stop(partner);
-    while (partner->head) {
-        struct pending *pending = partner->head;
-        partner->head = pending->next;
+    struct window_entry *entry;
+    while (partner->window && (entry = window_pop(partner->window)) != NULL) {
+        struct pending *pending = pending_of(entry);
         if (pending->easy) {
             curl_multi_remove_handle(partner->multi, pending->easy);
             transfer_cleanup(&pending->transfer);
@@ -1280,12 +1101,9 @@ void partner_destroy(struct partner *partner)
         }
         partner_free_pending(pending);
     }
-    if (partner->queue)
-        rd_kafka_queue_destroy(partner->queue);
     if (partner->held)
         rd_kafka_message_destroy(partner->held);
-    if (partner->consumer)
-        rd_kafka_destroy(partner->consumer);
+    consumer_destroy(partner->consumer);
     for (size_t i = 0; i < partner->idle_count; i++)
         curl_easy_cleanup(partner->idle[i]);
     free(partner->idle);
@@ -1299,6 +1117,6 @@ void partner_destroy(struct partner *partner)
     transfer_settings_free(&partner->settings);
     auth_destroy(partner->auth);
     explicit_bzero(partner->pseudonym_key, sizeof partner->pseudonym_key);
-    free(partner->blocked);
+    window_destroy(partner->window);
     free(partner);
 }
