@@ -177,6 +177,14 @@ void delivery_partner_set_notify(struct delivery_partner *partner, void (*notify
     auth_set_notify(partner->auth, notify, opaque);
 }
 
+void delivery_partner_warm(struct delivery_partner *partner)
+{
+    char header[AUTH_HEADER_MAX], errstr[256];
+    /* The answer does not matter here: asking starts the fetch. */
+    (void)auth_header_now(partner->auth, header, sizeof header, errstr, sizeof errstr);
+    explicit_bzero(header, sizeof header);
+}
+
 static void delivery_release(struct delivery_partner *partner, struct delivery_attempt *attempt)
 {
     transfer_cleanup(&attempt->transfer);

@@ -97,6 +97,10 @@ int delivery_partner_decide(const struct delivery_partner *partner, const char *
 void delivery_partner_set_notify(struct delivery_partner *partner, void (*notify)(void *opaque),
                                  void *opaque);
 
+/* Starts fetching the credentials that are fetched (an OAuth2 token) in
+ * the background, so the first delivery need not wait. Never blocks. */
+void delivery_partner_warm(struct delivery_partner *partner);
+
 /* One attempt in progress. Zero it before delivery_attempt_start; it must
  * stay at one address until finished (libcurl points into it). */
 struct delivery_attempt {
