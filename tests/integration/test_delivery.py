@@ -8,11 +8,16 @@ import concurrent.futures
 import datetime
 import json
 import random
+import shutil
 import signal
+import tempfile
 import time
 
+import pytest
+import requests
+
 import events
-from harness import wait_until
+from harness import Partner, wait_until
 
 
 def post_many(hub, event_type, count, seed, people=None):
@@ -241,3 +246,80 @@ def test_redirects_are_not_followed_and_answers_are_capped(make_hub, broker):
                "a receipt for the event answered with 2 MB")
     outcome = {r["event_id"]: r for r in receipts(broker, hub)}[big[0]]
     assert outcome["outcome"] == "delivered" and outcome["status"] == 200
+
+
+
+def _received(record):
+    return datetime.datetime.fromisoformat(record["received_at"].replace("Z", "+00:00"))
+
+
+def _authorization(record):
+    return {k.lower(): v for k, v in record["headers"].items()}.get("authorization")
+
+
+def _request_of(partner, event_id):
+    [record] = [r for r in partner.requests() if r.get("json", {}).get("event_id") == event_id]
+    return record
+
+
+@pytest.fixture
+def token_endpoint():
+    """A simulator standing in for an OAuth2 token endpoint, its answers
+    scripted per request through /_sim/behaviour."""
+    workdir = tempfile.mkdtemp(prefix="placehub-token-")
+    endpoint = Partner("token-endpoint", workdir)
+    wait_until(endpoint.ready, 20, "the token endpoint")
+    yield endpoint
+    assert endpoint.process.stop() == 0
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_a_slow_token_refresh_does_not_hold_deliveries_back(make_hub, broker, token_endpoint):
+    """OAuth2 tokens are refreshed ahead of expiry on a thread of their own:
+    while a refresh hangs for 3 s, an event goes out at once with the token
+    that still lives. (Fetched on the delivery path, as before, it would have
+    waited for the slow answer and gone out with the new token.)"""
+    # The first token lives 8 s, so its refresh starts at about 4 s (half
+    # its life) and is answered 3 s later, before the first one expires.
+    requests.put(token_endpoint.url + "/_sim/behaviour", timeout=10, json=[
+        {"status": 200, "times": 1,
+         "body": {"access_token": "tok-one", "token_type": "Bearer", "expires_in": 8}},
+        {"status": 200, "times": 1, "delay_ms": 3000,
+         "body": {"access_token": "tok-two", "token_type": "Bearer", "expires_in": 600}},
+    ]).raise_for_status()
+    hub = make_hub({"housing": ["admission"]},
+                   partner_options={"housing": {
+                       "auth": "oauth2",
+                       "auth_oauth2_token_url": f"{token_endpoint.url}/oauth/token",
+                       "auth_oauth2_client_id": "placehub",
+                       "auth_oauth2_client_secret": "env:TEST_OAUTH2_SECRET"}},
+                   env={"TEST_OAUTH2_SECRET": "s3cret"})
+    partner = hub.partners["housing"]
+    caught_up(hub, broker, "housing", ["admission"])
+    first, _ = post_many(hub, "admission", 1, 51)
+    wait_until(lambda: delivered_ids(partner, set(first)) == first, 30, "the first event")
+    assert _authorization(_request_of(partner, first[0])) == "Bearer tok-one"
+
+    # The refresh is under way once the endpoint has seen a second request.
+    wait_until(lambda: token_endpoint.count() >= 2, 30, "the background refresh to start")
+    refresh_began = _received(token_endpoint.requests()[1])
+    during, _ = post_many(hub, "admission", 1, 52)
+    wait_until(lambda: delivered_ids(partner, set(during)) == during, 30,
+               "the event sent during the refresh")
+    record = _request_of(partner, during[0])
+    assert _authorization(record) == "Bearer tok-one", \
+        "the event waited for the refresh instead of going with the living token"
+    assert (_received(record) - refresh_began).total_seconds() < 3.0, \
+        "the event was held until the slow token answer"
+
+    # Once the refresh is answered, the new token serves.
+    seeds = iter(range(53, 200))
+
+    def sent_with_the_new_token():
+        ids, _ = post_many(hub, "admission", 1, next(seeds))
+        wait_until(lambda: delivered_ids(partner, set(ids)) == ids, 30, "an event after it")
+        return _authorization(_request_of(partner, ids[0])) == "Bearer tok-two"
+
+    wait_until(sent_with_the_new_token, 30, "an event carrying the refreshed token",
+               interval=0.5)
+    assert not [r for r in partner.requests() if r.get("status") == 401]
