@@ -10,6 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Whether fgets read the whole first line into line: it holds the line
+ * end, or the file has nothing more of the line (EOF, or only its line end
+ * after a buffer exactly filled). */
+static int secret_line_fits(const char *line, FILE *file)
+{
+    if (strpbrk(line, "\r\n"))
+        return 1;
+    int next = fgetc(file);
+    if (next == '\r')
+        next = fgetc(file);
+    return next == EOF || next == '\n';
+}
+
 int secret_read(const char *reference, char *out, size_t out_size, char *errstr, size_t errstr_size)
 {
     if (strncmp(reference, "env:", 4) == 0) {
@@ -34,12 +47,22 @@ int secret_read(const char *reference, char *out, size_t out_size, char *errstr,
             return -1;
         }
         int ok = fgets(out, (int)out_size, file) != NULL;
+        int fits = ok && secret_line_fits(out, file);
         fclose(file);
-        if (!ok) {
+        if (ok)
+            out[strcspn(out, "\r\n")] = '\0';
+        if (!ok || out[0] == '\0') {
             snprintf(errstr, errstr_size, "secret %s: the file is empty", reference);
             return -1;
         }
-        out[strcspn(out, "\r\n")] = '\0';
+        if (!fits) {
+            /* Cut to fit, it would fail later as a wrong password, far from
+             * the cause; and out must not keep a piece of it. */
+            memset(out, 0, out_size);
+            snprintf(errstr, errstr_size, "secret %s: the first line is longer than %zu bytes",
+                     reference, out_size - 1);
+            return -1;
+        }
         return 0;
     }
     snprintf(errstr, errstr_size,

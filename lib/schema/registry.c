@@ -44,6 +44,10 @@ struct registry_body {
 
 enum { REGISTRY_MAX_RESPONSE = 2 * 1024 * 1024 };
 
+/* The error_code of a 404 for an unknown schema id: Confluent's, which
+ * Apicurio's ccompat API, Karapace and Redpanda answer too. */
+enum { REGISTRY_SCHEMA_NOT_FOUND = 40403 };
+
 static size_t registry_collect(char *data, size_t size, size_t count, void *user)
 {
     struct registry_body *body = user;
@@ -289,13 +293,21 @@ int registry_reader(struct registry *registry, int id, const struct codec_schema
     if (status != 200 || !text) {
         /* Only "no such id" is the message's fault; anything else (no
          * answer, 5xx, 401, an answer that is not the registry's JSON) says
-         * nothing about it. */
-        if (status == 404)
+         * nothing about it. IMPORTANT: a 404 is "no such id" only with the
+         * registry's own error code: one from a proxy or a wrong base path
+         * would otherwise dead-letter every message. */
+        json_t *code = json_object_get(answer, "error_code");
+        int no_such_id = status == 404 && json_is_integer(code) &&
+                         json_integer_value(code) == REGISTRY_SCHEMA_NOT_FOUND;
+        if (no_such_id)
             snprintf(errstr, errstr_size, "schema registry has no schema id %d (HTTP 404)", id);
+        else if (status == 200 && answer)
+            snprintf(errstr, errstr_size,
+                     "schema registry answered schema id %d without a \"schema\" string", id);
         else if (status >= 0 && answer) /* else registry_call said what went wrong */
             snprintf(errstr, errstr_size, "schema registry answered HTTP %ld for schema id %d",
                      status, id);
-        rc = status == 404 ? -1 : REGISTRY_UNAVAILABLE;
+        rc = no_such_id ? -1 : REGISTRY_UNAVAILABLE;
         goto out;
     }
     char message[256];
