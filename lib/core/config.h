@@ -170,6 +170,9 @@ struct config {
         /* The key of the person keys (lib/schema/event.h): "env:NAME" or
          * "file:/path"; NULL: the built-in development key (warned about). */
         char *person_key;
+        /* The objection register (docs/governance.md): a compacted topic,
+         * one record per person and scope; default "placehub.objections". */
+        char *objections_topic;
     } governance;
 };
 

@@ -311,7 +311,7 @@ int config_parse_agreements(struct config_parser *parser, const struct config *c
 int config_parse_governance(struct config_parser *parser, struct config *config,
                             const yaml_node_t *node)
 {
-    static const char *const known[] = {"person_key", NULL};
+    static const char *const known[] = {"person_key", "objections_topic", NULL};
     const char *where = "governance";
     /* "governance:" with only comments under it (null, as YAML writers
      * spell an empty section). */
@@ -321,12 +321,30 @@ int config_parse_governance(struct config_parser *parser, struct config *config,
         return 0;
     if (config_expect(parser, node, YAML_MAPPING_NODE, where) != 0 ||
         config_check_keys(parser, node, known, where) != 0 ||
-        config_string(parser, node, "person_key", where, 0, &config->governance.person_key) != 0)
+        config_string(parser, node, "person_key", where, 0, &config->governance.person_key) != 0 ||
+        config_string(parser, node, "objections_topic", where, 0,
+                      &config->governance.objections_topic) != 0)
         return -1;
     if (config->governance.person_key && !config_secret_reference(config->governance.person_key))
         return config_fail(parser, config_get(parser, node, "person_key"),
                            "governance.person_key must name the key as env:VARIABLE or "
                            "file:/path; a key is never written in the configuration itself");
+    /* The hub's own compacted topic: never one of the event topics, whose
+     * records would then be read as objections (and compacted away). */
+    const yaml_node_t *objections = config_get(parser, node, "objections_topic");
+    if (!config_topic_name_valid(config->governance.objections_topic))
+        return config_fail(parser, objections ? objections : node,
+                           "governance.objections_topic must be a valid Kafka topic name "
+                           "(letters, digits, '.', '_', '-')");
+    const char *objections_topic = config->governance.objections_topic;
+    if (config_topic_find(config, objections_topic) ||
+        strcmp(objections_topic, config->dispatch.audit_topic) == 0 ||
+        strcmp(objections_topic, config->dispatch.dead_letter_topic) == 0)
+        return config_fail(parser, objections ? objections : node,
+                           "governance.objections_topic '%s' is already the name of another "
+                           "topic; it is the hub's own compacted topic, created by the hub: give "
+                           "it a name of its own",
+                           objections_topic);
     return 0;
 }
 

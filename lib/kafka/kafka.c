@@ -167,8 +167,11 @@ fail:
     return NULL;
 }
 
+/* cleanup_policy: NULL leaves the broker's default (delete, after
+ * retention.ms); "compact" keeps the last record of each key. */
 static int kafka_topics_request(rd_kafka_t *kafka, const struct config_topic *declared,
-                                size_t count, int timeout_ms, char *errstr, size_t errstr_size)
+                                size_t count, const char *cleanup_policy, int timeout_ms,
+                                char *errstr, size_t errstr_size)
 {
     rd_kafka_NewTopic_t **topics = calloc(count ? count : 1, sizeof *topics);
     rd_kafka_queue_t *queue = rd_kafka_queue_new(kafka);
@@ -196,6 +199,8 @@ static int kafka_topics_request(rd_kafka_t *kafka, const struct config_topic *de
         }
         snprintf(retention, sizeof retention, "%lld", topic->retention_ms);
         rd_kafka_NewTopic_set_config(topics[made], "retention.ms", retention);
+        if (cleanup_policy)
+            rd_kafka_NewTopic_set_config(topics[made], "cleanup.policy", cleanup_policy);
     }
     rd_kafka_CreateTopics(kafka, topics, count, options, queue);
     /* In slices, so that a refused login ends the wait at once. */
@@ -337,8 +342,9 @@ static int kafka_topics_wait_ready(rd_kafka_t *kafka, const struct config_topic 
  * created them beforehand and given the hub no right to create topics, and
  * librdkafka's mock cluster (tests/fault) does not implement CreateTopics.
  * Returns once every partition of them takes writes. */
-int kafka_topics_create(rd_kafka_t *kafka, const struct config_topic *declared, size_t count,
-                        int timeout_ms, char *errstr, size_t errstr_size)
+static int kafka_topics_create_with(rd_kafka_t *kafka, const struct config_topic *declared,
+                                    size_t count, const char *cleanup_policy, int timeout_ms,
+                                    char *errstr, size_t errstr_size)
 {
     struct config_topic *missing = calloc(count ? count : 1, sizeof *missing);
     if (!missing) {
@@ -346,18 +352,35 @@ int kafka_topics_create(rd_kafka_t *kafka, const struct config_topic *declared, 
         return -1;
     }
     size_t missing_count = kafka_topics_missing(kafka, declared, count, timeout_ms, missing);
-    int rc = missing_count == 0 ? 0
-                                : kafka_topics_request(kafka, missing, missing_count, timeout_ms,
-                                                       errstr, errstr_size);
+    int rc = missing_count == 0
+                 ? 0
+                 : kafka_topics_request(kafka, missing, missing_count, cleanup_policy, timeout_ms,
+                                        errstr, errstr_size);
     free(missing);
     if (rc == 0)
         rc = kafka_topics_wait_ready(kafka, declared, count, timeout_ms, errstr, errstr_size);
     return rc;
 }
 
+int kafka_topics_create(rd_kafka_t *kafka, const struct config_topic *declared, size_t count,
+                        int timeout_ms, char *errstr, size_t errstr_size)
+{
+    return kafka_topics_create_with(kafka, declared, count, NULL, timeout_ms, errstr, errstr_size);
+}
+
+/* IMPORTANT: the objection register must hold the last record of every
+ * person and scope for as long as the hub runs, so its topic is compacted
+ * and never deleted by age (retention.ms -1): a time-based policy would
+ * silently forget objections. A topic that exists already is left as it is
+ * (an operator who created it by hand must make it compacted). */
 int kafka_topics_ensure(rd_kafka_t *kafka, const struct config *config, int timeout_ms,
                         char *errstr, size_t errstr_size)
 {
-    return kafka_topics_create(kafka, config->topics, config->topic_count, timeout_ms, errstr,
-                               errstr_size);
+    if (kafka_topics_create(kafka, config->topics, config->topic_count, timeout_ms, errstr,
+                            errstr_size) != 0)
+        return -1;
+    int replication = config->topic_count ? config->topics[0].replication_factor : 1;
+    struct config_topic objections = {config->governance.objections_topic, 3, replication, -1};
+    return kafka_topics_create_with(kafka, &objections, 1, "compact", timeout_ms, errstr,
+                                    errstr_size);
 }

@@ -34,9 +34,10 @@ int kafka_topics_create(rd_kafka_t *kafka, const struct config_topic *topics, si
                         int timeout_ms, char *errstr, size_t errstr_size);
 
 /* Creates every topic the config declares that does not exist yet, with its
- * partition count, replication factor and retention. Existing topics are
- * left as they are (a partition count that differs is logged). Returns 0 or
- * -1 with errstr. */
+ * partition count, replication factor and retention, and the objection
+ * register's topic (governance.objections_topic: 3 partitions, the first
+ * declared topic's replication factor, cleanup.policy=compact, retention.ms
+ * -1). Existing topics are left as they are. Returns 0 or -1 with errstr. */
 int kafka_topics_ensure(rd_kafka_t *kafka, const struct config *config, int timeout_ms,
                         char *errstr, size_t errstr_size);
 

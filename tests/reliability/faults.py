@@ -37,7 +37,9 @@ class MockCluster:
         if not os.path.exists(MOCK_CLUSTER):
             raise RuntimeError(f"build first: make {os.path.relpath(MOCK_CLUSTER, REPO)}")
         self.process = subprocess.Popen(
-            [MOCK_CLUSTER, str(brokers)] + [f"{t}:3" for t in TOPICS],
+            # placehub.objections: the objection register's topic, which
+            # every program's kafka_topics_ensure would otherwise ask for.
+            [MOCK_CLUSTER, str(brokers)] + [f"{t}:3" for t in (*TOPICS, "placehub.objections")],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         words = self.process.stdout.readline().split()
         if len(words) != 2 or words[0] != "bootstrap":

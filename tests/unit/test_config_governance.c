@@ -239,12 +239,41 @@ static void test_governance(void **state)
     config_destroy(config);
 }
 
+static void test_objections_topic(void **state)
+{
+    (void)state;
+    /* The default, with or without a governance section. */
+    struct config *config = load_ok(KAFKA TOPICS);
+    assert_string_equal(config->governance.objections_topic, "placehub.objections");
+    config_destroy(config);
+    config = load_ok(KAFKA TOPICS "governance:\n  person_key: \"env:K\"\n");
+    assert_string_equal(config->governance.objections_topic, "placehub.objections");
+    config_destroy(config);
+    config = load_ok(KAFKA TOPICS "governance:\n  objections_topic: hub_objections-1\n");
+    assert_string_equal(config->governance.objections_topic, "hub_objections-1");
+    config_destroy(config);
+    expect_error(KAFKA TOPICS "governance:\n  objections_topic: \"hub objections\"\n", "6:21",
+                 "governance.objections_topic must be a valid Kafka topic name");
+    expect_error(KAFKA TOPICS "governance:\n  objections_topic: \"\"\n", "6:21",
+                 "governance.objections_topic must be a valid Kafka topic name");
+    expect_error(KAFKA TOPICS "governance:\n  objections_topic: [a]\n", "6:21",
+                 "governance.objections_topic must be a single value, found a list");
+    /* Never an event topic, nor another of the hub's own. */
+    expect_error(KAFKA TOPICS "governance:\n  objections_topic: admission\n", "6:21",
+                 "governance.objections_topic 'admission' is already the name of another topic");
+    expect_error(KAFKA TOPICS "governance:\n  objections_topic: placehub.audit\n", "6:21",
+                 "'placehub.audit' is already the name of another topic");
+    expect_error(KAFKA TOPICS "governance:\n  objection_topic: x\n", "6:3",
+                 "did you mean 'objections_topic'?");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_agreement_values),     cmocka_unit_test(test_agreement_shape),
         cmocka_unit_test(test_agreement_references), cmocka_unit_test(test_conditions),
         cmocka_unit_test(test_pseudonym_keys),       cmocka_unit_test(test_governance),
+        cmocka_unit_test(test_objections_topic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
