@@ -15,8 +15,21 @@
 #include <string.h>
 
 #include "core/nhs.h"
+#include "kafka/kafka.h"
 #include "schema/codec.h"
 #include "schema/event.h"
+
+int objection_write_topics_ensure(rd_kafka_t *kafka, const struct config *config, int timeout_ms,
+                                  char *errstr, size_t errstr_size)
+{
+    /* The audit topic as placehub-dispatch declares it (dispatch.c). */
+    int replication = config->topic_count ? config->topics[0].replication_factor : 1;
+    struct config_topic audit = {config->dispatch.audit_topic, 3, replication, -1};
+    if (kafka_topics_create(kafka, &audit, 1, timeout_ms, errstr, errstr_size) != 0 ||
+        kafka_topics_ensure(kafka, config, timeout_ms, errstr, errstr_size) != 0)
+        return -1;
+    return 0;
+}
 
 static int objection_write_refuse(struct objection_write_refusal *refusal, const char *field,
                                   const char *code)

@@ -58,6 +58,14 @@ struct objection_write_result {
     rd_kafka_resp_err_t err; /* why it was not acknowledged (objection_write_send -1) */
 };
 
+/* Creates, where missing, the topics a writer writes to: the objections
+ * topic (with every topic the config declares, kafka_topics_ensure) and
+ * dispatch.audit_topic (3 partitions, kept forever, as placehub-dispatch
+ * creates it), so intake works before dispatch first ran. kafka is
+ * borrowed (e.g. producer_handle). Returns 0 or -1 with errstr. */
+int objection_write_topics_ensure(rd_kafka_t *kafka, const struct config *config, int timeout_ms,
+                                  char *errstr, size_t errstr_size);
+
 /* Checks request against config (a partner scope must name a configured
  * partner). recorded_by is 1 to 64 characters of letters, digits and
  * ". _ - :" (a role or system id: no spaces, so no names, and no "@", so

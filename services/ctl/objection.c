@@ -20,7 +20,6 @@
 #include "core/nhs.h"
 #include "ctl.h"
 #include "governance/objection_write.h"
-#include "kafka/kafka.h"
 #include "kafka/producer.h"
 #include "schema/codec.h"
 #include "schema/event.h"
@@ -201,8 +200,8 @@ static int objection_change(struct ctl *ctl, const char *verb,
     int rc = CTL_EXIT_ERROR;
     if (producer_new(ctl->config, "placehub-ctl", 30000, PRODUCER_LINGER_ACK_MS, &producer, errstr,
                      sizeof errstr) != 0 ||
-        kafka_topics_ensure(producer_handle(producer), ctl->config, 30000, errstr, sizeof errstr) !=
-            0) {
+        objection_write_topics_ensure(producer_handle(producer), ctl->config, 30000, errstr,
+                                      sizeof errstr) != 0) {
         fprintf(stderr, "placehub-ctl objection %s: %s (nothing written)\n", verb, errstr);
         goto out;
     }

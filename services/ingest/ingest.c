@@ -33,6 +33,7 @@
 #include "net/metrics.h"
 #include "core/log.h"
 #include "kafka/producer.h"
+#include "governance/objection_write.h"
 #include "governance/publisher.h"
 #include "ingest_internal.h"
 
@@ -650,8 +651,8 @@ int ingest_new(const struct config *config, struct registry *registry, struct in
     }
     if (producer_new(config, "placehub-ingest", config->ingest.produce_timeout_ms,
                      PRODUCER_LINGER_ACK_MS, &ingest->producer, errstr, errstr_size) != 0 ||
-        kafka_topics_ensure(producer_handle(ingest->producer), config, 30000, errstr,
-                            errstr_size) != 0)
+        objection_write_topics_ensure(producer_handle(ingest->producer), config, 30000, errstr,
+                                      errstr_size) != 0)
         goto fail;
     /* The larger limit at the door; one event's is checked by its handler. */
     long long body_limit = config->ingest.max_body_bytes > config->ingest.max_batch_bytes
