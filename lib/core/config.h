@@ -36,6 +36,7 @@ struct config_publisher {
     size_t publish_count;
     char **source_ods_codes; /* the organisations it may send as (source_ods_code) */
     size_t source_ods_code_count;
+    int objections; /* may record and withdraw objections (POST /v1/objections); default 0 */
     double events_per_second; /* token bucket: average rate ... */
     int burst;                /* ... and requests at once */
     int line;

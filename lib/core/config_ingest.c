@@ -1,9 +1,9 @@
 /*
  * config_ingest.c - placehub-ingest's settings: the ingest: and operations:
  * sections, and each partner's ingest: section, its right to publish (API
- * key hashes, the event types and organisations it may send as, its rate
- * limit; docs/security.md). A partner's publisher is owned by the partner
- * and freed with config_publisher_free.
+ * key hashes, the event types and organisations it may send as, whether it
+ * may record objections (default deny), its rate limit; docs/security.md). A partner's publisher is
+ * owned by the partner and freed with config_publisher_free.
  */
 #include "core/config_parser.h"
 
@@ -90,8 +90,9 @@ int config_parse_publisher(struct config_parser *parser, struct config *config,
                            struct config_partner *partner, const yaml_node_t *node,
                            const char *partner_where)
 {
-    static const char *const known[] = {"api_key_hashes",   "api_key_hashes_file", "publishes",
-                                        "source_ods_codes", "rate_limit",          NULL};
+    static const char *const known[] = {
+        "api_key_hashes", "api_key_hashes_file", "publishes", "source_ods_codes",
+        "objections",     "rate_limit",          NULL};
     char where[96];
     snprintf(where, sizeof where, "%s.ingest", partner_where);
     if (config_expect(parser, node, YAML_MAPPING_NODE, where) != 0 ||
@@ -112,6 +113,7 @@ int config_parse_publisher(struct config_parser *parser, struct config *config,
                            &publisher->publish_count) != 0 ||
         config_string_list(parser, node, "source_ods_codes", where, &publisher->source_ods_codes,
                            &publisher->source_ods_code_count) != 0 ||
+        config_boolean(parser, node, "objections", where, &publisher->objections) != 0 ||
         config_parse_rate_limit(parser, publisher, node, where) != 0)
         return -1;
     yaml_node_t *hashes = config_get(parser, node, "api_key_hashes");

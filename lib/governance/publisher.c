@@ -203,6 +203,11 @@ int publisher_may_send_as(const struct publisher *publisher, const char *ods_cod
            publisher_listed(rights->source_ods_codes, rights->source_ods_code_count, ods_code);
 }
 
+int publisher_may_record_objections(const struct publisher *publisher)
+{
+    return publisher->partner->ingest->objections ? 1 : 0;
+}
+
 int64_t publisher_take(struct publisher *publisher, int64_t now_ms)
 {
     return ratelimit_take(&publisher->limit, now_ms);

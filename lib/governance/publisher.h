@@ -5,8 +5,8 @@
  * Built from the partners' ingest: sections: each publishing partner has
  * the SHA-256 digests of its API keys (inline and from its
  * api_key_hashes_file), the event types it may send, the ODS codes it may
- * send as, and its own token bucket. A key identifies exactly one partner:
- * the same hash under two partners is refused at start-up.
+ * send as, whether it may record objections, and its own token bucket. A key identifies exactly one
+ * partner: the same hash under two partners is refused at start-up.
  *
  * Thread safety: after publishers_new, every function may be called from
  * several threads at once (the token buckets have their own locks).
@@ -48,6 +48,11 @@ int publisher_may_publish(const struct publisher *publisher, const char *type);
 
 /* 1 when the publisher may send as the organisation with this ODS code. */
 int publisher_may_send_as(const struct publisher *publisher, const char *ods_code);
+
+/* 1 when the publisher may record and withdraw objections
+ * (POST /v1/objections): its ingest: section says objections: true. Default
+ * deny: 0 otherwise. */
+int publisher_may_record_objections(const struct publisher *publisher);
 
 /* Takes one request from the publisher's token bucket at now_ms (monotonic
  * milliseconds). Returns 0 when allowed, else the milliseconds to wait. */

@@ -194,10 +194,10 @@ static int event_key_material(const json_t *event, char material[EVENT_KEY_MATER
     return 0;
 }
 
-int event_person_key(const json_t *event, char *key, size_t key_size)
+/* The keyed hash of material, as 32 hex digits. 0 or -1. */
+static int event_person_key_of(const char *material, char *key, size_t key_size)
 {
-    char material[EVENT_KEY_MATERIAL_SIZE];
-    if (key_size < 33 || event_key_material(event, material) != 0)
+    if (key_size < 33)
         return -1;
     pthread_once(&event_key_once, event_key_states_build);
     unsigned char inner[EVP_MAX_MD_SIZE], digest[EVP_MAX_MD_SIZE];
@@ -210,7 +210,6 @@ int event_person_key(const json_t *event, char *key, size_t key_size)
         EVP_DigestUpdate(hash, inner, inner_len) && EVP_DigestFinal_ex(hash, digest, &digest_len) &&
         digest_len >= 16;
     EVP_MD_CTX_free(hash);
-    explicit_bzero(material, sizeof material);
     explicit_bzero(inner, sizeof inner);
     if (!ok)
         return -1;
@@ -221,6 +220,28 @@ int event_person_key(const json_t *event, char *key, size_t key_size)
     }
     key[32] = '\0';
     return 0;
+}
+
+int event_person_key(const json_t *event, char *key, size_t key_size)
+{
+    char material[EVENT_KEY_MATERIAL_SIZE];
+    int rc = -1;
+    if (event_key_material(event, material) == 0)
+        rc = event_person_key_of(material, key, key_size);
+    explicit_bzero(material, sizeof material);
+    return rc;
+}
+
+int event_person_key_of_nhs_number(const char *nhs_number, char *key, size_t key_size)
+{
+    char material[EVENT_KEY_MATERIAL_SIZE], reason[8];
+    if (nhs_number_check(nhs_number, reason, sizeof reason) != 0)
+        return -1;
+    /* The same material as event_key_material gives an event carrying it. */
+    snprintf(material, sizeof material, "nhs:%s", nhs_number);
+    int rc = event_person_key_of(material, key, key_size);
+    explicit_bzero(material, sizeof material);
+    return rc;
 }
 
 const char *event_id(const json_t *event)

@@ -29,6 +29,13 @@ int event_prepare(json_t *event, int schema_version, int64_t now_millis, struct 
  * event has no person identifier. */
 int event_person_key(const json_t *event, char *key, size_t key_size);
 
+/* The same key for a bare NHS number (10 digits, already valid: see
+ * nhs_number_normalise): equal to event_person_key of an event whose
+ * person.nhs_number it is, so an objection and the person's events share
+ * one person reference. Returns 0, or -1 when the number is not a valid NHS
+ * number or key_size is under 33. */
+int event_person_key_of_nhs_number(const char *nhs_number, char *key, size_t key_size);
+
 /* The built-in development key, used until event_person_key_set is called.
  * Public on purpose: anyone can reverse keys made with it. */
 #define EVENT_PERSON_KEY_DEVELOPMENT "placehub-development-person-key-not-for-real-data"

@@ -21,6 +21,9 @@
 static const char audit_help[] =
     "Usage: placehub-ctl audit person NHS_NUMBER [--json]\n"
     "\n"
+    "NHS_NUMBER as 10 digits or grouped 3-3-4 with spaces or hyphens\n"
+    "(\"999 012 3454\", \"999-012-3454\"; quote it when spaced).\n"
+    "\n"
     "Who received what about this person, and when: every event about the person\n"
     "(person.nhs_number) on the event topics, then every record the audit topic\n"
     "holds about those events: deliveries (partner, time, outcome, agreement and\n"
@@ -191,8 +194,9 @@ int ctl_audit(struct ctl *ctl, int argc, char **argv)
         return CTL_EXIT_USAGE;
     }
     char errstr[1024];
-    const char *nhs = argv[optind + 1];
-    if (nhs_number_check(nhs, errstr, sizeof errstr) != 0) {
+    /* As people type it: "999 012 3454" and "999-012-3454" too. */
+    char nhs[16];
+    if (nhs_number_normalise(argv[optind + 1], nhs, sizeof nhs, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "placehub-ctl audit: NHS_NUMBER: %s\n", errstr);
         return CTL_EXIT_USAGE;
     }

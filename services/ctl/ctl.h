@@ -5,7 +5,8 @@
  * belongs to no consumer group (partitions are assigned, never subscribed,
  * and nothing is committed), so looking never moves anyone's progress.
  * Writing is limited to: receipts on the audit topic and "redriven" markers
- * on the dead-letter topic, both from redelivery (redeliver.c).
+ * on the dead-letter topic, both from redelivery (redeliver.c); objection
+ * changes and their audit records (objection.c).
  */
 #ifndef PLACEHUB_CTL_H
 #define PLACEHUB_CTL_H
@@ -173,6 +174,7 @@ int ctl_dlq(struct ctl *ctl, int argc, char **argv);
 int ctl_replay(struct ctl *ctl, int argc, char **argv);
 int ctl_audit(struct ctl *ctl, int argc, char **argv);
 int ctl_schemas(struct ctl *ctl, int argc, char **argv);
+int ctl_objection(struct ctl *ctl, int argc, char **argv);
 
 /* ---- output.c: tables for people --------------------------------------- */
 

@@ -1,7 +1,7 @@
 /*
  * placehub-ctl: the operator's command. main() picks the subcommand; each
  * lives in its own file (status.c, tail and replay in replay.c, dlq.c,
- * audit.c, schemas.c) and parses its own options (see ctl.h).
+ * audit.c, schemas.c, objection.c) and parses its own options (see ctl.h).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -28,6 +28,8 @@ static const char help[] =
     "  replay                 events by time window or offsets, filtered; print,\n"
     "                         export (JSON lines, CSV) or redeliver to one partner\n"
     "  audit person NHS       every event about a person and who received it\n"
+    "  objection record|withdraw|show\n"
+    "                         a person's objections to sharing, on the register\n"
     "  schemas list|show|check  the schema catalogue; check a new version\n"
     "\n"
     "Options every subcommand takes:\n"
@@ -40,7 +42,7 @@ static const char help[] =
     "Exit codes:\n"
     "  0  done; for status: nothing needs attention\n"
     "  1  could not do it (configuration, broker unreachable, file)\n"
-    "  2  bad command line\n"
+    "  2  bad command line (or NHS number, scope: nothing was written)\n"
     "  3  done, but needs attention: status found lag over the limit, dead letters\n"
     "     or an open circuit; nothing matched; some redeliveries failed\n"
     "  4  schemas check: the new version is not backward compatible\n"
@@ -146,8 +148,9 @@ static const struct {
     const char *name;
     int (*run)(struct ctl *ctl, int argc, char **argv);
 } subcommands[] = {
-    {"status", ctl_status}, {"tail", ctl_tail},   {"dlq", ctl_dlq},
-    {"replay", ctl_replay}, {"audit", ctl_audit}, {"schemas", ctl_schemas},
+    {"status", ctl_status},       {"tail", ctl_tail},   {"dlq", ctl_dlq},
+    {"replay", ctl_replay},       {"audit", ctl_audit}, {"schemas", ctl_schemas},
+    {"objection", ctl_objection},
 };
 
 int main(int argc, char **argv)

@@ -33,15 +33,9 @@
 #include "net/metrics.h"
 #include "core/log.h"
 #include "kafka/producer.h"
+#include "governance/objection_write.h"
 #include "governance/publisher.h"
-
-struct ingest {
-    const struct config *config;
-    struct registry *registry;
-    struct producer *producer;
-    struct httpd *httpd;
-    struct publishers *publishers; /* NULL only with ingest.insecure_no_authentication */
-};
+#include "ingest_internal.h"
 
 /* "/v1/events/{type}" -> type, or NULL. */
 static const char *ingest_event_type(const char *path)
@@ -108,9 +102,8 @@ static void ingest_unauthenticated(struct httpd_response *response, const char *
 /* The publisher the request's credentials name, or NULL with *response
  * filled (401). The key is never logged, and a wrong key gets the same
  * answer whether or not its owner exists. */
-static struct publisher *ingest_authenticate(struct ingest *ingest,
-                                             const struct httpd_request *request,
-                                             struct httpd_response *response)
+struct publisher *ingest_authenticate(struct ingest *ingest, const struct httpd_request *request,
+                                      struct httpd_response *response)
 {
     const char *authorization = httpd_request_header(request, "Authorization");
     const char *api_key = httpd_request_header(request, "X-API-Key");
@@ -156,8 +149,8 @@ static struct publisher *ingest_authenticate(struct ingest *ingest,
 
 /* The partner's rate limit, for count events at once. Returns 0, or -1
  * with *response filled (429, or 413 for a batch larger than the burst). */
-static int ingest_limit(struct publisher *publisher, int count, const struct httpd_request *request,
-                        struct httpd_response *response)
+int ingest_limit(struct publisher *publisher, int count, const struct httpd_request *request,
+                 struct httpd_response *response)
 {
     const struct config_partner *partner = publisher_partner(publisher);
     int64_t wait_ms = publisher_take_many(publisher, count, clock_monotonic_ms());
@@ -616,12 +609,15 @@ static void ingest_handle(void *context, const struct httpd_request *request,
                                                  : "rejected");
         return;
     }
+    if (ingest_objections_handle(ingest, request, response))
+        return;
     if (strcmp(request->path, "/healthz") == 0) {
         httpd_response_json(response, 200, json_pack("{s:s}", "status", "ok"));
         return;
     }
     httpd_response_error(response, 404, "not_found", NULL,
-                         "no such endpoint; events go to POST /v1/events/{type}");
+                         "no such endpoint; events go to POST /v1/events/{type}, objections "
+                         "to POST /v1/objections and POST /v1/objections/withdraw");
 }
 
 int ingest_new(const struct config *config, struct registry *registry, struct ingest **out,
@@ -655,8 +651,8 @@ int ingest_new(const struct config *config, struct registry *registry, struct in
     }
     if (producer_new(config, "placehub-ingest", config->ingest.produce_timeout_ms,
                      PRODUCER_LINGER_ACK_MS, &ingest->producer, errstr, errstr_size) != 0 ||
-        kafka_topics_ensure(producer_handle(ingest->producer), config, 30000, errstr,
-                            errstr_size) != 0)
+        objection_write_topics_ensure(producer_handle(ingest->producer), config, 30000, errstr,
+                                      errstr_size) != 0)
         goto fail;
     /* The larger limit at the door; one event's is checked by its handler. */
     long long body_limit = config->ingest.max_body_bytes > config->ingest.max_batch_bytes

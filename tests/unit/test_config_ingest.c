@@ -3,8 +3,8 @@
  * (lib/core/config_ingest.c): the ingest: and operations: sections and a
  * partner's ingest: section (its publishing rights), their values and
  * their refusals (misspelt keys, wrong types, out-of-range numbers, a rate
- * limit of nothing). The API key hashes, their file and the publishing
- * rights at work are in test_security.c.
+ * limit of nothing; the objections right, false unless granted). The API key hashes, their file and
+ * the publishing rights at work are in test_security.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -102,11 +102,30 @@ static void test_publisher(void **state)
     assert_int_equal(publisher->burst, 7);
     config_destroy(config);
 
-    /* Defaults: 50 a second, 100 at once. */
+    /* Defaults: 50 a second, 100 at once; objections denied. */
     config = load_ok(PUBLISHER RIGHTS);
     assert_true(config->partners[0].ingest->events_per_second == 50.0);
     assert_int_equal(config->partners[0].ingest->burst, 100);
+    assert_int_equal(config->partners[0].ingest->objections, 0);
     config_destroy(config);
+}
+
+static void test_publisher_objections(void **state)
+{
+    (void)state;
+    struct config *config = load_ok(PUBLISHER RIGHTS "      objections: true\n");
+    assert_int_equal(config->partners[0].ingest->objections, 1);
+    config_destroy(config);
+    config = load_ok(PUBLISHER RIGHTS "      objections: false\n");
+    assert_int_equal(config->partners[0].ingest->objections, 0);
+    config_destroy(config);
+    /* Only a boolean grants it: "yes please" or a list is refused, not read as true. */
+    expect_error(PUBLISHER RIGHTS "      objections: [national_data_opt_out]\n", "11:19",
+                 "partners[0].ingest.objections must be true or false, found 'a list'");
+    expect_error(PUBLISHER RIGHTS "      objections: sometimes\n", "11:19",
+                 "partners[0].ingest.objections must be true or false");
+    expect_error(PUBLISHER RIGHTS "      objection: true\n", "11:7",
+                 "unknown key 'objection' in partners[0].ingest; did you mean 'objections'?");
 }
 
 static void test_publisher_refusals(void **state)
@@ -134,7 +153,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ingest_values),      cmocka_unit_test(test_ingest_refusals),
         cmocka_unit_test(test_operations),         cmocka_unit_test(test_publisher),
-        cmocka_unit_test(test_publisher_refusals),
+        cmocka_unit_test(test_publisher_refusals), cmocka_unit_test(test_publisher_objections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

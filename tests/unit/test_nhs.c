@@ -3,7 +3,8 @@
  * never-issued 999 range, wrong check digits, prefixes whose check value is
  * 10, wrong length, spaces, letters and the empty string; that no message
  * repeats the number; nhs_number_check_digit against a reference
- * implementation of the Modulus 11 rule.
+ * implementation of the Modulus 11 rule; nhs_number_normalise, the forms
+ * people type (plain, 3-3-4 with spaces or hyphens) and its refusals.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -168,6 +169,88 @@ static void test_check_digit_values(void **state)
     assert_int_equal(nhs_number_check_digit(""), -1);
 }
 
+/* Asserts that normalise accepts text and gives the ten digits. */
+static void assert_normalised(const char *text, const char *digits)
+{
+    char out[16] = "untouched", message[256] = "";
+    if (nhs_number_normalise(text, out, sizeof out, message, sizeof message) != 0)
+        fail_msg("\"%s\" refused: %s", text, message);
+    assert_string_equal(out, digits);
+}
+
+/* Asserts that normalise refuses text with a reason mentioning hint that
+ * repeats no four consecutive digits of the number, and leaves out empty. */
+static void assert_normalise_refused(const char *text, const char *hint)
+{
+    char out[16] = "untouched", message[256] = "";
+    if (nhs_number_normalise(text, out, sizeof out, message, sizeof message) != -1)
+        fail_msg("\"%s\" was accepted as %s", text, out);
+    assert_string_equal(out, "");
+    assert_contains(message, hint);
+    char digits[64] = "";
+    size_t count = 0;
+    for (const char *c = text; *c && count + 1 < sizeof digits; c++)
+        if (*c >= '0' && *c <= '9')
+            digits[count++] = *c;
+    for (size_t i = 0; i + 4 <= count; i++) {
+        char window[5];
+        memcpy(window, digits + i, 4);
+        window[4] = '\0';
+        assert_not_contains(message, window);
+    }
+}
+
+static void test_normalise_forms(void **state)
+{
+    (void)state;
+    assert_normalised("9990123454", "9990123454");
+    assert_normalised("999 012 3454", "9990123454");
+    assert_normalised("999-012-3454", "9990123454");
+    /* Blanks around it, as pasted. */
+    assert_normalised("  999 012 3454\t", "9990123454");
+    assert_normalised(" 9990000050 ", "9990000050");
+    assert_normalised("999-063-3177", "9990633177");
+}
+
+static void test_normalise_refusals(void **state)
+{
+    (void)state;
+    assert_normalise_refused("", "empty");
+    assert_normalise_refused("   ", "empty");
+    /* A letter, by position as typed (1-based, counting separators). */
+    assert_normalise_refused("999 012 345A", "a letter at position 12");
+    assert_normalise_refused("O990123454", "a letter at position 1");
+    assert_normalise_refused("999/012/3454", "not a digit at position 4");
+    assert_normalise_refused("999.012.3454", "position 4");
+    /* Length. */
+    assert_normalise_refused("999 012 345", "has 9 digits");
+    assert_normalise_refused("99901234540", "has 11 digits");
+    assert_normalise_refused("999-012-34540", "has 11 digits");
+    /* Grouping: one separator throughout, only at the 3-3-4 breaks. */
+    assert_normalise_refused("999 012-3454", "mixes spaces and hyphens");
+    assert_normalise_refused("9990 123 454", "grouped wrongly");
+    assert_normalise_refused("999  012 3454", "grouped wrongly");
+    assert_normalise_refused("999 0123454", "grouped wrongly");
+    assert_normalise_refused("99 90 12 34 54", "grouped wrongly");
+    assert_normalise_refused("-9990123454", "grouped wrongly");
+    /* Modulus 11, in every form. */
+    assert_normalise_refused("9990123455", "check digit");
+    assert_normalise_refused("999 012 3455", "check digit");
+    assert_normalise_refused("999-021-3454", "check digit");
+    assert_normalise_refused("999 000 0000", "check value 10");
+}
+
+static void test_normalise_small_buffers(void **state)
+{
+    (void)state;
+    char out[10] = "untouched", message[8];
+    /* No room for ten digits and the NUL: refused, not overrun. */
+    assert_int_equal(nhs_number_normalise("9990123454", out, sizeof out, message, sizeof message),
+                     -1);
+    assert_string_equal(out, "");
+    assert_int_equal(strlen(message), sizeof message - 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -179,6 +262,9 @@ int main(void)
         cmocka_unit_test(test_spaces_letters_empty),
         cmocka_unit_test(test_message_truncated_safely),
         cmocka_unit_test(test_check_digit_values),
+        cmocka_unit_test(test_normalise_forms),
+        cmocka_unit_test(test_normalise_refusals),
+        cmocka_unit_test(test_normalise_small_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
