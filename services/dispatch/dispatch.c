@@ -18,12 +18,15 @@
 #include "kafka/kafka.h"
 #include "core/log.h"
 #include "partner.h"
+#include "governance/objection_feed.h"
 #include "kafka/producer.h"
 
 struct dispatch {
     atomic_int stopping;
     struct partner_shared shared;
     struct producer *producer;
+    struct objection_register *objections;
+    struct objection_feed *objection_feed;
     struct partner **partners;
     size_t partner_count;
 };
@@ -92,6 +95,17 @@ int dispatch_new(const struct config *config, struct registry *registry, struct 
     dispatch->shared.producer = dispatch->producer;
     if (dispatch_topics(dispatch, config, errstr, errstr_size) != 0)
         goto fail;
+    /* The register first: an event is judged only once the register is
+     * known complete up to the event's intake (partner_intake.c). */
+    dispatch->objections = objection_register_new();
+    if (!dispatch->objections) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    dispatch->shared.objections = dispatch->objections;
+    if (objection_feed_start(config, dispatch->objections, &dispatch->objection_feed, errstr,
+                             errstr_size) != 0)
+        goto fail;
     dispatch->partners = calloc(config->partner_count, sizeof *dispatch->partners);
     if (!dispatch->partners) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -139,6 +153,9 @@ void dispatch_destroy(struct dispatch *dispatch)
     producer_destroy(dispatch->producer);
     for (size_t i = 0; i < dispatch->partner_count; i++)
         partner_destroy(dispatch->partners[i]);
+    /* After the partners: their threads read the register. */
+    objection_feed_stop(dispatch->objection_feed);
+    objection_register_destroy(dispatch->objections);
     free(dispatch->partners);
     free(dispatch);
 }

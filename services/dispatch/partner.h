@@ -25,6 +25,9 @@ struct partner_shared {
     const struct config *config;
     struct registry *registry;
     struct producer *producer; /* dead letters and receipts */
+    /* The objection register, kept current by its feed (lib/governance/
+     * objection_feed.h): read by every partner's thread. */
+    struct objection_register *objections;
     atomic_int *stopping;
 };
 

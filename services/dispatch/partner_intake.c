@@ -15,8 +15,9 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "net/metrics.h"
-#include "partner_internal.h"
+#include "governance/objection.h"
 #include "kafka/consumer.h"
+#include "partner_internal.h"
 #include "schema/codec.h"
 #include "schema/framing.h"
 #include "schema/registry.h"
@@ -68,12 +69,39 @@ static void partner_event_id(const rd_kafka_message_t *message, char *id, size_t
 /* Applies the partner's agreements to event: fills pending's body with what
  * the partner may see, or marks it suppressed. Returns 0, or -1 when out of
  * memory. */
+/* The objection register's judgement of an event an agreement would let
+ * through: 1 when the person's standing objection applies to this partner
+ * and agreement (pending->objection says which). A cancellation is not
+ * judged by it: it carries no more than is needed to undo what was already
+ * sent, and withholding it would leave a wrong record live at a partner
+ * that had the original (docs/governance.md). */
+static int partner_objected(struct partner *partner, struct pending *pending,
+                            const struct config_agreement *agreement, const json_t *event)
+{
+    struct objection_register *objections = partner->shared->objections;
+    if (!objections || !pending->source.key || !pending->source.key_len ||
+        json_string_value(json_object_get(event, "cancels_event_id")))
+        return 0;
+    return objection_register_judge(objections, pending->source.key, pending->source.key_len,
+                                    partner->config->id, agreement->direct_care, pending->objection,
+                                    sizeof pending->objection);
+}
+
 static int partner_govern(struct partner *partner, struct pending *pending, const json_t *event)
 {
     struct agreement_decision decision;
     if (delivery_partner_decide(partner->delivery, pending->source.topic, event, &decision) != 0)
         return -1;
     pending->agreement = decision.agreement;
+    if (!decision.reason && partner_objected(partner, pending, decision.agreement, event)) {
+        agreement_decision_clear(&decision);
+        pending->suppressed = 1;
+        pending->suppression = pending->objection;
+        snprintf(pending->detail, sizeof pending->detail,
+                 "an objection in the hub's register applies to this agreement (%s)",
+                 pending->agreement->direct_care ? "direct care" : "not direct care");
+        return 0;
+    }
     if (decision.reason) {
         pending->suppressed = 1;
         pending->suppression = decision.reason;
@@ -147,10 +175,32 @@ void partner_free_pending(struct pending *pending)
  * registry outage is not the event's fault, and dead-lettering would keep it
  * from the partner. Events after it of the same person wait behind it, and
  * its partition's offset is not stored past it. */
+/* IMPORTANT: an objection recorded before an event's intake is honoured
+ * for that event, however far behind dispatch is: the event waits (like
+ * one whose schema the registry did not give) until the register is known
+ * complete up to the event's Kafka timestamp. Returns 1 when it waits. */
+static int partner_register_behind(struct partner *partner, struct pending *pending, int64_t now)
+{
+    if (!partner->shared->objections)
+        return 0;
+    int64_t intake = pending->timestamp_ms ? pending->timestamp_ms : pending->first_attempt_ms;
+    int64_t current = objection_register_current_ms(partner->shared->objections);
+    if (current >= intake)
+        return 0;
+    if (!pending->undecoded)
+        log_debug("event waits for the objection register partner=%s event_id=%s behind_ms=%lld",
+                  partner->config->id, pending->event_id, (long long)(intake - current));
+    pending->undecoded = 1;
+    pending->next_attempt_ms = now + 20;
+    return 1;
+}
+
 void partner_prepare(struct partner *partner, struct pending *pending, int64_t now)
 {
     char errstr[512];
     int unavailable;
+    if (partner_register_behind(partner, pending, now))
+        return;
     json_t *event = partner_decode(partner, pending->payload, pending->payload_len, &unavailable,
                                    errstr, sizeof errstr);
     if (!event && unavailable) {

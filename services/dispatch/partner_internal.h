@@ -19,6 +19,7 @@
 #include "delivery/delivery.h"
 #include "delivery/record.h"
 #include "delivery/window.h"
+#include "governance/objection.h"
 #include "partner.h"
 
 /* One consumed event until its offset may be stored. entry.state: waiting
@@ -54,11 +55,12 @@ struct pending {
     char *fields; /* field paths in body (sorted), as a compact JSON array: the text is a
                    * third of the size of the jansson array */
     int pseudonymised;
-    int suppressed;            /* kept from the partner: a suppression record, no delivery */
-    const char *suppression;   /* why (AGREEMENT_OBJECTION, ...) */
-    char detail[192];          /* why, in words, without personal data */
-    char cancels_event_id[40]; /* a cancellation's target, for the suppression record */
-    int sent;                  /* an attempt reached the transport: the body may have gone */
+    int suppressed;          /* kept from the partner: a suppression record, no delivery */
+    const char *suppression; /* why (AGREEMENT_OBJECTION, ...) */
+    char detail[192];        /* why, in words, without personal data */
+    char objection[OBJECTION_REASON_SIZE]; /* "objection:<scope>" from the register */
+    char cancels_event_id[40];             /* a cancellation's target, for the suppression record */
+    int sent; /* an attempt reached the transport: the body may have gone */
     /* the final outcome */
     int delivered;
     int status;

@@ -293,8 +293,9 @@ def new_api_key():
 
 
 def publisher_yaml(partner_id, key_hash, publishes=None, source_ods_codes=None,
-                   rate_limit=None, hashes_file=None):
-    """A publish-only partner entry (an ingest: section, no connector)."""
+                   rate_limit=None, hashes_file=None, objections=False):
+    """A publish-only partner entry (an ingest: section, no connector);
+    objections grants the right to record and withdraw objections."""
     publishes = publishes or TOPICS
     source_ods_codes = source_ods_codes or TEST_SOURCE_ODS_CODES
     keys = (f'      api_key_hashes_file: "{hashes_file}"\n' if hashes_file
@@ -305,7 +306,8 @@ def publisher_yaml(partner_id, key_hash, publishes=None, source_ods_codes=None,
                  + "}\n")
     return (f"  - id: {partner_id}\n    name: \"{partner_id} (test publisher)\"\n    ingest:\n"
             f"{keys}      publishes: [{', '.join(publishes)}]\n"
-            f"      source_ods_codes: [{', '.join(source_ods_codes)}]\n{limit}")
+            f"      source_ods_codes: [{', '.join(source_ods_codes)}]\n{limit}"
+            + ("      objections: true\n" if objections else ""))
 
 
 def schema_fields(topic):
@@ -391,9 +393,11 @@ topics:
   dead_letter_topic: "{group_prefix}.dead-letter"
   audit_topic: "{group_prefix}.audit"
 {dispatch_lines}partners:{partner_list}""")
-        if governance:
-            f.write("governance:\n" + "".join(f"  {k}: {json.dumps(v)}\n"
-                                               for k, v in governance.items()))
+        # Each hub its own objection register: hubs of one module share a
+        # broker, and one hub's objections must not reach another's dispatch.
+        governance = {"objections_topic": f"{group_prefix}.objections", **(governance or {})}
+        f.write("governance:\n" + "".join(f"  {k}: {json.dumps(v)}\n"
+                                           for k, v in governance.items()))
         f.write(extra_config)
 
 
@@ -447,6 +451,8 @@ class Hub:
                      governance, extra_topics, extra_config, partitions)
         self.dead_letter_topic = f"{self.group_prefix}.dead-letter"
         self.audit_topic = f"{self.group_prefix}.audit"
+        self.objections_topic = (governance or {}).get("objections_topic",
+                                                       f"{self.group_prefix}.objections")
         self.processes = [p.process for p in self.partners.values()]
         self.registry = self._start("registry")
         self.ingest = self._start("ingest")

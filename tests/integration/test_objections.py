@@ -18,7 +18,6 @@ import harness
 from harness import BIN, Hub
 
 CTL = os.path.join(BIN, "placehub-ctl")
-OBJECTIONS_TOPIC = "placehub.objections"  # governance.objections_topic's default
 VALID_SCOPES = ["national_data_opt_out", "local:purpose:secondary_use",
                 "local:purpose:direct_care", "local:partner:<partner id>"]
 # Invented people, from the never-issued 999 range.
@@ -29,23 +28,11 @@ PERSON_NONE = "9990882649"
 
 @pytest.fixture(scope="module")
 def hub(broker):
-    # harness.publisher_yaml knows no objections right: grant it here, as
-    # an operator would, by adding the line to the partner's ingest: section.
-    plain = harness.publisher_yaml
-
-    def publisher_yaml(partner_id, key_hash, objections=False, **rights):
-        text = plain(partner_id, key_hash, **rights)
-        return text + ("      objections: true\n" if objections else "")
-
-    harness.publisher_yaml = publisher_yaml
-    try:
-        hub = Hub(broker, {}, start_dispatch=False, publishers={
-            "gp-practice": {"publishes": ["referral"], "source_ods_codes": ["P99001"],
-                            "objections": True},
-            "housing": {"publishes": ["referral"], "source_ods_codes": ["U99001"]},
-        })
-    finally:
-        harness.publisher_yaml = plain
+    hub = Hub(broker, {}, start_dispatch=False, publishers={
+        "gp-practice": {"publishes": ["referral"], "source_ods_codes": ["P99001"],
+                        "objections": True},
+        "housing": {"publishes": ["referral"], "source_ods_codes": ["U99001"]},
+    })
     yield hub
     hub.stop()
 
@@ -64,7 +51,7 @@ def objection(nhs, scope="national_data_opt_out", by="gp-reception"):
 
 
 def ends(hub):
-    return hub.broker.end_offsets([OBJECTIONS_TOPIC, hub.audit_topic])
+    return hub.broker.end_offsets([hub.objections_topic, hub.audit_topic])
 
 
 def records(hub, topic):
@@ -74,7 +61,7 @@ def records(hub, topic):
 
 
 def assert_no_nhs_number(hub, *numbers):
-    for topic in (OBJECTIONS_TOPIC, hub.audit_topic):
+    for topic in (hub.objections_topic, hub.audit_topic):
         for key, value, _ in hub.broker.read_topic(topic):
             text = (key or b"").decode() + (value or b"").decode()
             for number in numbers:
@@ -95,13 +82,13 @@ def test_record_writes_the_change_and_its_audit_record(hub):
     assert len(person_ref) == 32 and set(person_ref) <= set("0123456789abcdef")
     assert body["scope"] == "national_data_opt_out"
     assert body["state"] == "recorded"
-    assert body["topic"] == OBJECTIONS_TOPIC
+    assert body["topic"] == hub.objections_topic
     after = ends(hub)
-    assert after[OBJECTIONS_TOPIC] == before[OBJECTIONS_TOPIC] + 1
+    assert after[hub.objections_topic] == before[hub.objections_topic] + 1
     assert after[hub.audit_topic] == before[hub.audit_topic] + 1
 
     key = f"{person_ref}|national_data_opt_out"
-    changes = [value for k, value in records(hub, OBJECTIONS_TOPIC) if k == key]
+    changes = [value for k, value in records(hub, hub.objections_topic) if k == key]
     assert changes[-1] == {"record": "objection", "person_ref": person_ref,
                            "scope": "national_data_opt_out", "state": "recorded",
                            "changed_at": body["changed_at"], "recorded_by": "gp-reception",
@@ -147,7 +134,7 @@ def test_withdraw(hub):
     assert body["offset"] > recorded.json()["offset"]
     assert body["partition"] == recorded.json()["partition"]  # one key, one partition
     key = f"{body['person_ref']}|{scope}"
-    changes = [value for k, value in records(hub, OBJECTIONS_TOPIC) if k == key]
+    changes = [value for k, value in records(hub, hub.objections_topic) if k == key]
     assert [c["state"] for c in changes[-2:]] == ["recorded", "withdrawn"]
     audits = [value for k, value in records(hub, hub.audit_topic)
               if k == body["person_ref"] and value.get("scope") == scope]
@@ -211,7 +198,7 @@ def test_ctl_record_show_withdraw_round_trip(hub):
     shown = ctl(hub, "show", "--nhs", "999-063-3177", "--format", "json")
     assert shown.returncode == 0, shown.stderr
     document = json.loads(shown.stdout)
-    assert document["topic"] == OBJECTIONS_TOPIC
+    assert document["topic"] == hub.objections_topic
     (row,) = document["objections"]
     assert row["scope"] == scope and row["state"] == "recorded"
     assert row["recorded_by"] == "gp-reception" and row["source"] == "ctl"

@@ -21,6 +21,8 @@ def mock_hub():
     def make(**hub_options):
         cluster = MockCluster()
         made.append((cluster, None))
+        # The mock cannot create topics: the register's is the one it made.
+        hub_options.setdefault("governance", {"objections_topic": "placehub.objections"})
         hub = Hub(cluster, {PARTNER: ["admission"]}, start_dispatch=False,
                   produce_timeout_ms=3000, **hub_options)
         made[-1] = (cluster, hub)
