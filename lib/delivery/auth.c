@@ -75,18 +75,6 @@ static void auth_free_secret(char *secret)
     free(secret);
 }
 
-/* Visible ASCII only: what may stand in a header value without quoting and
- * can never end the header line early (no CR, LF or other control byte). */
-static int auth_header_safe(const char *text)
-{
-    if (!*text)
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-        if (*p < 0x21 || *p > 0x7e)
-            return 0;
-    return 1;
-}
-
 /* An HTTP field name (RFC 9110 token). */
 static int auth_header_name_valid(const char *name)
 {
@@ -407,7 +395,7 @@ int auth_new(const char *partner_id, const struct placehub_options *options, str
         if (auth_secret(partner_id, options, key, auth_kind_names[auth->kind], &secret, errstr,
                         errstr_size) != 0)
             goto fail;
-        if (!auth_header_safe(secret)) {
+        if (!oauth2_header_safe(secret)) {
             snprintf(errstr, errstr_size,
                      "partner %s: options.%s: the secret has characters that cannot stand in an "
                      "HTTP header (spaces, control characters or non-ASCII)",
@@ -436,20 +424,6 @@ fail:
     return -1;
 }
 
-/* Copies a fixed header line out. */
-static int auth_copy_header(const char *line, char *header, size_t header_size, char *errstr,
-                            size_t errstr_size)
-{
-    size_t len = strlen(line);
-    if (len >= header_size) {
-        snprintf(errstr, errstr_size, "auth header buffer too small (%zu bytes for %zu)",
-                 header_size, len + 1);
-        return -1;
-    }
-    memcpy(header, line, len + 1);
-    return 0;
-}
-
 /* auth_header and auth_header_now, wait telling which. */
 static int auth_header_answer(struct auth *auth, int wait, char *header, size_t header_size,
                               char *errstr, size_t errstr_size)
@@ -465,7 +439,8 @@ static int auth_header_answer(struct auth *auth, int wait, char *header, size_t 
         return 0;
     case AUTH_BEARER:
     case AUTH_API_KEY:
-        return auth_copy_header(auth->fixed_header, header, header_size, errstr, errstr_size);
+        return token_cache_copy_header(auth->fixed_header, header, header_size, errstr,
+                                       errstr_size);
     case AUTH_OAUTH2:
         return wait
                    ? token_cache_header_wait(auth->tokens, header, header_size, errstr, errstr_size)

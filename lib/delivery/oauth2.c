@@ -51,9 +51,7 @@ void oauth2_settings_clear(struct oauth2_settings *settings)
     memset(settings, 0, sizeof *settings);
 }
 
-/* Visible ASCII only, and not empty: what may stand in a header value
- * without quoting and can never end the header line early. */
-static int oauth2_header_safe(const char *text)
+int oauth2_header_safe(const char *text)
 {
     if (!*text)
         return 0;

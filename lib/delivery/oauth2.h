@@ -44,4 +44,9 @@ void oauth2_settings_clear(struct oauth2_settings *settings);
 int oauth2_fetch(const struct oauth2_settings *settings, CURLM *multi, const atomic_int *stop,
                  char **header, long long *lifetime, char *errstr, size_t errstr_size);
 
+/* 1 when text is visible ASCII only and not empty: what may stand in a
+ * header value without quoting and can never end the header line early
+ * (no CR, LF or other control byte). For tokens and fixed secrets alike. */
+int oauth2_header_safe(const char *text);
+
 #endif

@@ -105,7 +105,7 @@ static void token_cache_wait(pthread_cond_t *cond, pthread_mutex_t *lock, int64_
     pthread_cond_timedwait(cond, lock, &until);
 }
 
-static int token_cache_copy(const char *line, char *header, size_t header_size, char *errstr,
+int token_cache_copy_header(const char *line, char *header, size_t header_size, char *errstr,
                             size_t errstr_size)
 {
     size_t len = strlen(line);
@@ -278,7 +278,7 @@ int token_cache_header_now(struct token_cache *cache, char *header, size_t heade
     if (!cache->in_use)
         token_cache_ask(cache);
     if (token_cache_valid(cache, now)) {
-        rc = token_cache_copy(cache->token_header, header, header_size, errstr, errstr_size);
+        rc = token_cache_copy_header(cache->token_header, header, header_size, errstr, errstr_size);
     } else if (cache->last_failed && !cache->fetching && cache->next_fetch_ms > now) {
         /* Waiting out the backoff: the failure stands until the next
          * attempt, whose end the notify function hears of. */
@@ -299,7 +299,8 @@ int token_cache_header_wait(struct token_cache *cache, char *header, size_t head
     for (;;) {
         int64_t now = clock_monotonic_ms();
         if (token_cache_valid(cache, now)) {
-            rc = token_cache_copy(cache->token_header, header, header_size, errstr, errstr_size);
+            rc = token_cache_copy_header(cache->token_header, header, header_size, errstr,
+                                         errstr_size);
             break;
         }
         if (now >= deadline) {

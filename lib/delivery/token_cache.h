@@ -43,4 +43,10 @@ void token_cache_set_notify(struct token_cache *cache, void (*ready)(void *opaqu
  * NULL is ignored. */
 void token_cache_destroy(struct token_cache *cache);
 
+/* Copies the header line line into header (header_size bytes). Returns 0,
+ * or -1 with errstr when it does not fit (the line itself is never put in
+ * a message: it holds a credential). */
+int token_cache_copy_header(const char *line, char *header, size_t header_size, char *errstr,
+                            size_t errstr_size);
+
 #endif
