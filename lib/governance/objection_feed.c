@@ -158,7 +158,7 @@ static void *objection_feed_run(void *opaque)
         if (published && !caught_up) {
             caught_up = 1;
             log_info("objection register caught up topic=%s records=%lld persons=%zu "
-                     "unreadable=%lld ms=%lld",
+                     "skipped=%lld ms=%lld",
                      feed->topic, feed->applied, objection_register_person_count(feed->reg),
                      feed->refused, (long long)(clock_monotonic_ms() - started));
         }

@@ -23,7 +23,7 @@ def load():
         "datasource": yaml.safe_load(
             (ROOT / "deploy/grafana/provisioning/datasources/prometheus.yaml").read_text()),
         "dashboard": json.loads((ROOT / "deploy/grafana/dashboards/placehub.json").read_text()),
-        "metrics_source": (ROOT / "lib" / "metrics.c").read_text(),
+        "metrics_source": (ROOT / "lib" / "net" / "metrics.c").read_text(),
     }
 
 
