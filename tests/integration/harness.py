@@ -408,7 +408,8 @@ class Hub:
     def __init__(self, broker, partners, produce_timeout_ms=10000, max_body_bytes=65536,
                  start_dispatch=True, registry_mode="embedded", partner_options=None,
                  dispatch_settings=None, publishers=None, kafka_extra="", ingest_extra="",
-                 governance=None, env=None, extra_topics=(), extra_config="", partitions=3):
+                 governance=None, env=None, extra_topics=(), extra_config="", partitions=3,
+                 group_prefix=None):
         """partner_options maps a partner id to its options (and "connector",
         "agreements"); governance is the governance section; env holds extra
         environment variables for placehub's programs (keys named env:...);
@@ -421,7 +422,9 @@ class Hub:
         self.env = dict(env or {})
         self.workdir = tempfile.mkdtemp(prefix="placehub-hub-")
         self.keep_workdir = False  # set when the test failed: its logs are evidence
-        self.group_prefix = "test-" + uuid.uuid4().hex[:8]
+        # group_prefix: given when the topics named after it must exist
+        # before the programs start (a mock cluster cannot create them).
+        self.group_prefix = group_prefix or "test-" + uuid.uuid4().hex[:8]
         self.partners = {pid: Partner(pid, self.workdir) for pid in partners}
         self.partner_topics = {pid: list(topics) for pid, topics in partners.items()}
         self.ingest_port = free_port()

@@ -58,10 +58,11 @@ class MockCluster:
             answer = self.process.stdout.readline().strip()
         assert answer == "ok", f"mock_cluster refused '{line}': {answer}"
 
-    def create_hub_topics(self, hub):
-        """The dead-letter and audit topics dispatch would create itself
-        (the mock does not implement CreateTopics)."""
-        for topic in (hub.dead_letter_topic, hub.audit_topic):
+    def create_hub_topics(self, group_prefix):
+        """The dead-letter and audit topics of a hub with group_prefix, which
+        ingest and dispatch would create themselves (the mock does not
+        implement CreateTopics): made before the hub starts."""
+        for topic in (f"{group_prefix}.dead-letter", f"{group_prefix}.audit"):
             self.command(f"topic {topic} 3 3")
 
     def close(self):

@@ -5,6 +5,7 @@ the fault happens. For each fault: ingest never acknowledges an event that
 is not on Kafka, and dispatch neither skips nor loses one (faults.account).
 No real broker is started here."""
 import signal
+import uuid
 
 import pytest
 
@@ -23,10 +24,11 @@ def mock_hub():
         made.append((cluster, None))
         # The mock cannot create topics: the register's is the one it made.
         hub_options.setdefault("governance", {"objections_topic": "placehub.objections"})
+        group_prefix = "test-" + uuid.uuid4().hex[:8]
+        cluster.create_hub_topics(group_prefix)
         hub = Hub(cluster, {PARTNER: ["admission"]}, start_dispatch=False,
-                  produce_timeout_ms=3000, **hub_options)
+                  produce_timeout_ms=3000, group_prefix=group_prefix, **hub_options)
         made[-1] = (cluster, hub)
-        cluster.create_hub_topics(hub)
         quick_group_failover(hub)
         dispatch = hub.start_dispatch()
         # The faults are for a running hub: dispatch must have created its
