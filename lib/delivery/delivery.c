@@ -260,7 +260,6 @@ void delivery_attempt_finish(struct delivery_partner *partner, struct delivery_a
     }
     verdict->result = outcome.result;
     verdict->status = response.status;
-    verdict->reached_transport = 1;
     snprintf(verdict->reason, sizeof verdict->reason, "%s", outcome.reason);
     record_redact(response.body, response.body_len, verdict->excerpt, sizeof verdict->excerpt);
     delivery_release(partner, attempt);

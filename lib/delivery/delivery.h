@@ -142,7 +142,6 @@ struct delivery_verdict {
     int status;              /* the protocol status; 0 when no answer */
     long retry_after_ms;     /* the partner's Retry-After; 0 when none */
     int credentials_refused; /* the 401 rule applied (a cached token was dropped) */
-    int reached_transport;   /* the request went out: its body may have been disclosed */
     char reason[256];        /* short, free of personal data */
     char excerpt[256];       /* the partner's answer, redacted (record_redact) */
 };

@@ -142,7 +142,7 @@ static void partner_start_attempt(struct partner *partner, struct pending *pendi
         start = DELIVERY_SETUP_FAILED;
     }
     if (start != DELIVERY_STARTED && pending->easy) {
-        curl_easy_cleanup(pending->easy);
+        partner_easy_give(partner, pending->easy); /* for the next attempt */
         pending->easy = NULL;
     }
     switch (start) {

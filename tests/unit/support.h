@@ -5,10 +5,13 @@
 #ifndef PLACEHUB_TEST_SUPPORT_H
 #define PLACEHUB_TEST_SUPPORT_H
 
+#include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Fails the test, showing both strings, unless needle occurs in haystack. */
 #define assert_contains(haystack, needle)                                                          \
@@ -47,6 +50,32 @@
             fail();                                                                                \
         }                                                                                          \
     } while (0)
+
+/* The CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
+static inline struct timespec support_deadline(int ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += ms / 1000;
+    deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    return deadline;
+}
+
+/* Waits on changed (lock held by the caller) until *value reaches at_least
+ * or ms pass. Returns whether it did. */
+static inline int support_wait_locked(pthread_cond_t *changed, pthread_mutex_t *lock,
+                                      const int *value, int at_least, int ms)
+{
+    struct timespec deadline = support_deadline(ms);
+    while (*value < at_least)
+        if (pthread_cond_timedwait(changed, lock, &deadline) == ETIMEDOUT)
+            break;
+    return *value >= at_least;
+}
 
 /* Reads a whole file (relative to the repository root, where the tests run)
  * into a new NUL-terminated buffer; fails the test when it cannot. Caller frees. */

@@ -199,7 +199,6 @@ static void test_a_2xx_is_delivered_with_credentials_and_idempotency_key(void **
     assert_int_equal(perform(fixture, &sample, &verdict), DELIVERY_STARTED);
     assert_int_equal(verdict.result, PLACEHUB_DELIVERED);
     assert_int_equal(verdict.status, 200);
-    assert_true(verdict.reached_transport);
     assert_false(verdict.credentials_refused);
     assert_int_equal(atomic_load(&fixture->api.requests), 1);
     assert_string_equal(fixture->api.authorization, "k-123");
@@ -266,7 +265,6 @@ static void test_a_connector_refusal_is_final_and_sends_nothing(void **state)
     assert_int_equal(perform(fixture, &refused, &verdict), DELIVERY_REFUSED);
     assert_int_equal(verdict.result, PLACEHUB_REJECTED);
     assert_string_equal(verdict.reason, "connector refused the event: no mapping for this event");
-    assert_false(verdict.reached_transport);
     assert_int_equal(atomic_load(&fixture->api.requests), 0);
 }
 

@@ -85,18 +85,7 @@ static struct stream_context *stream_new(struct server *server, int pieces, int 
 /* Waits until *value reaches at_least or ms pass; caller holds the lock. */
 static int server_wait_locked(struct server *server, const int *value, int at_least, int ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += ms / 1000;
-    deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    while (*value < at_least)
-        if (pthread_cond_timedwait(&server->changed, &server->lock, &deadline) == ETIMEDOUT)
-            break;
-    return *value >= at_least;
+    return support_wait_locked(&server->changed, &server->lock, value, at_least, ms);
 }
 
 static int server_wait(struct server *server, const int *value, int at_least, int ms)

@@ -16,7 +16,7 @@
 #include "governance/objection.h"
 
 /* Invented: keyed hashes as event_person_key makes them. */
-#define PERSON_A "0123456789abcdef0123456789abcdef"
+#define PERSON_A "5f3c9a7e1b2d4c6e8a0f1e3d5c7b9a2e"
 #define PERSON_B "fedcba9876543210fedcba9876543210"
 
 static struct config *test_config(void)

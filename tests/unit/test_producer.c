@@ -329,14 +329,7 @@ static void test_broker_down_fails_within_the_timeout(void **state)
     assert_int_equal(pthread_create(&thread, NULL, timed_send_thread, &send), 0);
     /* Waited for on a thread, so that a send that hangs fails the test
      * rather than hanging it: the broker then comes back to end the send. */
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += LIMIT_MS / 1000;
-    deadline.tv_nsec += (long)(LIMIT_MS % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = support_deadline(LIMIT_MS);
     pthread_mutex_lock(&send.lock);
     while (!send.done)
         if (pthread_cond_timedwait(&send.done_cond, &send.lock, &deadline) != 0)

@@ -87,22 +87,10 @@ static char *schema_answer(const char *path)
     return body;
 }
 
-/* Waits on the server's condition until *flag is set or ms pass; the
- * caller holds the lock. Returns whether the flag was set. */
+/* Waits until *flag reaches at_least or ms pass; caller holds the lock. */
 static int server_wait_locked(struct server *server, const int *flag, int at_least, int ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += ms / 1000;
-    deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    while (*flag < at_least)
-        if (pthread_cond_timedwait(&server->changed, &server->lock, &deadline) == ETIMEDOUT)
-            break;
-    return *flag >= at_least;
+    return support_wait_locked(&server->changed, &server->lock, flag, at_least, ms);
 }
 
 static enum MHD_Result server_reply(struct MHD_Connection *connection, unsigned int status,
