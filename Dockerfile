@@ -20,7 +20,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential pkg-config make cargo ca-certificates python3 \
       libavro-dev libcurl4-openssl-dev libjansson-dev libyaml-dev \
-      libmicrohttpd-dev uuid-dev libssl-dev zlib1g-dev libzstd-dev \
+      libmicrohttpd-dev uuid-dev libssl-dev zlib1g-dev libzstd-dev libsqlite3-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -44,12 +44,13 @@ FROM ${DEBIAN_IMAGE} AS runtime
 #   libmicrohttpd-dev -> libmicrohttpd12 uuid-dev -> libuuid1
 #   libssl-dev -> libssl3 (libcrypto.so.3)
 #   zlib1g-dev -> zlib1g                 libzstd-dev -> libzstd1
+#   libsqlite3-dev -> libsqlite3-0 (the disclosure ledger)
 # ca-certificates: TLS to partners and to a TLS Kafka or registry.
 # curl: the HTTP healthchecks in docker-compose.yml (libcurl4 is needed anyway).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libavro23 libcurl4 libjansson4 libyaml-0-2 libmicrohttpd12 \
-      libuuid1 libssl3 zlib1g libzstd1 ca-certificates curl \
+      libuuid1 libssl3 zlib1g libzstd1 libsqlite3-0 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
 
 # A fixed, unprivileged uid/gid, so mounted files and Kubernetes
@@ -58,12 +59,17 @@ RUN groupadd --system --gid 10001 placehub \
  && useradd --system --uid 10001 --gid placehub --no-create-home \
       --home-dir /nonexistent --shell /usr/sbin/nologin placehub
 
-# Root-owned and read-only for the service user: the programs write nothing.
+# Root-owned and read-only for the service user.
 # schemas/ sits next to config/ because the config's schemas_dir ("../schemas")
 # is resolved against the config file's folder.
 COPY --from=build /src/build/bin/ /opt/placehub/bin/
 COPY schemas/ /opt/placehub/schemas/
 COPY config/ /opt/placehub/config/
+
+# The one place a program writes: placehub-dispatch's disclosure ledger
+# (governance.ledger in config/placehub.docker.yaml), a volume in
+# docker-compose.yml. A new named volume takes this folder's owner.
+RUN mkdir -p /var/lib/placehub && chown 10001:10001 /var/lib/placehub && chmod 0750 /var/lib/placehub
 
 # Fail the image build, not the first start, if a library is missing.
 RUN set -e; for program in /opt/placehub/bin/placehub-*; do \

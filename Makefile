@@ -13,7 +13,7 @@ PYTHON  ?= python3
 # into the cache (Debian 12's 2.0.2 starves consumers; the script says how),
 # and every program links it statically. libssl, zlib and libzstd are its
 # dependencies.
-PKGS := avro-c libcurl jansson yaml-0.1 libmicrohttpd uuid libcrypto libssl zlib libzstd
+PKGS := avro-c libcurl jansson yaml-0.1 libmicrohttpd uuid libcrypto libssl zlib libzstd sqlite3
 RDKAFKA_PREFIX := $(shell scripts/librdkafka.sh --print-prefix)
 RDKAFKA_LIB    := $(RDKAFKA_PREFIX)/lib/librdkafka.a
 

@@ -12,7 +12,7 @@ PACKAGES=(
   build-essential clang pkg-config make
   # libraries the C code links against
   libavro-dev libcurl4-openssl-dev libjansson-dev libyaml-dev
-  libmicrohttpd-dev uuid-dev libssl-dev
+  libmicrohttpd-dev uuid-dev libssl-dev libsqlite3-dev
   # librdkafka is built from a pinned release by scripts/librdkafka.sh (Debian
   # 12's 2.0.2 starves consumers, see that script); these are what it needs,
   # cargo to fetch its source (tools/librdkafka/Cargo.toml)

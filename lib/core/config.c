@@ -38,6 +38,7 @@ static int config_defaults(struct config *config)
     config->dispatch.dead_letter_topic = strdup("placehub.dead-letter");
     config->dispatch.audit_topic = strdup("placehub.audit");
     config->governance.objections_topic = strdup("placehub.objections");
+    config->governance.ledger = strdup("../var/placehub-ledger.db");
     config->dispatch.breaker_failures = 5;
     config->dispatch.breaker_open_ms = 5000;
     config->dispatch.breaker_open_max_ms = 60000;
@@ -55,7 +56,8 @@ static int config_defaults(struct config *config)
     if (!config->schema_registry.mode || !config->schema_registry.schemas_dir ||
         !config->schema_registry.listen || !config->ingest.listen ||
         !config->dispatch.group_prefix || !config->dispatch.dead_letter_topic ||
-        !config->dispatch.audit_topic || !config->governance.objections_topic)
+        !config->dispatch.audit_topic || !config->governance.objections_topic ||
+        !config->governance.ledger)
         return -1;
     return 0;
 }
@@ -239,6 +241,7 @@ void config_destroy(struct config *config)
     free(config->partners);
     free(config->governance.person_key);
     free(config->governance.objections_topic);
+    free(config->governance.ledger);
     free(config);
 }
 

@@ -173,6 +173,11 @@ struct config {
         /* The objection register (docs/governance.md): a compacted topic,
          * one record per person and scope; default "placehub.objections". */
         char *objections_topic;
+        /* The disclosure ledger (lib/governance/ledger.h): an SQLite file
+         * derived from the audit topic, resolved like schemas_dir
+         * (config_resolve_path: relative to the configuration file's
+         * folder); default "../var/placehub-ledger.db". */
+        char *ledger;
     } governance;
 };
 

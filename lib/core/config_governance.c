@@ -311,7 +311,7 @@ int config_parse_agreements(struct config_parser *parser, const struct config *c
 int config_parse_governance(struct config_parser *parser, struct config *config,
                             const yaml_node_t *node)
 {
-    static const char *const known[] = {"person_key", "objections_topic", NULL};
+    static const char *const known[] = {"person_key", "objections_topic", "ledger", NULL};
     const char *where = "governance";
     /* "governance:" with only comments under it (null, as YAML writers
      * spell an empty section). */
@@ -323,7 +323,8 @@ int config_parse_governance(struct config_parser *parser, struct config *config,
         config_check_keys(parser, node, known, where) != 0 ||
         config_string(parser, node, "person_key", where, 0, &config->governance.person_key) != 0 ||
         config_string(parser, node, "objections_topic", where, 0,
-                      &config->governance.objections_topic) != 0)
+                      &config->governance.objections_topic) != 0 ||
+        config_string(parser, node, "ledger", where, 0, &config->governance.ledger) != 0)
         return -1;
     if (config->governance.person_key && !config_secret_reference(config->governance.person_key))
         return config_fail(parser, config_get(parser, node, "person_key"),

@@ -223,6 +223,8 @@ char *record_receipt(const struct record_outcome *outcome, size_t *len)
         record_text_literal(&text, "null");
     record_text_literal(&text, ",\"agreement\":");
     record_text_cstring(&text, outcome->agreement_id);
+    record_text_literal(&text, ",\"agreement_version\":");
+    record_text_cstring(&text, outcome->agreement_version);
     record_text_literal(&text, ",\"fields\":");
     record_text_literal(&text, outcome->fields ? outcome->fields : "[]");
     record_text_literal(&text, outcome->pseudonymised ? ",\"pseudonymised\":true"
@@ -230,6 +232,14 @@ char *record_receipt(const struct record_outcome *outcome, size_t *len)
     if (outcome->via) {
         record_text_literal(&text, ",\"via\":");
         record_text_cstring(&text, outcome->via);
+    }
+    if (outcome->cancels_event_id) {
+        record_text_literal(&text, ",\"cancels_event_id\":");
+        record_text_cstring(&text, outcome->cancels_event_id);
+    }
+    if (outcome->supersedes_event_id) {
+        record_text_literal(&text, ",\"supersedes_event_id\":");
+        record_text_cstring(&text, outcome->supersedes_event_id);
     }
     if (outcome->dead_letter) {
         record_text_literal(&text, ",\"dead_letter\":{\"topic\":");
@@ -263,6 +273,9 @@ char *record_suppression(const struct record_suppression *suppression, size_t *l
         suppression->detail ? suppression->detail : "", "at", at);
     if (record && suppression->cancels_event_id)
         json_object_set_new(record, "cancels_event_id", json_string(suppression->cancels_event_id));
+    if (record && suppression->supersedes_event_id)
+        json_object_set_new(record, "supersedes_event_id",
+                            json_string(suppression->supersedes_event_id));
     if (record && suppression->via)
         json_object_set_new(record, "via", json_string(suppression->via));
     return record_dump(record, len);

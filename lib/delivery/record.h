@@ -60,13 +60,20 @@ struct record_outcome {
     int attempts;
     int64_t latency_ms; /* dispatch: from the event's Kafka timestamp; ctl: from its start */
     int64_t completed_ms;
-    const char *reason;           /* not delivered: why */
-    const char *response_excerpt; /* dead-lettered: what the partner said */
-    const char *agreement_id;     /* the agreement it went out under; NULL: none */
-    const char *fields;           /* field paths disclosed: a JSON array (sorted); NULL: none */
-    int pseudonymised;            /* a pseudonym stood for the NHS number */
-    const char *via;              /* ctl's "redrive" or "replay"; NULL: dispatch */
+    const char *reason;            /* not delivered: why */
+    const char *response_excerpt;  /* dead-lettered: what the partner said */
+    const char *agreement_id;      /* the agreement it went out under; NULL: none */
+    const char *agreement_version; /* agreement_version() of it; NULL: none */
+    const char *fields;            /* field paths disclosed: a JSON array (sorted); NULL: none */
+    int pseudonymised;             /* a pseudonym stood for the NHS number */
+    const char *via;               /* ctl's "redrive" or "replay"; NULL: dispatch */
     const struct record_dead_letter *dead_letter; /* a redrive: the dead letter; else NULL */
+    /* A cancellation or correction sent because the partner received the
+     * original (docs/governance.md, "Corrections follow disclosures"): the
+     * original's event id, written as cancels_event_id or
+     * supersedes_event_id; NULL for any other event. */
+    const char *cancels_event_id;
+    const char *supersedes_event_id;
 };
 
 /* The receipt as compact JSON (caller frees), or NULL when out of memory.
@@ -82,6 +89,7 @@ struct record_suppression {
     const char *reason;                 /* objection, restricted, condition, no_agreement */
     const char *detail;                 /* why, in words, without personal data */
     const char *cancels_event_id;       /* a cancellation: the event it cancels; else NULL */
+    const char *supersedes_event_id;    /* a correction: the event it replaces; else NULL */
     int64_t at_ms;
     const char *via; /* ctl's "redrive" or "replay"; NULL: dispatch */
 };

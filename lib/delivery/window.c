@@ -276,3 +276,14 @@ const struct window_offset *window_offsets(const struct window *window, size_t *
     *count = window->offset_count;
     return window->offsets;
 }
+
+int window_earlier_unsettled(const struct window *window, const struct window_entry *entry)
+{
+    if (!entry->key_hash)
+        return 0;
+    for (const struct window_entry *earlier = window->head; earlier && earlier != entry;
+         earlier = earlier->next)
+        if (earlier->key_hash == entry->key_hash && earlier->state != WINDOW_SETTLED)
+            return 1;
+    return 0;
+}

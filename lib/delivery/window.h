@@ -105,6 +105,12 @@ void window_walk_begin(struct window *window, struct window_walk *walk);
  * event with the same key is waiting or in flight (it must not start). */
 struct window_entry *window_walk_next(struct window_walk *walk, int *held);
 
+/* 1 when an entry before entry has the same person key and is not settled
+ * (waiting, in flight, or still being recorded): what a cancellation waits
+ * for, since it is judged by the original's acknowledged records. 0 for an
+ * entry without a key. Reads only: may be called during a walk. */
+int window_earlier_unsettled(const struct window *window, const struct window_entry *entry);
+
 /* Takes out every settled entry at the head of its partition (the
  * contiguous run before that partition's first unsettled one) and returns
  * them, linked by ->next in consumption order (NULL: none), *taken their

@@ -25,9 +25,17 @@ enum { AGREEMENT_PATH_MAX = 512 };
 
 int agreement_always_disclosed(const char *field)
 {
-    static const char *const always[] = {
-        "event_id",        "event_type",     "schema_version",   "occurred_at", "recorded_at",
-        "source_ods_code", "correlation_id", "cancels_event_id", "sharing",     NULL};
+    static const char *const always[] = {"event_id",
+                                         "event_type",
+                                         "schema_version",
+                                         "occurred_at",
+                                         "recorded_at",
+                                         "source_ods_code",
+                                         "correlation_id",
+                                         "cancels_event_id",
+                                         "supersedes_event_id",
+                                         "sharing",
+                                         NULL};
     for (const char *const *name = always; *name; name++)
         if (strcmp(*name, field) == 0)
             return 1;
@@ -591,4 +599,47 @@ int agreement_load_key(const struct config *config, const struct config_partner 
     *key_len = len;
     explicit_bzero(secret, sizeof secret);
     return 0;
+}
+
+/* ---- versions -------------------------------------------------------------- */
+
+static void agreement_version_add(EVP_MD_CTX *context, const char *label,
+                                  const struct config_value *values, size_t count)
+{
+    EVP_DigestUpdate(context, label, strlen(label) + 1);
+    for (size_t i = 0; i < count; i++)
+        EVP_DigestUpdate(context, values[i].text, strlen(values[i].text) + 1);
+}
+
+void agreement_version(const struct config_agreement *agreement, char *out, size_t out_size)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    char flags[64];
+    EVP_MD_CTX *context = EVP_MD_CTX_new();
+    if (out_size)
+        out[0] = '\0';
+    if (!context)
+        return;
+    /* Every value ends in a NUL, every list starts with its label: no two
+     * different agreements write the same bytes. */
+    snprintf(flags, sizeof flags, "match_any=%d direct_care=%d restricted_records=%d",
+             agreement->match_any, agreement->direct_care, agreement->restricted_records);
+    if (EVP_DigestInit_ex(context, EVP_sha256(), NULL) == 1) {
+        agreement_version_add(context, "event_types", agreement->event_types,
+                              agreement->event_type_count);
+        agreement_version_add(context, "fields", agreement->fields, agreement->field_count);
+        agreement_version_add(context, "gp_practices", agreement->gp_practices,
+                              agreement->gp_practice_count);
+        agreement_version_add(context, "postcode_districts", agreement->postcode_districts,
+                              agreement->postcode_district_count);
+        EVP_DigestUpdate(context, flags, strlen(flags) + 1);
+        const char *key = agreement->pseudonym_key ? agreement->pseudonym_key : "";
+        EVP_DigestUpdate(context, key, strlen(key) + 1);
+        if (EVP_DigestFinal_ex(context, digest, &digest_len) != 1)
+            digest_len = 0;
+    }
+    EVP_MD_CTX_free(context);
+    for (unsigned i = 0; i < 6 && i < digest_len && 2 * i + 2 < out_size; i++)
+        snprintf(out + 2 * i, 3, "%02x", digest[i]);
 }

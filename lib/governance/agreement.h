@@ -45,7 +45,8 @@
 /* 1 when a top-level field goes to every recipient of an event: what is
  * needed to process it at all (event_id, event_type, schema_version,
  * occurred_at, recorded_at, source_ods_code, correlation_id,
- * cancels_event_id) and the sharing flags, which bind the recipient too. */
+ * cancels_event_id, supersedes_event_id from schema version 2) and the
+ * sharing flags, which bind the recipient too. */
 int agreement_always_disclosed(const char *field);
 
 /* Checks every agreement of config against the schemas of catalogue: each
@@ -109,6 +110,17 @@ int agreement_decide(const struct config_partner *partner, const char *event_typ
                      struct agreement_decision *decision);
 
 void agreement_decision_clear(struct agreement_decision *decision);
+
+/* Size of an agreement version with its NUL: 12 hexadecimal digits. */
+#define AGREEMENT_VERSION_SIZE 13
+
+/* The version of agreement as dispatch applies it: the first 12 hexadecimal
+ * digits of SHA-256 over its rules (event types, fields, conditions,
+ * direct_care, restricted_records, the pseudonym key's name; not purpose
+ * or legal_basis, which decide nothing). Any change to what it lets
+ * through changes it, so a disclosure record says which rules applied
+ * even when an agreement was edited in place under the same id. */
+void agreement_version(const struct config_agreement *agreement, char *out, size_t out_size);
 
 /* Reads the pseudonym key partner's agreements name (env: or file:) into
  * key (key_size bytes, not NUL-terminated); *key_len is 0 when none names

@@ -175,6 +175,7 @@ int ctl_replay(struct ctl *ctl, int argc, char **argv);
 int ctl_audit(struct ctl *ctl, int argc, char **argv);
 int ctl_schemas(struct ctl *ctl, int argc, char **argv);
 int ctl_objection(struct ctl *ctl, int argc, char **argv);
+int ctl_subject_access(struct ctl *ctl, int argc, char **argv);
 
 /* ---- output.c: tables for people --------------------------------------- */
 

@@ -30,6 +30,9 @@ static const char help[] =
     "  audit person NHS       every event about a person and who received it\n"
     "  objection record|withdraw|show\n"
     "                         a person's objections to sharing, on the register\n"
+    "  subject-access --nhs N what was disclosed about a person, to whom, when and\n"
+    "                         under which agreement; what was withheld and why\n"
+    "                         (from the disclosure ledger: fast, time-ordered)\n"
     "  schemas list|show|check  the schema catalogue; check a new version\n"
     "\n"
     "Options every subcommand takes:\n"
@@ -148,9 +151,14 @@ static const struct {
     const char *name;
     int (*run)(struct ctl *ctl, int argc, char **argv);
 } subcommands[] = {
-    {"status", ctl_status},       {"tail", ctl_tail},   {"dlq", ctl_dlq},
-    {"replay", ctl_replay},       {"audit", ctl_audit}, {"schemas", ctl_schemas},
+    {"status", ctl_status},
+    {"tail", ctl_tail},
+    {"dlq", ctl_dlq},
+    {"replay", ctl_replay},
+    {"audit", ctl_audit},
+    {"schemas", ctl_schemas},
     {"objection", ctl_objection},
+    {"subject-access", ctl_subject_access},
 };
 
 int main(int argc, char **argv)

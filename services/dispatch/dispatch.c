@@ -18,6 +18,7 @@
 #include "kafka/kafka.h"
 #include "core/log.h"
 #include "partner.h"
+#include "governance/ledger.h"
 #include "governance/objection_feed.h"
 #include "kafka/producer.h"
 
@@ -27,6 +28,8 @@ struct dispatch {
     struct producer *producer;
     struct objection_register *objections;
     struct objection_feed *objection_feed;
+    struct ledger *ledger;
+    struct ledger_feed *ledger_feed;
     struct partner **partners;
     size_t partner_count;
 };
@@ -71,8 +74,39 @@ static int dispatch_keys_distinct(const struct dispatch *dispatch, char *errstr,
     return 0;
 }
 
-int dispatch_new(const struct config *config, struct registry *registry, struct dispatch **out,
-                 char *errstr, size_t errstr_size)
+/* The objection register and the disclosure ledger, each with the feed
+ * that keeps it current. An event is judged only once the register is
+ * known complete up to the event's intake, a cancellation only once the
+ * ledger holds the original's records (partner_intake.c). */
+static int dispatch_state(struct dispatch *dispatch, const struct config *config, char *errstr,
+                          size_t errstr_size)
+{
+    char path[4096];
+    dispatch->objections = objection_register_new();
+    if (!dispatch->objections) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    dispatch->shared.objections = dispatch->objections;
+    if (objection_feed_start(config, dispatch->objections, &dispatch->objection_feed, errstr,
+                             errstr_size) != 0)
+        return -1;
+    if (config_resolve_path(config, config->governance.ledger, path, sizeof path) != 0) {
+        snprintf(errstr, errstr_size, "governance.ledger: the path is too long");
+        return -1;
+    }
+    if (ledger_open(path, config->dispatch.audit_topic, &dispatch->ledger, errstr, errstr_size) !=
+            0 ||
+        ledger_feed_start(config, dispatch->ledger, &dispatch->ledger_feed, errstr, errstr_size) !=
+            0)
+        return -1;
+    dispatch->shared.ledger = dispatch->ledger;
+    log_info("disclosure ledger %s rows=%lld", path, ledger_count(dispatch->ledger));
+    return 0;
+}
+
+int dispatch_new(const struct config *config, struct registry *registry, int without_state,
+                 struct dispatch **out, char *errstr, size_t errstr_size)
 {
     struct dispatch *dispatch = calloc(1, sizeof *dispatch);
     *out = NULL;
@@ -95,16 +129,11 @@ int dispatch_new(const struct config *config, struct registry *registry, struct 
     dispatch->shared.producer = dispatch->producer;
     if (dispatch_topics(dispatch, config, errstr, errstr_size) != 0)
         goto fail;
-    /* The register first: an event is judged only once the register is
-     * known complete up to the event's intake (partner_intake.c). */
-    dispatch->objections = objection_register_new();
-    if (!dispatch->objections) {
-        snprintf(errstr, errstr_size, "out of memory");
-        goto fail;
-    }
-    dispatch->shared.objections = dispatch->objections;
-    if (objection_feed_start(config, dispatch->objections, &dispatch->objection_feed, errstr,
-                             errstr_size) != 0)
+    if (without_state)
+        log_warning("WITHOUT THE OBJECTION REGISTER AND THE DISCLOSURE LEDGER "
+                    "(--without-register-and-ledger): objections on the register are not "
+                    "honoured and cancellations follow today's agreements; for benchmarks only");
+    else if (dispatch_state(dispatch, config, errstr, errstr_size) != 0)
         goto fail;
     dispatch->partners = calloc(config->partner_count, sizeof *dispatch->partners);
     if (!dispatch->partners) {
@@ -153,9 +182,11 @@ void dispatch_destroy(struct dispatch *dispatch)
     producer_destroy(dispatch->producer);
     for (size_t i = 0; i < dispatch->partner_count; i++)
         partner_destroy(dispatch->partners[i]);
-    /* After the partners: their threads read the register. */
+    /* After the partners: their threads read the register and the ledger. */
     objection_feed_stop(dispatch->objection_feed);
     objection_register_destroy(dispatch->objections);
+    ledger_feed_stop(dispatch->ledger_feed);
+    ledger_close(dispatch->ledger);
     free(dispatch->partners);
     free(dispatch);
 }

@@ -21,11 +21,15 @@
 
 struct dispatch;
 
-/* Creates the connector instances and one consumer thread per partner.
- * config and registry are borrowed and must outlive the dispatch. Returns 0
- * or -1 with errstr (a bad connector option, an unknown connector). */
-int dispatch_new(const struct config *config, struct registry *registry, struct dispatch **dispatch,
-                 char *errstr, size_t errstr_size);
+/* Creates the connector instances and one consumer thread per partner,
+ * after the objection register and the disclosure ledger (each with its
+ * feed). without_state (benchmarks only: --without-register-and-ledger)
+ * runs without either: no register suppressions, and cancellations judged
+ * by today's agreements. config and registry are borrowed and must outlive
+ * the dispatch. Returns 0 or -1 with errstr (a bad connector option, an
+ * unknown connector, a ledger that cannot be opened). */
+int dispatch_new(const struct config *config, struct registry *registry, int without_state,
+                 struct dispatch **dispatch, char *errstr, size_t errstr_size);
 
 /* Stops the consumers (stored offsets are committed on close), frees. */
 void dispatch_destroy(struct dispatch *dispatch);

@@ -6,6 +6,7 @@
 #include <malloc.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "dispatch.h"
 #include "core/log.h"
@@ -34,14 +35,37 @@ static const char help[] =
     "Operators: with operations.dispatch_listen set, /metrics (Prometheus), /healthz,\n"
     "/readyz and /status (a status page) are served there (docs/operations.md).\n"
     "\n"
+    "Cancellations and corrections go where the original went: the disclosure\n"
+    "ledger (governance.ledger, an SQLite file kept from the audit topic and\n"
+    "rebuilt from it when deleted) says which partners received it.\n"
+    "\n"
     "Options:\n"
     "  -c, --config FILE   configuration (default config/placehub.yaml)\n"
     "      --check-config  check the configuration and exit\n"
+    "      --without-register-and-ledger\n"
+    "                      for benchmarks only: no objection register, no ledger\n"
+    "                      (logged as a warning); never in production\n"
     "  -h, --help          this text\n"
     "\n"
     "Environment: PLACEHUB_LOG_LEVEL=debug|info|warning|error\n";
 
 static atomic_int dispatch_ready;
+
+/* Takes --without-register-and-ledger out of argv (the shared option
+ * parser knows only the options every program has). Returns 1 when given. */
+static int dispatch_take_bench_option(int *argc, char **argv)
+{
+    int found = 0, kept = 1;
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--without-register-and-ledger") == 0)
+            found = 1;
+        else
+            argv[kept++] = argv[i];
+    }
+    argv[kept] = NULL;
+    *argc = kept;
+    return found;
+}
 
 static int dispatch_is_ready(void *context)
 {
@@ -65,6 +89,7 @@ int main(int argc, char **argv)
     /* First of all: a stop asked for during start-up is then honoured
      * once start-up is done, instead of killing the process halfway. */
     service_block_signals();
+    int without_state = dispatch_take_bench_option(&argc, argv);
     service_parse_options(argc, argv, help, &options);
     /* The agreements' field paths are checked against the schemas, so
      * --check-config waits until those are loaded. */
@@ -86,7 +111,7 @@ int main(int argc, char **argv)
     /* Up first, so /readyz says 503 while the partners start. */
     if (operations_start(config, config->operations.dispatch_listen, "placehub-dispatch",
                          dispatch_is_ready, NULL, &operations, errstr, sizeof errstr) != 0 ||
-        dispatch_new(config, registry, &dispatch, errstr, sizeof errstr) != 0) {
+        dispatch_new(config, registry, without_state, &dispatch, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "placehub-dispatch: cannot start: %s\n", errstr);
         goto out;
     }

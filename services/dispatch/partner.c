@@ -389,7 +389,13 @@ static int partner_limits(struct partner *partner, char *errstr, size_t errstr_s
         partner->max_pending = 4096;
     partner->window = window_new((size_t)partner->max_pending, (size_t)partner->max_in_flight);
     partner->idle = calloc((size_t)partner->max_in_flight, sizeof *partner->idle);
-    if (!partner->window || !partner->idle) {
+    /* Each agreement's version, once: every record names it. */
+    partner->agreement_versions = calloc(config->agreement_count ? config->agreement_count : 1,
+                                         sizeof *partner->agreement_versions);
+    for (size_t i = 0; partner->agreement_versions && i < config->agreement_count; i++)
+        agreement_version(&config->agreements[i], partner->agreement_versions[i],
+                          sizeof partner->agreement_versions[i]);
+    if (!partner->window || !partner->idle || !partner->agreement_versions) {
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
     }
@@ -549,5 +555,6 @@ void partner_destroy(struct partner *partner)
         if (partner->wake_pipe[i] >= 0)
             close(partner->wake_pipe[i]);
     window_destroy(partner->window);
+    free(partner->agreement_versions);
     free(partner);
 }

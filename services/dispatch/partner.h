@@ -28,6 +28,10 @@ struct partner_shared {
     /* The objection register, kept current by its feed (lib/governance/
      * objection_feed.h): read by every partner's thread. */
     struct objection_register *objections;
+    /* The disclosure ledger, kept current by its feed (lib/governance/
+     * ledger.h): asked for every cancellation and correction. NULL: none
+     * (placehub-dispatch --without-register-and-ledger, for benchmarks). */
+    struct ledger *ledger;
     atomic_int *stopping;
 };
 

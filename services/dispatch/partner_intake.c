@@ -15,6 +15,8 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "net/metrics.h"
+#include "governance/correction.h"
+#include "governance/ledger.h"
 #include "governance/objection.h"
 #include "kafka/consumer.h"
 #include "partner_internal.h"
@@ -71,20 +73,35 @@ static void partner_event_id(const rd_kafka_message_t *message, char *id, size_t
  * memory. */
 /* The objection register's judgement of an event an agreement would let
  * through: 1 when the person's standing objection applies to this partner
- * and agreement (pending->objection says which). A cancellation is not
- * judged by it: it carries no more than is needed to undo what was already
- * sent, and withholding it would leave a wrong record live at a partner
- * that had the original (docs/governance.md). */
+ * and agreement (pending->objection says which). A cancellation or
+ * correction is not judged by it: it carries no more than is needed to undo
+ * what was already sent, and withholding it would leave a wrong record live
+ * at a partner that had the original (docs/governance.md). With the ledger
+ * it never reaches here (partner_follow decides). */
 static int partner_objected(struct partner *partner, struct pending *pending,
                             const struct config_agreement *agreement, const json_t *event)
 {
     struct objection_register *objections = partner->shared->objections;
+    (void)event;
     if (!objections || !pending->source.key || !pending->source.key_len ||
-        json_string_value(json_object_get(event, "cancels_event_id")))
+        pending->correction != CORRECTION_NONE)
         return 0;
     return objection_register_judge(objections, pending->source.key, pending->source.key_len,
                                     partner->config->id, agreement->direct_care, pending->objection,
                                     sizeof pending->objection);
+}
+
+/* Keeps what decision lets go as pending's body and clears decision.
+ * Returns 0, or -1 when out of memory. */
+static int partner_disclose(struct pending *pending, struct agreement_decision *decision)
+{
+    pending->body = json_dumps(decision->event, JSON_COMPACT);
+    pending->body_len = pending->body ? strlen(pending->body) : 0;
+    pending->fields = decision->fields ? json_dumps(decision->fields, JSON_COMPACT) : NULL;
+    int complete = pending->body && (pending->fields || !decision->fields);
+    pending->pseudonymised = decision->pseudonymised;
+    agreement_decision_clear(decision);
+    return complete ? 0 : -1;
 }
 
 static int partner_govern(struct partner *partner, struct pending *pending, const json_t *event)
@@ -93,6 +110,11 @@ static int partner_govern(struct partner *partner, struct pending *pending, cons
     if (delivery_partner_decide(partner->delivery, pending->source.topic, event, &decision) != 0)
         return -1;
     pending->agreement = decision.agreement;
+    if (decision.agreement) {
+        snprintf(pending->agreement_id, sizeof pending->agreement_id, "%s", decision.agreement->id);
+        snprintf(pending->agreement_version, sizeof pending->agreement_version, "%s",
+                 partner->agreement_versions[decision.agreement - partner->config->agreements]);
+    }
     if (!decision.reason && partner_objected(partner, pending, decision.agreement, event)) {
         agreement_decision_clear(&decision);
         pending->suppressed = 1;
@@ -106,19 +128,78 @@ static int partner_govern(struct partner *partner, struct pending *pending, cons
         pending->suppressed = 1;
         pending->suppression = decision.reason;
         snprintf(pending->detail, sizeof pending->detail, "%s", decision.detail);
-        const char *cancels = json_string_value(json_object_get(event, "cancels_event_id"));
-        if (cancels)
-            snprintf(pending->cancels_event_id, sizeof pending->cancels_event_id, "%.36s", cancels);
         agreement_decision_clear(&decision);
         return 0;
     }
-    pending->body = json_dumps(decision.event, JSON_COMPACT);
-    pending->body_len = pending->body ? strlen(pending->body) : 0;
-    pending->fields = decision.fields ? json_dumps(decision.fields, JSON_COMPACT) : NULL;
-    int complete = pending->body && (pending->fields || !decision.fields);
-    pending->pseudonymised = decision.pseudonymised;
-    agreement_decision_clear(&decision);
-    return complete ? 0 : -1;
+    return partner_disclose(pending, &decision);
+}
+
+/* IMPORTANT: a cancellation or correction is judged by the ledger only once
+ * the ledger holds every record of the original: it waits while an earlier
+ * event of the same person is not settled (its receipt not yet
+ * acknowledged), then until the ledger's feed has caught up past that
+ * moment. Returns 1 while it waits (looked at again in 20 ms). */
+static int partner_correction_waits(struct partner *partner, struct pending *pending, int64_t now)
+{
+    struct ledger *ledger = partner->shared->ledger;
+    if (!pending->ledger_asked_ms) {
+        if (window_earlier_unsettled(partner->window, &pending->entry))
+            goto wait;
+        pending->ledger_asked_ms = clock_wall_ms();
+    }
+    if (ledger_current_ms(ledger) >= pending->ledger_asked_ms)
+        return 0;
+wait:
+    if (!pending->undecoded)
+        log_debug("correction waits for the disclosure ledger partner=%s event_id=%s",
+                  partner->config->id, pending->event_id);
+    pending->undecoded = 1;
+    pending->next_attempt_ms = now + 20;
+    return 1;
+}
+
+/* A cancellation or correction follows the ledger, not today's agreements
+ * or objections: to this partner only if it received the original, cut to
+ * what it was sent then, named under the agreement it went out under
+ * (docs/governance.md, "Corrections follow disclosures"). Returns 0, 1
+ * when the ledger could not be read (it waits and asks again), or -1 when
+ * out of memory. */
+static int partner_follow(struct partner *partner, struct pending *pending, const json_t *event,
+                          int64_t now)
+{
+    char errstr[512];
+    struct ledger_disclosure disclosure;
+    int found = ledger_disclosed(partner->shared->ledger, partner->config->id,
+                                 pending->original_event_id, &disclosure, errstr, sizeof errstr);
+    if (found < 0) {
+        log_warning("correction waits partner=%s event_id=%s: %s", partner->config->id,
+                    pending->event_id, errstr);
+        pending->undecoded = 1;
+        pending->next_attempt_ms = now + 1000;
+        return 1;
+    }
+    const char *kind = correction_kind_name(pending->correction);
+    if (!found) {
+        pending->suppressed = 1;
+        pending->suppression = CORRECTION_NOT_DISCLOSED;
+        snprintf(pending->detail, sizeof pending->detail,
+                 "a %s goes only where the original went; the disclosure ledger has no "
+                 "delivery of the original to this partner",
+                 kind);
+        return 0;
+    }
+    snprintf(pending->agreement_id, sizeof pending->agreement_id, "%s", disclosure.agreement);
+    snprintf(pending->agreement_version, sizeof pending->agreement_version, "%s",
+             disclosure.agreement_version);
+    size_t key_len = 0;
+    const unsigned char *key = delivery_partner_pseudonym_key(partner->delivery, &key_len);
+    struct agreement_decision decision;
+    int cut = correction_cut(pending->correction, event, disclosure.fields, key_len ? key : NULL,
+                             key_len, &decision);
+    free(disclosure.fields);
+    log_debug("%s follows the ledger partner=%s event_id=%s agreement=%s", kind,
+              partner->config->id, pending->event_id, pending->agreement_id);
+    return cut == 0 ? partner_disclose(pending, &decision) : -1;
 }
 
 /* Copies what pending keeps of message: its coordinates, key and bytes. The
@@ -223,6 +304,16 @@ void partner_prepare(struct partner *partner, struct pending *pending, int64_t n
         log_info("schema registry answers again partner=%s", partner->config->id);
         partner->registry_failures = 0;
     }
+    const char *original = NULL;
+    enum correction_kind correction = event ? correction_of(event, &original) : CORRECTION_NONE;
+    if (correction != CORRECTION_NONE) {
+        pending->correction = correction;
+        snprintf(pending->original_event_id, sizeof pending->original_event_id, "%.36s", original);
+        if (partner->shared->ledger && partner_correction_waits(partner, pending, now)) {
+            json_decref(event);
+            return;
+        }
+    }
     if (pending->undecoded) {
         /* The retry window is for the partner's failures; it starts now. */
         pending->undecoded = 0;
@@ -232,8 +323,14 @@ void partner_prepare(struct partner *partner, struct pending *pending, int64_t n
     if (from_event && strcmp(pending->event_id, "unknown") == 0)
         snprintf(pending->event_id, sizeof pending->event_id, "%.63s", from_event);
     int readable = event != NULL;
-    int governed = readable ? partner_govern(partner, pending, event) : -1;
+    int governed = -1;
+    if (readable && correction != CORRECTION_NONE && partner->shared->ledger)
+        governed = partner_follow(partner, pending, event, now);
+    else if (readable)
+        governed = partner_govern(partner, pending, event);
     json_decref(event);
+    if (governed == 1)
+        return; /* the ledger could not be read: it waits */
     if (!readable) {
         log_error("unreadable event partner=%s topic=%s partition=%d offset=%lld: %s",
                   partner->config->id, pending->source.topic, (int)pending->source.partition,

@@ -19,6 +19,7 @@
 #include "delivery/delivery.h"
 #include "delivery/record.h"
 #include "delivery/window.h"
+#include "governance/correction.h"
 #include "governance/objection.h"
 #include "partner.h"
 
@@ -52,6 +53,11 @@ struct pending {
     int credentials_wait; /* no token yet: tried again once the fetch ends */
     /* what the agreement decided */
     const struct config_agreement *agreement; /* used, or the one that refused; NULL: none */
+    /* The agreement named in the records: agreement's id and version, or
+     * for a correction that follows the ledger, those the original went
+     * out under (which may no longer be configured). "": none. */
+    char agreement_id[72];
+    char agreement_version[24];
     char *fields; /* field paths in body (sorted), as a compact JSON array: the text is a
                    * third of the size of the jansson array */
     int pseudonymised;
@@ -59,7 +65,12 @@ struct pending {
     const char *suppression; /* why (AGREEMENT_OBJECTION, ...) */
     char detail[192];        /* why, in words, without personal data */
     char objection[OBJECTION_REASON_SIZE]; /* "objection:<scope>" from the register */
-    char cancels_event_id[40];             /* a cancellation's target, for the suppression record */
+    /* A cancellation or correction: the earlier event it undoes. */
+    enum correction_kind correction;
+    char original_event_id[40];
+    /* When the ledger was first asked to be complete for it (0: not yet):
+     * the wall clock once no earlier event of the person was unsettled. */
+    int64_t ledger_asked_ms;
     int sent; /* an attempt reached the transport: the body may have gone */
     /* the final outcome */
     int delivered;
@@ -103,6 +114,8 @@ struct partner {
      * any, events wait and one of them asks again at registry_retry_ms. */
     int registry_failures;
     int64_t registry_retry_ms;
+    /* agreement_version() of each of config's agreements, in their order. */
+    char (*agreement_versions)[AGREEMENT_VERSION_SIZE];
 };
 
 static inline struct pending *pending_of(struct window_entry *entry)

@@ -41,6 +41,13 @@ static void partner_record_lost(struct partner *partner, struct pending *pending
     atomic_fetch_add(&partner->records_done, 1);
 }
 
+/* The earlier event pending cancels or corrects, when it is of kind. */
+static const char *partner_original(const struct pending *pending, enum correction_kind kind)
+{
+    return pending->correction == kind && pending->original_event_id[0] ? pending->original_event_id
+                                                                        : NULL;
+}
+
 static void partner_write_records(struct partner *partner, struct pending *pending)
 {
     const struct config *config = partner->shared->config;
@@ -55,7 +62,8 @@ static void partner_write_records(struct partner *partner, struct pending *pendi
             .agreement_id = pending->agreement ? pending->agreement->id : NULL,
             .reason = pending->suppression,
             .detail = pending->detail,
-            .cancels_event_id = pending->cancels_event_id[0] ? pending->cancels_event_id : NULL,
+            .cancels_event_id = partner_original(pending, CORRECTION_CANCELLATION),
+            .supersedes_event_id = partner_original(pending, CORRECTION_REPLACEMENT),
             .at_ms = now,
         };
         size_t record_len = 0;
@@ -81,10 +89,13 @@ static void partner_write_records(struct partner *partner, struct pending *pendi
         .completed_ms = now,
         .reason = pending->delivered ? NULL : pending->reason,
         .response_excerpt = pending->excerpt,
-        .agreement_id = pending->agreement ? pending->agreement->id : NULL,
+        .agreement_id = pending->agreement_id[0] ? pending->agreement_id : NULL,
+        .agreement_version = pending->agreement_version[0] ? pending->agreement_version : NULL,
         /* Only what reached the transport counts as disclosed. */
         .fields = pending->sent ? pending->fields : NULL,
         .pseudonymised = pending->sent && pending->pseudonymised,
+        .cancels_event_id = partner_original(pending, CORRECTION_CANCELLATION),
+        .supersedes_event_id = partner_original(pending, CORRECTION_REPLACEMENT),
     };
     size_t receipt_len = 0;
     char *receipt = record_receipt(&outcome, &receipt_len);

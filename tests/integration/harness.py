@@ -395,7 +395,10 @@ topics:
 {dispatch_lines}partners:{partner_list}""")
         # Each hub its own objection register: hubs of one module share a
         # broker, and one hub's objections must not reach another's dispatch.
-        governance = {"objections_topic": f"{group_prefix}.objections", **(governance or {})}
+        # Its own disclosure ledger too, in its folder.
+        governance = {"objections_topic": f"{group_prefix}.objections",
+                      "ledger": os.path.join(os.path.dirname(os.path.abspath(path)), "ledger.db"),
+                      **(governance or {})}
         f.write("governance:\n" + "".join(f"  {k}: {json.dumps(v)}\n"
                                            for k, v in governance.items()))
         f.write(extra_config)
@@ -409,7 +412,7 @@ class Hub:
                  start_dispatch=True, registry_mode="embedded", partner_options=None,
                  dispatch_settings=None, publishers=None, kafka_extra="", ingest_extra="",
                  governance=None, env=None, extra_topics=(), extra_config="", partitions=3,
-                 group_prefix=None):
+                 group_prefix=None, dispatch_args=()):
         """partner_options maps a partner id to its options (and "connector",
         "agreements"); governance is the governance section; env holds extra
         environment variables for placehub's programs (keys named env:...);
@@ -420,6 +423,7 @@ class Hub:
         data uses: Hub.post sends its key."""
         self.broker = broker
         self.env = dict(env or {})
+        self.dispatch_args = list(dispatch_args)  # e.g. the benchmark's --without-...
         self.workdir = tempfile.mkdtemp(prefix="placehub-hub-")
         self.keep_workdir = False  # set when the test failed: its logs are evidence
         # group_prefix: given when the topics named after it must exist
@@ -473,8 +477,9 @@ class Hub:
         while any(p.name == name for p in self.processes):
             n += 1
             name = f"{program}-{n}"
+        extra = self.dispatch_args if program == "dispatch" else []
         process = Process(name, [os.path.join(BIN, f"placehub-{program}"), "-c",
-                                 self.config_path], self.workdir, env=self.env)
+                                 self.config_path, *extra], self.workdir, env=self.env)
         self.processes.append(process)
         return process
 

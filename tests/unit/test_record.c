@@ -96,24 +96,27 @@ static void test_a_delivered_receipt_has_every_documented_field(void **state)
         .completed_ms = completed_ms,
         .reason = "ignored when delivered",
         .agreement_id = "stockport-homes-hospital-stays-2026",
+        .agreement_version = "3fa4c2d90b1e",
         .fields = "[\"event_id\",\"person.pseudonym\"]",
         .pseudonymised = 1,
     };
     char *text = NULL;
     json_t *record = parse_receipt(&outcome, &text);
-    json_t *expected = json_pack(
-        "{s:s,s:s,s:s,s:s,s:{s:s,s:i,s:i},s:s,s:i,s:i,s:i,s:s,s:s,s:s,s:[s,s],s:b}", "record",
-        "delivery", "partner", "stockport-homes", "event_id",
-        "d5905a32-14ab-4579-96da-1b8f530a1f03", "event_type", "admission", "source", "topic",
-        "admission", "partition", 4, "offset", 17, "outcome", "delivered", "status", 200,
-        "attempts", 1, "latency_ms", 412, "completed_at", "2026-11-20T08:42:04.002Z", "person_ref",
-        "802db7211da387da49feb1a00bfb81a9", "agreement", "stockport-homes-hospital-stays-2026",
-        "fields", "event_id", "person.pseudonym", "pseudonymised", 1);
+    json_t *expected =
+        json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:i,s:i},s:s,s:i,s:i,s:i,s:s,s:s,s:s,s:s,s:[s,s],s:b}",
+                  "record", "delivery", "partner", "stockport-homes", "event_id",
+                  "d5905a32-14ab-4579-96da-1b8f530a1f03", "event_type", "admission", "source",
+                  "topic", "admission", "partition", 4, "offset", 17, "outcome", "delivered",
+                  "status", 200, "attempts", 1, "latency_ms", 412, "completed_at",
+                  "2026-11-20T08:42:04.002Z", "person_ref", "802db7211da387da49feb1a00bfb81a9",
+                  "agreement", "stockport-homes-hospital-stays-2026", "agreement_version",
+                  "3fa4c2d90b1e", "fields", "event_id", "person.pseudonym", "pseudonymised", 1);
     assert_json_equal(record, expected);
     char keys[512];
     keys_in_order(text, keys, sizeof keys);
     assert_string_equal(keys, "record,partner,event_id,event_type,source,outcome,status,attempts,"
-                              "latency_ms,completed_at,person_ref,agreement,fields,pseudonymised");
+                              "latency_ms,completed_at,person_ref,agreement,agreement_version,"
+                              "fields,pseudonymised");
     json_decref(expected);
     json_decref(record);
     free(text);
@@ -150,6 +153,54 @@ static void test_each_outcome_is_named_as_documented(void **state)
         assert_null(json_object_get(record, "dead_letter"));
         json_decref(record);
     }
+}
+
+/* A cancellation or correction that followed the ledger names the event it
+ * undoes, under the name the events use; any other receipt has neither. */
+static void test_a_correction_receipt_names_the_original(void **state)
+{
+    (void)state;
+    struct record_outcome outcome = {
+        .partner_id = "stockport-homes",
+        .event_id = "6fa486a5-e7ae-4022-8760-6138e1075522",
+        .source = &source,
+        .result = RECORD_DELIVERED,
+        .status = 200,
+        .attempts = 1,
+        .completed_ms = completed_ms,
+        .agreement_id = "stockport-homes-hospital-stays-2026",
+        .agreement_version = "3fa4c2d90b1e",
+        .fields = "[\"event_id\"]",
+        .cancels_event_id = "d5905a32-14ab-4579-96da-1b8f530a1f03",
+    };
+    json_t *record = parse_receipt(&outcome, NULL);
+    assert_string_equal(json_string_value(json_object_get(record, "cancels_event_id")),
+                        "d5905a32-14ab-4579-96da-1b8f530a1f03");
+    assert_null(json_object_get(record, "supersedes_event_id"));
+    json_decref(record);
+    outcome.cancels_event_id = NULL;
+    outcome.supersedes_event_id = "d5905a32-14ab-4579-96da-1b8f530a1f03";
+    record = parse_receipt(&outcome, NULL);
+    assert_string_equal(json_string_value(json_object_get(record, "supersedes_event_id")),
+                        "d5905a32-14ab-4579-96da-1b8f530a1f03");
+    assert_null(json_object_get(record, "cancels_event_id"));
+    json_decref(record);
+    struct record_suppression suppression = {
+        .partner_id = "leisure",
+        .event_id = "6fa486a5-e7ae-4022-8760-6138e1075522",
+        .source = &source,
+        .reason = "not_disclosed",
+        .supersedes_event_id = "d5905a32-14ab-4579-96da-1b8f530a1f03",
+        .at_ms = completed_ms,
+    };
+    size_t len = 0;
+    char *text = record_suppression(&suppression, &len);
+    record = json_loads(text, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(record, "supersedes_event_id")),
+                        "d5905a32-14ab-4579-96da-1b8f530a1f03");
+    assert_null(json_object_get(record, "cancels_event_id"));
+    json_decref(record);
+    free(text);
 }
 
 static void test_a_redrive_receipt_names_how_and_the_dead_letter(void **state)
@@ -312,6 +363,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_delivered_receipt_has_every_documented_field),
         cmocka_unit_test(test_each_outcome_is_named_as_documented),
+        cmocka_unit_test(test_a_correction_receipt_names_the_original),
         cmocka_unit_test(test_a_redrive_receipt_names_how_and_the_dead_letter),
         cmocka_unit_test(test_a_receipt_without_a_person_key_has_a_null_reference),
         cmocka_unit_test(test_what_a_partner_says_is_escaped_and_valid_utf8),

@@ -1,0 +1,664 @@
+/*
+ * ledger.c - the disclosure ledger in SQLite (see ledger.h).
+ *
+ * Why SQLite: dispatch asks one question per cancellation (did partner P
+ * receive event E?) and placehub-ctl one per subject-access request
+ * (everything about person X in time order); both are an index lookup in
+ * a file, with no server to run. A compacted Kafka topic keyed by person
+ * and partner could answer the first only by keeping the whole topic in
+ * memory, and the second not at all without a scan. The file is derived:
+ * the audit topic is the source of truth, and a missing file is rebuilt.
+ *
+ * Layout: entry (one row per audit record, keyed by its partition and
+ * offset on the audit topic), fieldset (the disclosed field lists, each
+ * text once: thousands of receipts share a handful of lists), position
+ * (the next offset of each partition), meta (the format and the topic).
+ * IMPORTANT: rows and positions change in one transaction, so a crash
+ * between them cannot skip or repeat a record.
+ */
+#include "governance/ledger.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "schema/codec.h"
+
+/* The layout's version, kept in meta; another is rebuilt. */
+#define LEDGER_FORMAT "1"
+
+/* Rows kept in one transaction before it is committed on its own. */
+#define LEDGER_BATCH 5000
+
+/* Field lists remembered by their text, to skip a lookup. */
+#define LEDGER_FIELDSET_CACHE 64
+
+static const char ledger_schema[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS position(partition INTEGER PRIMARY KEY,"
+    " next_offset INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS fieldset(id INTEGER PRIMARY KEY, fields TEXT NOT NULL UNIQUE);"
+    "CREATE TABLE IF NOT EXISTS entry("
+    " audit_partition INTEGER NOT NULL, audit_offset INTEGER NOT NULL,"
+    " record TEXT NOT NULL, person_ref TEXT, at_ms INTEGER NOT NULL,"
+    " partner TEXT, event_id TEXT, event_type TEXT,"
+    " source_topic TEXT, source_partition INTEGER, source_offset INTEGER,"
+    " outcome TEXT, agreement TEXT, agreement_version TEXT, fieldset INTEGER,"
+    " reason TEXT, correction TEXT, corrects TEXT, via TEXT,"
+    " scope TEXT, state TEXT, recorded_by TEXT, source TEXT,"
+    " PRIMARY KEY(audit_partition, audit_offset)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS entry_person ON entry(person_ref, at_ms);"
+    "CREATE INDEX IF NOT EXISTS entry_disclosure ON entry(event_id, partner)"
+    " WHERE record = 'delivery' AND outcome = 'delivered';";
+
+enum ledger_statement {
+    LEDGER_INSERT,
+    LEDGER_POSITION_SET,
+    LEDGER_POSITION_GET,
+    LEDGER_FIELDSET_ADD,
+    LEDGER_FIELDSET_GET,
+    LEDGER_DISCLOSED,
+    LEDGER_SUBJECT,
+    LEDGER_STATEMENTS
+};
+
+static const char *const ledger_sql[LEDGER_STATEMENTS] = {
+    [LEDGER_INSERT] = "INSERT OR IGNORE INTO entry(audit_partition, audit_offset, record,"
+                      " person_ref, at_ms, partner, event_id, event_type, source_topic,"
+                      " source_partition, source_offset, outcome, agreement, agreement_version,"
+                      " fieldset, reason, correction, corrects, via, scope, state, recorded_by,"
+                      " source) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [LEDGER_POSITION_SET] = "INSERT INTO position(partition, next_offset) VALUES(?, ?)"
+                            " ON CONFLICT(partition) DO UPDATE SET"
+                            " next_offset = max(next_offset, excluded.next_offset)",
+    [LEDGER_POSITION_GET] = "SELECT next_offset FROM position WHERE partition = ?",
+    [LEDGER_FIELDSET_ADD] = "INSERT OR IGNORE INTO fieldset(fields) VALUES(?)",
+    [LEDGER_FIELDSET_GET] = "SELECT id FROM fieldset WHERE fields = ?",
+    [LEDGER_DISCLOSED] = "SELECT agreement, agreement_version, f.fields, at_ms FROM entry"
+                         " LEFT JOIN fieldset f ON f.id = entry.fieldset"
+                         " WHERE event_id = ? AND partner = ? AND record = 'delivery'"
+                         " AND outcome = 'delivered' ORDER BY at_ms DESC LIMIT 1",
+    [LEDGER_SUBJECT] =
+        "SELECT record, at_ms, partner, event_id, event_type, source_topic, source_partition,"
+        " source_offset, outcome, agreement, agreement_version, f.fields, reason, correction,"
+        " corrects, via, scope, state, recorded_by, source, audit_partition, audit_offset"
+        " FROM entry LEFT JOIN fieldset f ON f.id = entry.fieldset"
+        " WHERE person_ref = ? AND at_ms >= ? AND at_ms < ?"
+        " ORDER BY at_ms, audit_partition, audit_offset",
+};
+
+struct ledger_fieldset {
+    char *fields;
+    sqlite3_int64 id;
+};
+
+struct ledger {
+    pthread_mutex_t lock;
+    sqlite3 *db;
+    sqlite3_stmt *statement[LEDGER_STATEMENTS];
+    char *path;
+    int in_transaction;
+    int batched;       /* rows added in the open transaction */
+    int64_t *pending;  /* per partition: next offset after the rows added (-1: none) */
+    int pending_count; /* partitions in pending */
+    atomic_llong current_ms;
+    struct ledger_fieldset cache[LEDGER_FIELDSET_CACHE];
+    unsigned cache_next;
+};
+
+static void ledger_error(struct ledger *ledger, const char *what, char *errstr, size_t errstr_size)
+{
+    snprintf(errstr, errstr_size, "disclosure ledger %s: %s: %s", ledger->path, what,
+             sqlite3_errmsg(ledger->db));
+}
+
+static void ledger_finalise(struct ledger *ledger)
+{
+    for (int i = 0; i < LEDGER_STATEMENTS; i++) {
+        sqlite3_finalize(ledger->statement[i]);
+        ledger->statement[i] = NULL;
+    }
+    for (int i = 0; i < LEDGER_FIELDSET_CACHE; i++) {
+        free(ledger->cache[i].fields);
+        ledger->cache[i].fields = NULL;
+    }
+    sqlite3_close(ledger->db);
+    ledger->db = NULL;
+}
+
+/* The meta value of key into out ("" when absent). */
+static int ledger_meta(struct ledger *ledger, const char *key, char *out, size_t out_size)
+{
+    sqlite3_stmt *statement = NULL;
+    out[0] = '\0';
+    int rc = sqlite3_prepare_v2(ledger->db, "SELECT value FROM meta WHERE key = ?", -1, &statement,
+                                NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(statement, 1, key, -1, SQLITE_STATIC);
+        rc = sqlite3_step(statement);
+        if (rc == SQLITE_ROW)
+            snprintf(out, out_size, "%s", (const char *)sqlite3_column_text(statement, 0));
+        rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    sqlite3_finalize(statement);
+    return rc;
+}
+
+static int ledger_meta_set(struct ledger *ledger, const char *key, const char *value)
+{
+    sqlite3_stmt *statement = NULL;
+    int rc = sqlite3_prepare_v2(ledger->db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)",
+                                -1, &statement, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(statement, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(statement, 2, value, -1, SQLITE_STATIC);
+        rc = sqlite3_step(statement) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(ledger->db);
+    }
+    sqlite3_finalize(statement);
+    return rc;
+}
+
+/* Opens the file and lays the tables out. Returns an SQLite code; *refused
+ * is set (with errstr) when the file is a ledger of another topic. */
+static int ledger_connect(struct ledger *ledger, const char *audit_topic, int *refused,
+                          char *errstr, size_t errstr_size)
+{
+    char topic[256], format[16];
+    *refused = 0;
+    int rc = sqlite3_open_v2(ledger->path, &ledger->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                             NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_busy_timeout(ledger->db, 10000);
+    /* WAL: placehub-ctl reads (and catches up) while dispatch writes. */
+    rc = sqlite3_exec(ledger->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+                      NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(ledger->db, ledger_schema, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = ledger_meta(ledger, "audit_topic", topic, sizeof topic);
+    if (rc == SQLITE_OK)
+        rc = ledger_meta(ledger, "format", format, sizeof format);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (format[0] && strcmp(format, LEDGER_FORMAT) != 0) {
+        *refused = 1;
+        snprintf(errstr, errstr_size,
+                 "disclosure ledger %s has format %s, this release writes %s: delete the file "
+                 "and it is rebuilt from the audit topic",
+                 ledger->path, format, LEDGER_FORMAT);
+        return SQLITE_ERROR;
+    }
+    if (topic[0] && strcmp(topic, audit_topic) != 0) {
+        *refused = 1;
+        snprintf(errstr, errstr_size,
+                 "disclosure ledger %s indexes audit topic %s, not %s (dispatch.audit_topic): "
+                 "point governance.ledger at another file, or delete this one and it is "
+                 "rebuilt from %s",
+                 ledger->path, topic, audit_topic, audit_topic);
+        return SQLITE_ERROR;
+    }
+    if (!topic[0] && ((rc = ledger_meta_set(ledger, "audit_topic", audit_topic)) != SQLITE_OK ||
+                      (rc = ledger_meta_set(ledger, "format", LEDGER_FORMAT)) != SQLITE_OK))
+        return rc;
+    for (int i = 0; i < LEDGER_STATEMENTS && rc == SQLITE_OK; i++)
+        rc = sqlite3_prepare_v3(ledger->db, ledger_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                &ledger->statement[i], NULL);
+    return rc;
+}
+
+/* Makes the folders on the way to path (like mkdir -p); failures show
+ * when the file is opened. */
+static void ledger_make_folders(const char *path)
+{
+    char folder[4096];
+    snprintf(folder, sizeof folder, "%s", path);
+    for (char *slash = strchr(folder + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        (void)mkdir(folder, 0750);
+        *slash = '/';
+    }
+}
+
+int ledger_open(const char *path, const char *audit_topic, struct ledger **out, char *errstr,
+                size_t errstr_size)
+{
+    *out = NULL;
+    struct ledger *ledger = calloc(1, sizeof *ledger);
+    if (!ledger || !(ledger->path = strdup(path))) {
+        free(ledger);
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    pthread_mutex_init(&ledger->lock, NULL);
+    atomic_init(&ledger->current_ms, 0);
+    ledger_make_folders(path);
+    int refused;
+    int rc = ledger_connect(ledger, audit_topic, &refused, errstr, errstr_size);
+    if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) {
+        /* Derived data: keep the unreadable file for a post-mortem, start
+         * a new one, and let the feed rebuild it. */
+        char aside[4096];
+        snprintf(aside, sizeof aside, "%s.unreadable-%lld", path, (long long)clock_wall_ms());
+        ledger_finalise(ledger);
+        if (rename(path, aside) == 0) {
+            log_warning("disclosure ledger %s was unreadable (%s); moved to %s and rebuilt from "
+                        "the audit topic",
+                        path, sqlite3_errstr(rc), aside);
+            rc = ledger_connect(ledger, audit_topic, &refused, errstr, errstr_size);
+        }
+    }
+    if (rc != SQLITE_OK) {
+        if (!refused)
+            snprintf(errstr, errstr_size,
+                     "disclosure ledger %s cannot be opened: %s (governance.ledger: its folder "
+                     "must exist and be writable)",
+                     path, ledger->db ? sqlite3_errmsg(ledger->db) : sqlite3_errstr(rc));
+        ledger_close(ledger);
+        return -1;
+    }
+    *out = ledger;
+    return 0;
+}
+
+static int ledger_end_transaction(struct ledger *ledger, const char *sql)
+{
+    if (!ledger->in_transaction)
+        return 0;
+    ledger->in_transaction = 0;
+    ledger->batched = 0;
+    return sqlite3_exec(ledger->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+/* Stores the positions (the feed's, merged with the rows added) and
+ * commits. Called with the lock held. */
+static int ledger_commit_locked(struct ledger *ledger, const int64_t *position, int partition_count,
+                                char *errstr, size_t errstr_size)
+{
+    if (!ledger->in_transaction &&
+        sqlite3_exec(ledger->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        ledger_error(ledger, "cannot begin", errstr, errstr_size);
+        return -1;
+    }
+    ledger->in_transaction = 1;
+    int count = partition_count > ledger->pending_count ? partition_count : ledger->pending_count;
+    sqlite3_stmt *set = ledger->statement[LEDGER_POSITION_SET];
+    for (int p = 0; p < count; p++) {
+        int64_t next = p < partition_count && position ? position[p] : -1;
+        if (p < ledger->pending_count && ledger->pending[p] > next)
+            next = ledger->pending[p];
+        if (next < 0)
+            continue;
+        sqlite3_reset(set);
+        sqlite3_bind_int(set, 1, p);
+        sqlite3_bind_int64(set, 2, next);
+        if (sqlite3_step(set) != SQLITE_DONE) {
+            ledger_error(ledger, "cannot store a position", errstr, errstr_size);
+            ledger_end_transaction(ledger, "ROLLBACK");
+            return -1;
+        }
+    }
+    if (ledger_end_transaction(ledger, "COMMIT") != 0) {
+        ledger_error(ledger, "cannot commit", errstr, errstr_size);
+        ledger_end_transaction(ledger, "ROLLBACK");
+        return -1;
+    }
+    return 0;
+}
+
+void ledger_close(struct ledger *ledger)
+{
+    if (!ledger)
+        return;
+    if (ledger->db && ledger->in_transaction) {
+        char errstr[256];
+        if (ledger_commit_locked(ledger, NULL, 0, errstr, sizeof errstr) != 0)
+            log_warning("%s", errstr);
+    }
+    ledger_finalise(ledger);
+    pthread_mutex_destroy(&ledger->lock);
+    free(ledger->pending);
+    free(ledger->path);
+    free(ledger);
+}
+
+int64_t ledger_position(struct ledger *ledger, int partition)
+{
+    int64_t next = -1;
+    pthread_mutex_lock(&ledger->lock);
+    sqlite3_stmt *get = ledger->statement[LEDGER_POSITION_GET];
+    sqlite3_reset(get);
+    sqlite3_bind_int(get, 1, partition);
+    if (sqlite3_step(get) == SQLITE_ROW)
+        next = sqlite3_column_int64(get, 0);
+    sqlite3_reset(get);
+    pthread_mutex_unlock(&ledger->lock);
+    return next;
+}
+
+int ledger_commit(struct ledger *ledger, const int64_t *position, int partition_count, char *errstr,
+                  size_t errstr_size)
+{
+    pthread_mutex_lock(&ledger->lock);
+    int result = ledger_commit_locked(ledger, position, partition_count, errstr, errstr_size);
+    pthread_mutex_unlock(&ledger->lock);
+    return result;
+}
+
+/* The id of a field list, added when new. 0 when it could not be had. */
+static sqlite3_int64 ledger_fieldset(struct ledger *ledger, const char *fields)
+{
+    for (int i = 0; i < LEDGER_FIELDSET_CACHE; i++)
+        if (ledger->cache[i].fields && strcmp(ledger->cache[i].fields, fields) == 0)
+            return ledger->cache[i].id;
+    sqlite3_int64 id = 0;
+    sqlite3_stmt *add = ledger->statement[LEDGER_FIELDSET_ADD];
+    sqlite3_stmt *get = ledger->statement[LEDGER_FIELDSET_GET];
+    sqlite3_reset(add);
+    sqlite3_bind_text(add, 1, fields, -1, SQLITE_STATIC);
+    if (sqlite3_step(add) != SQLITE_DONE)
+        return 0;
+    sqlite3_reset(get);
+    sqlite3_bind_text(get, 1, fields, -1, SQLITE_STATIC);
+    if (sqlite3_step(get) == SQLITE_ROW)
+        id = sqlite3_column_int64(get, 0);
+    sqlite3_reset(get);
+    char *copy = id ? strdup(fields) : NULL;
+    if (copy) {
+        struct ledger_fieldset *slot = &ledger->cache[ledger->cache_next++ % LEDGER_FIELDSET_CACHE];
+        free(slot->fields);
+        slot->fields = copy;
+        slot->id = id;
+    }
+    return id;
+}
+
+static const char *ledger_member(const json_t *record, const char *name)
+{
+    return json_string_value(json_object_get(record, name));
+}
+
+static void ledger_bind_text(sqlite3_stmt *statement, int column, const char *text)
+{
+    if (text)
+        sqlite3_bind_text(statement, column, text, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(statement, column);
+}
+
+/* The correction an audit record is about: a cancellation names the event
+ * it cancels, a correction the one it supersedes. */
+static void ledger_correction(const json_t *record, const char **kind, const char **corrects)
+{
+    *kind = NULL;
+    *corrects = ledger_member(record, "cancels_event_id");
+    if (*corrects) {
+        *kind = "cancellation";
+        return;
+    }
+    *corrects = ledger_member(record, "supersedes_event_id");
+    if (*corrects)
+        *kind = "correction";
+}
+
+/* Binds record's members to the insert statement. Returns 0, or -1 with
+ * errstr naming the member at fault. */
+static int ledger_bind(struct ledger *ledger, const json_t *record, const char *kind, char *errstr,
+                       size_t errstr_size)
+{
+    sqlite3_stmt *insert = ledger->statement[LEDGER_INSERT];
+    const char *time_member = strcmp(kind, "delivery") == 0      ? "completed_at"
+                              : strcmp(kind, "suppression") == 0 ? "at"
+                                                                 : "changed_at";
+    int64_t at_ms;
+    const char *at = ledger_member(record, time_member);
+    if (!at || codec_timestamp_parse(at, &at_ms) != 0) {
+        snprintf(errstr, errstr_size, "%s record: %s is missing or not a timestamp", kind,
+                 time_member);
+        return -1;
+    }
+    const json_t *source = json_object_get(record, "source");
+    const char *person_ref = ledger_member(record, "person_ref");
+    const char *correction, *corrects;
+    ledger_correction(record, &correction, &corrects);
+    sqlite3_int64 fieldset = 0;
+    const json_t *fields = json_object_get(record, "fields");
+    if (json_is_array(fields) && json_array_size(fields) > 0) {
+        char *text = json_dumps(fields, JSON_COMPACT);
+        fieldset = text ? ledger_fieldset(ledger, text) : 0;
+        free(text);
+        if (!fieldset) {
+            ledger_error(ledger, "cannot keep a field list", errstr, errstr_size);
+            return -1;
+        }
+    }
+    sqlite3_bind_text(insert, 3, kind, -1, SQLITE_STATIC);
+    ledger_bind_text(insert, 4, person_ref);
+    sqlite3_bind_int64(insert, 5, at_ms);
+    ledger_bind_text(insert, 6, ledger_member(record, "partner"));
+    ledger_bind_text(insert, 7, ledger_member(record, "event_id"));
+    ledger_bind_text(insert, 8, ledger_member(record, "event_type"));
+    if (json_is_object(source)) {
+        ledger_bind_text(insert, 9, ledger_member(source, "topic"));
+        sqlite3_bind_int64(insert, 10, json_integer_value(json_object_get(source, "partition")));
+        sqlite3_bind_int64(insert, 11, json_integer_value(json_object_get(source, "offset")));
+    } else {
+        sqlite3_bind_null(insert, 9);
+        sqlite3_bind_null(insert, 10);
+        sqlite3_bind_null(insert, 11);
+    }
+    ledger_bind_text(insert, 12, ledger_member(record, "outcome"));
+    ledger_bind_text(insert, 13, ledger_member(record, "agreement"));
+    ledger_bind_text(insert, 14, ledger_member(record, "agreement_version"));
+    if (fieldset)
+        sqlite3_bind_int64(insert, 15, fieldset);
+    else
+        sqlite3_bind_null(insert, 15);
+    ledger_bind_text(insert, 16, ledger_member(record, "reason"));
+    ledger_bind_text(insert, 17, correction);
+    ledger_bind_text(insert, 18, corrects);
+    ledger_bind_text(insert, 19, ledger_member(record, "via"));
+    ledger_bind_text(insert, 20, ledger_member(record, "scope"));
+    ledger_bind_text(insert, 21, ledger_member(record, "state"));
+    ledger_bind_text(insert, 22, ledger_member(record, "recorded_by"));
+    ledger_bind_text(insert, 23, ledger_member(record, "source"));
+    return 0;
+}
+
+/* Remembers that partition has been read up to offset. */
+static int ledger_pending(struct ledger *ledger, int32_t partition, int64_t offset)
+{
+    if (partition >= ledger->pending_count) {
+        int count = partition + 1;
+        int64_t *grown = realloc(ledger->pending, (size_t)count * sizeof *grown);
+        if (!grown)
+            return -1;
+        for (int p = ledger->pending_count; p < count; p++)
+            grown[p] = -1;
+        ledger->pending = grown;
+        ledger->pending_count = count;
+    }
+    if (offset + 1 > ledger->pending[partition])
+        ledger->pending[partition] = offset + 1;
+    return 0;
+}
+
+static int ledger_add_locked(struct ledger *ledger, int32_t partition, int64_t offset,
+                             const json_t *record, char *errstr, size_t errstr_size)
+{
+    const char *kind = ledger_member(record, "record");
+    if (!kind) {
+        snprintf(errstr, errstr_size, "not an audit record: no member record");
+        return -1;
+    }
+    if (strcmp(kind, "delivery") != 0 && strcmp(kind, "suppression") != 0 &&
+        strcmp(kind, "objection_change") != 0)
+        return ledger_pending(ledger, partition, offset) == 0 ? 1 : -1;
+    if (!ledger->in_transaction) {
+        if (sqlite3_exec(ledger->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+            ledger_error(ledger, "cannot begin", errstr, errstr_size);
+            return -1;
+        }
+        ledger->in_transaction = 1;
+    }
+    sqlite3_stmt *insert = ledger->statement[LEDGER_INSERT];
+    sqlite3_reset(insert);
+    sqlite3_clear_bindings(insert);
+    sqlite3_bind_int(insert, 1, partition);
+    sqlite3_bind_int64(insert, 2, offset);
+    if (ledger_bind(ledger, record, kind, errstr, errstr_size) != 0)
+        return -1;
+    if (sqlite3_step(insert) != SQLITE_DONE) {
+        ledger_error(ledger, "cannot add a record", errstr, errstr_size);
+        return -1;
+    }
+    if (ledger_pending(ledger, partition, offset) != 0) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    if (++ledger->batched >= LEDGER_BATCH)
+        return ledger_commit_locked(ledger, NULL, 0, errstr, errstr_size);
+    return 0;
+}
+
+int ledger_add(struct ledger *ledger, int32_t partition, int64_t offset, const void *value,
+               size_t len, char *errstr, size_t errstr_size)
+{
+    json_error_t error;
+    json_t *record = value ? json_loadb(value, len, 0, &error) : NULL;
+    if (!json_is_object(record)) {
+        json_decref(record);
+        snprintf(errstr, errstr_size, "not an audit record: not a JSON object");
+        return -1;
+    }
+    pthread_mutex_lock(&ledger->lock);
+    int result = ledger_add_locked(ledger, partition, offset, record, errstr, errstr_size);
+    pthread_mutex_unlock(&ledger->lock);
+    json_decref(record);
+    return result;
+}
+
+int64_t ledger_current_ms(struct ledger *ledger)
+{
+    return atomic_load(&ledger->current_ms);
+}
+
+void ledger_set_current_ms(struct ledger *ledger, int64_t current_ms)
+{
+    atomic_store(&ledger->current_ms, current_ms);
+}
+
+static const char *ledger_column(sqlite3_stmt *statement, int column)
+{
+    return (const char *)sqlite3_column_text(statement, column);
+}
+
+int ledger_disclosed(struct ledger *ledger, const char *partner, const char *event_id,
+                     struct ledger_disclosure *disclosure, char *errstr, size_t errstr_size)
+{
+    memset(disclosure, 0, sizeof *disclosure);
+    pthread_mutex_lock(&ledger->lock);
+    sqlite3_stmt *lookup = ledger->statement[LEDGER_DISCLOSED];
+    sqlite3_reset(lookup);
+    sqlite3_bind_text(lookup, 1, event_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(lookup, 2, partner, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(lookup), found = 0;
+    if (rc == SQLITE_ROW) {
+        const char *agreement = ledger_column(lookup, 0);
+        const char *version = ledger_column(lookup, 1);
+        const char *fields = ledger_column(lookup, 2);
+        snprintf(disclosure->agreement, sizeof disclosure->agreement, "%s",
+                 agreement ? agreement : "");
+        snprintf(disclosure->agreement_version, sizeof disclosure->agreement_version, "%s",
+                 version ? version : "");
+        disclosure->fields = strdup(fields ? fields : "[]");
+        disclosure->at_ms = sqlite3_column_int64(lookup, 3);
+        found = disclosure->fields ? 1 : -1;
+        if (found < 0)
+            snprintf(errstr, errstr_size, "out of memory");
+    } else if (rc != SQLITE_DONE) {
+        ledger_error(ledger, "cannot look up a disclosure", errstr, errstr_size);
+        found = -1;
+    }
+    sqlite3_reset(lookup);
+    pthread_mutex_unlock(&ledger->lock);
+    return found;
+}
+
+static void ledger_entry_read(sqlite3_stmt *row, struct ledger_entry *entry)
+{
+    memset(entry, 0, sizeof *entry);
+    entry->record = ledger_column(row, 0);
+    entry->at_ms = sqlite3_column_int64(row, 1);
+    entry->partner = ledger_column(row, 2);
+    entry->event_id = ledger_column(row, 3);
+    entry->event_type = ledger_column(row, 4);
+    entry->source_topic = ledger_column(row, 5);
+    entry->source_partition = sqlite3_column_int(row, 6);
+    entry->source_offset = sqlite3_column_int64(row, 7);
+    entry->outcome = ledger_column(row, 8);
+    entry->agreement = ledger_column(row, 9);
+    entry->agreement_version = ledger_column(row, 10);
+    entry->fields = ledger_column(row, 11);
+    entry->reason = ledger_column(row, 12);
+    entry->correction = ledger_column(row, 13);
+    entry->corrects = ledger_column(row, 14);
+    entry->via = ledger_column(row, 15);
+    entry->scope = ledger_column(row, 16);
+    entry->state = ledger_column(row, 17);
+    entry->recorded_by = ledger_column(row, 18);
+    entry->source = ledger_column(row, 19);
+    entry->audit_partition = sqlite3_column_int(row, 20);
+    entry->audit_offset = sqlite3_column_int64(row, 21);
+}
+
+long long ledger_subject(struct ledger *ledger, const char *person_ref, int64_t from_ms,
+                         int64_t to_ms, int (*each)(void *opaque, const struct ledger_entry *entry),
+                         void *opaque, char *errstr, size_t errstr_size)
+{
+    long long given = 0;
+    struct ledger_entry entry;
+    pthread_mutex_lock(&ledger->lock);
+    sqlite3_stmt *query = ledger->statement[LEDGER_SUBJECT];
+    sqlite3_reset(query);
+    sqlite3_bind_text(query, 1, person_ref, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(query, 2, from_ms);
+    sqlite3_bind_int64(query, 3, to_ms);
+    int rc;
+    while ((rc = sqlite3_step(query)) == SQLITE_ROW) {
+        ledger_entry_read(query, &entry);
+        given++;
+        if (each(opaque, &entry) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        ledger_error(ledger, "cannot read a person's records", errstr, errstr_size);
+        given = -1;
+    }
+    sqlite3_reset(query);
+    pthread_mutex_unlock(&ledger->lock);
+    return given;
+}
+
+long long ledger_count(struct ledger *ledger)
+{
+    long long count = -1;
+    sqlite3_stmt *statement = NULL;
+    pthread_mutex_lock(&ledger->lock);
+    if (sqlite3_prepare_v2(ledger->db, "SELECT count(*) FROM entry", -1, &statement, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(statement) == SQLITE_ROW)
+        count = sqlite3_column_int64(statement, 0);
+    sqlite3_finalize(statement);
+    pthread_mutex_unlock(&ledger->lock);
+    return count;
+}
