@@ -8,7 +8,7 @@
  * keyed, different per key, never the NHS number), the decision across
  * several agreements (first that lets the event through; default deny), and
  * the start-up check of field paths against the real schemas with its
- * "did you mean".
+ * "did you mean", and the version of an agreement's rules.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -446,6 +446,73 @@ static void test_check_against_the_schemas(void **state)
                        "16:18", "did you mean 'expected_discharge_date'?");
 }
 
+/* An agreement for the version test: its words and its rules. */
+struct version_case {
+    const char *id, *purpose, *legal_basis; /* decide nothing */
+    const char *event_types, *fields, *gp_practice, *direct_care, *restricted_records, *key;
+};
+
+/* The version of the one agreement c describes, into out. */
+static void version_of(const struct version_case *c, char *out, size_t out_size)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "      - id: %s\n        purpose: %s\n        legal_basis: %s\n"
+             "        event_types: %s\n        fields: %s\n"
+             "        conditions:\n          gp_practices: [%s]\n"
+             "        direct_care: %s\n        restricted_records: %s\n"
+             "        pseudonym_key: \"%s\"\n",
+             c->id, c->purpose, c->legal_basis, c->event_types, c->fields, c->gp_practice,
+             c->direct_care, c->restricted_records, c->key);
+    struct config *config = load(text);
+    memset(out, 'x', out_size);
+    agreement_version(&config->partners[0].agreements[0], out, out_size);
+    config_destroy(config);
+}
+
+static void test_version(void **state)
+{
+    (void)state;
+    /* The first two differ only in words; each after them changes one rule. */
+    static const struct version_case cases[] = {
+        {"stays", "p", "b", "[admission]", "[ward, encounter_id]", "P99001", "false", "false",
+         "env:HOMES"},
+        {"stays-renamed", "another purpose", "UK GDPR 6(1)(e)", "[admission]",
+         "[ward, encounter_id]", "P99001", "false", "false", "env:HOMES"},
+        {"a-field", "p", "b", "[admission]", "[ward]", "P99001", "false", "false", "env:HOMES"},
+        {"an-event-type", "p", "b", "[admission, discharge]", "[ward, encounter_id]", "P99001",
+         "false", "false", "env:HOMES"},
+        {"a-condition", "p", "b", "[admission]", "[ward, encounter_id]", "P99002", "false", "false",
+         "env:HOMES"},
+        {"direct-care", "p", "b", "[admission]", "[ward, encounter_id]", "P99001", "true", "false",
+         "env:HOMES"},
+        {"restricted", "p", "b", "[admission]", "[ward, encounter_id]", "P99001", "false", "true",
+         "env:HOMES"},
+        {"another-key", "p", "b", "[admission]", "[ward, encounter_id]", "P99001", "false", "false",
+         "env:OTHER"},
+    };
+    enum { CASES = sizeof cases / sizeof *cases };
+    char versions[CASES][AGREEMENT_VERSION_SIZE];
+    for (size_t i = 0; i < CASES; i++) {
+        version_of(&cases[i], versions[i], sizeof versions[i]);
+        assert_int_equal(strlen(versions[i]), 12);
+        assert_int_equal(strspn(versions[i], "0123456789abcdef"), 12);
+    }
+    /* The same rules, whatever the id, purpose and legal basis say; and
+     * the same again. */
+    assert_string_equal(versions[0], versions[1]);
+    char again[AGREEMENT_VERSION_SIZE];
+    version_of(&cases[0], again, sizeof again);
+    assert_string_equal(again, versions[0]);
+    /* Any rule changed: another version, and no two of them alike. */
+    for (size_t i = 2; i < CASES; i++) {
+        if (strcmp(versions[i], versions[0]) == 0)
+            fail_msg("agreement %s has the version of the unchanged rules", cases[i].id);
+        for (size_t j = i + 1; j < CASES; j++)
+            assert_string_not_equal(versions[i], versions[j]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_pseudonym),
         cmocka_unit_test(test_decide),
         cmocka_unit_test(test_check_against_the_schemas),
+        cmocka_unit_test(test_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

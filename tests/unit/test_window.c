@@ -2,8 +2,9 @@
  * test_window.c - the in-flight window (lib/delivery/window.c): per-person
  * order with interleaved persons, no key meaning no order, the settled run
  * of a partition stopping at its first unsettled event but not other
- * partitions', the pending and in-flight bounds, many partitions, and a
- * randomized run against a plain model of the two rules.
+ * partitions', the pending and in-flight bounds, many partitions, a
+ * randomized run against a plain model of the two rules, and what a
+ * cancellation waits for (an earlier unsettled event of the same person).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -419,6 +420,50 @@ static void test_randomized_against_model(void **state)
     }
 }
 
+/* What a cancellation waits for: an earlier event of the same person that
+ * is not settled yet, whatever else it is. */
+static void test_earlier_unsettled(void **state)
+{
+    (void)state;
+    struct window *window = window_new(8, 4);
+    /* Ann, (no key), Bob, Ann, (no key), Ann: consumption order. */
+    static const char *const people[] = {"ann", NULL, "bob", "ann", NULL, "ann"};
+    struct event events[6];
+    for (int i = 0; i < 6; i++) {
+        event_set(&events[i], i, admission, i % 2, i, people[i]);
+        assert_int_equal(window_push(window, &events[i].entry), 0);
+    }
+    struct window_entry *first = &events[0].entry, *again = &events[3].entry;
+
+    /* Ann's first holds her second back until it is settled. */
+    assert_int_equal(window_earlier_unsettled(window, again), 1); /* waiting */
+    assert_int_equal(window_set_state(window, first, WINDOW_IN_FLIGHT), 0);
+    assert_int_equal(window_earlier_unsettled(window, again), 1);
+    assert_int_equal(window_set_state(window, first, WINDOW_RECORDING), 0);
+    assert_int_equal(window_earlier_unsettled(window, again), 1);
+    assert_int_equal(window_set_state(window, first, WINDOW_SETTLED), 0);
+    assert_int_equal(window_earlier_unsettled(window, again), 0);
+
+    /* Her third: the first is settled, the second (waiting) still counts. */
+    assert_int_equal(window_earlier_unsettled(window, &events[5].entry), 1);
+    assert_int_equal(window_set_state(window, again, WINDOW_SETTLED), 0);
+    assert_int_equal(window_earlier_unsettled(window, &events[5].entry), 0);
+
+    /* The first of a person, with a later one of hers unsettled: nothing
+     * earlier. Bob's only event, after Ann's unsettled third: another key. */
+    assert_int_equal(window_set_state(window, first, WINDOW_WAITING), 0);
+    assert_int_equal(window_earlier_unsettled(window, first), 0);
+    assert_int_equal(window_earlier_unsettled(window, &events[2].entry), 0);
+
+    /* No key: never held, though an earlier event without a key waits. */
+    assert_int_equal(events[1].entry.state, WINDOW_WAITING);
+    assert_int_equal(window_earlier_unsettled(window, &events[4].entry), 0);
+
+    while (window_pop(window))
+        ;
+    window_destroy(window);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -428,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_many_partitions),
         cmocka_unit_test(test_randomized_against_model),
+        cmocka_unit_test(test_earlier_unsettled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
