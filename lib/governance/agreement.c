@@ -606,7 +606,11 @@ int agreement_load_key(const struct config *config, const struct config_partner 
 static void agreement_version_add(EVP_MD_CTX *context, const char *label,
                                   const struct config_value *values, size_t count)
 {
+    char counted[32];
+    /* The count too, so no value can pass for the next list's label. */
+    snprintf(counted, sizeof counted, "%zu", count);
     EVP_DigestUpdate(context, label, strlen(label) + 1);
+    EVP_DigestUpdate(context, counted, strlen(counted) + 1);
     for (size_t i = 0; i < count; i++)
         EVP_DigestUpdate(context, values[i].text, strlen(values[i].text) + 1);
 }
@@ -621,8 +625,8 @@ void agreement_version(const struct config_agreement *agreement, char *out, size
         out[0] = '\0';
     if (!context)
         return;
-    /* Every value ends in a NUL, every list starts with its label: no two
-     * different agreements write the same bytes. */
+    /* Every value ends in a NUL, every list starts with its label and its
+     * length: no two different agreements write the same bytes. */
     snprintf(flags, sizeof flags, "match_any=%d direct_care=%d restricted_records=%d",
              agreement->match_any, agreement->direct_care, agreement->restricted_records);
     if (EVP_DigestInit_ex(context, EVP_sha256(), NULL) == 1) {
