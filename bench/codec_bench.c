@@ -6,8 +6,10 @@
  * the ceiling the codec's JSON conversion is measured against.
  *
  * Usage: codec_bench SCHEMAS_DIR DATA_DIR [SECONDS_PER_FIGURE]
- * Reads SCHEMAS_DIR/<type>.v1.avsc and DATA_DIR/<type>.json for the four
- * types and prints one JSON line per type:
+ * Takes the latest version of each of the four types' schemas from
+ * SCHEMAS_DIR/catalogue.json (what ingest writes with) and its example,
+ * DATA_DIR/<type>.json for version 1 and DATA_DIR/<type>.vN.json for a later
+ * version N, and prints one JSON line per type:
  *   {"type": T, "bytes": B, "encode": E, "decode": D,
  *    "avro_write": W, "avro_read": R}   (operations per second)
  */
@@ -18,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "schema/catalogue.h"
 #include "schema/codec.h"
 
 static double codec_bench_now(void)
@@ -103,13 +106,14 @@ static int codec_bench_read_value(avro_value_t *value, const char *data, size_t 
     return rc;
 }
 
-static int codec_bench_type(const char *schemas_dir, const char *data_dir, const char *type,
-                            double seconds)
+static int codec_bench_type(const struct catalogue *catalogue, const char *data_dir,
+                            const char *type, double seconds)
 {
-    char path[1024], errstr[512];
-    size_t schema_len = 0, event_len = 0;
+    char path[1024];
+    size_t event_len = 0;
     int rc = -1;
-    struct codec_schema *schema = NULL;
+    const struct catalogue_entry *entry = catalogue_latest_for_topic(catalogue, type);
+    const struct codec_schema *schema = entry ? entry->schema : NULL;
     json_t *event = NULL;
     unsigned char *encoded = NULL;
     size_t encoded_len = 0;
@@ -118,16 +122,17 @@ static int codec_bench_type(const char *schemas_dir, const char *data_dir, const
     int have_value = 0;
     char *buffer = NULL;
 
-    snprintf(path, sizeof path, "%s/%s.v1.avsc", schemas_dir, type);
-    char *schema_text = codec_bench_read(path, &schema_len);
-    snprintf(path, sizeof path, "%s/%s.json", data_dir, type);
-    char *event_text = codec_bench_read(path, &event_len);
-    if (!schema_text || !event_text)
-        goto out;
-    if (codec_schema_new(schema_text, schema_len, &schema, errstr, sizeof errstr) != 0) {
-        fprintf(stderr, "%s: %s\n", type, errstr);
-        goto out;
+    if (!schema) {
+        fprintf(stderr, "%s: no schema in the catalogue\n", type);
+        return -1;
     }
+    if (entry->version == 1)
+        snprintf(path, sizeof path, "%s/%s.json", data_dir, type);
+    else
+        snprintf(path, sizeof path, "%s/%s.v%d.json", data_dir, type, entry->version);
+    char *event_text = codec_bench_read(path, &event_len);
+    if (!event_text)
+        goto out;
     json_error_t json_error;
     event = json_loadb(event_text, event_len, 0, &json_error);
     struct codec_error error;
@@ -166,8 +171,6 @@ out:
     free(buffer);
     free(encoded);
     json_decref(event);
-    codec_schema_destroy(schema);
-    free(schema_text);
     free(event_text);
     return rc;
 }
@@ -181,9 +184,16 @@ int main(int argc, char **argv)
     double seconds = argc == 4 ? atof(argv[3]) : 1.0;
     if (seconds <= 0)
         seconds = 1.0;
+    char errstr[512];
+    struct catalogue *catalogue = NULL;
+    if (catalogue_load(argv[1], &catalogue, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "%s: %s\n", argv[1], errstr);
+        return 1;
+    }
     static const char *const types[] = {"admission", "discharge", "referral", "employment-support"};
     int failed = 0;
     for (size_t i = 0; i < sizeof types / sizeof *types; i++)
-        failed |= codec_bench_type(argv[1], argv[2], types[i], seconds) != 0;
+        failed |= codec_bench_type(catalogue, argv[2], types[i], seconds) != 0;
+    catalogue_destroy(catalogue);
     return failed ? 1 : 0;
 }

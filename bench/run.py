@@ -111,7 +111,8 @@ class Encoder:
 
     def __init__(self):
         catalogue = json.load(open(os.path.join(REPO, "schemas", "catalogue.json")))["schemas"]
-        entry = next(e for e in catalogue if e["subject"] == "admission-value")
+        entry = max((e for e in catalogue if e["subject"] == "admission-value"),
+                    key=lambda e: e["version"])  # what ingest writes with
         self.schema_json = json.load(open(os.path.join(REPO, "schemas", entry["file"])))
         self.schema = fastavro.parse_schema(self.schema_json)
         self.header = b"\0" + struct.pack(">I", entry["id"])
@@ -274,8 +275,8 @@ def bench_ingest(broker):
                          BATCH_IN_FLIGHT, 0, *headers)
         [opened] = tool("ingest_load", url, bodies, RATE * SECONDS, INGEST_IN_FLIGHT, RATE,
                         *headers)
-        entry = next(e for e in json.load(open(os.path.join(REPO, "schemas", "catalogue.json")))[
-            "schemas"] if e["subject"] == "admission-value")
+        entry = max((e for e in json.load(open(os.path.join(REPO, "schemas", "catalogue.json")))[
+            "schemas"] if e["subject"] == "admission-value"), key=lambda e: e["version"])
         [produced] = tool("produce_baseline", broker.bootstrap, "admission",
                           os.path.join(REPO, "schemas", entry["file"]), entry["id"], bodies, EVENTS)
         os.unlink(bodies)

@@ -14,7 +14,8 @@ with urllib.request.urlopen(url + "/_sim/requests", timeout=10) as answer:
     requests = json.load(answer)["requests"]
 # Every recipient gets these (docs/governance.md); the rest is the agreement's.
 ENVELOPE = {"event_id", "event_type", "schema_version", "occurred_at", "recorded_at",
-            "source_ods_code", "correlation_id", "cancels_event_id", "sharing"}
+            "source_ods_code", "correlation_id", "cancels_event_id", "supersedes_event_id",
+            "sharing"}
 
 
 def names(value, path=""):

@@ -23,8 +23,9 @@
 static const uuid_t adt_namespace = {0xfa, 0x86, 0xbb, 0x96, 0x54, 0xe3, 0x46, 0x9b,
                                      0x85, 0x59, 0xb8, 0xaf, 0x3f, 0x61, 0xb5, 0xb2};
 
-/* The DischargeDestination symbols of schemas/discharge.v1.avsc; the unit
- * tests encode each against the schema, so a renamed symbol fails there. */
+/* The DischargeDestination symbols of the discharge schema (the same in
+ * every version in schemas/); the unit tests encode each against the latest
+ * version, so a renamed symbol fails there. */
 const char *const adt_destination_symbols[] = {
     "HOME",           "CARE_HOME", "NURSING_HOME",
     "OTHER_HOSPITAL", "HOSPICE",   "TEMPORARY_ACCOMMODATION",
@@ -375,8 +376,11 @@ static int adt_build(struct adt_context *context, const struct adt_trigger *trig
         return 0;
     json_object_set_new(event, "event_type", json_string(trigger->event_type));
     /* Cancellations carry no reference to the event they cancel; the
-     * schema lets recipients match on encounter_id (docs/hl7.md). */
+     * schema lets recipients match on encounter_id (docs/hl7.md). Nothing
+     * is a correction (schema version 2): HL7 does not say which event a
+     * message corrects, and placehub keeps no state to find it. */
     json_object_set_new(event, "cancels_event_id", json_null());
+    json_object_set_new(event, "supersedes_event_id", json_null());
     json_object_set_new(event, "encounter_id", encounter[0] ? json_string(encounter) : json_null());
     if (trigger->topic == ADT_ADMISSION)
         return adt_set_admission(context, trigger, event);

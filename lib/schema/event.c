@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <uuid/uuid.h>
 
@@ -81,10 +82,23 @@ int event_prepare(json_t *event, int schema_version, int64_t now_millis, struct 
     else if (!json_is_integer(version) || json_integer_value(version) != schema_version) {
         char message[128];
         snprintf(message, sizeof message,
-                 "must be %d, the schema version this endpoint accepts (or be left out)",
+                 "must be %d, the version of the schema the event is written with (or be "
+                 "left out)",
                  schema_version);
         return event_error(error, "schema_version", message);
     }
+    /* A correction (supersedes_event_id, from schema version 2) replaces an
+     * earlier event and a cancellation voids one: a recipient could not do
+     * both, and an event cannot correct itself. */
+    const char *supersedes = json_string_value(json_object_get(event, "supersedes_event_id"));
+    if (supersedes && json_string_value(json_object_get(event, "cancels_event_id")))
+        return event_error(error, "supersedes_event_id",
+                           "must be null when cancels_event_id is set: an event either cancels "
+                           "an earlier event or corrects it, not both");
+    if (supersedes && event_id(event) && strcasecmp(supersedes, event_id(event)) == 0)
+        return event_error(error, "supersedes_event_id",
+                           "names the event itself; it must be the event_id of the earlier event "
+                           "this one corrects");
 
     json_t *person = json_object_get(event, "person");
     if (!json_is_object(person))

@@ -13,9 +13,11 @@
 #include "schema/codec.h"
 
 /* Fills, when absent, event_id (a new random UUID: it then never changes on
- * retry or replay), recorded_at (now_millis) and schema_version; checks the
- * person's NHS number and that the person carries an NHS number or a local
- * identifier. Modifies event in place. Returns 0 or -1 with *error naming
+ * retry or replay), recorded_at (now_millis) and schema_version (the version
+ * of the schema the caller writes the event with; a given one must equal
+ * it); checks the person's NHS number, that the person carries an NHS
+ * number or a local identifier, and that a correction (supersedes_event_id)
+ * neither cancels too nor names itself. Modifies event in place. Returns 0 or -1 with *error naming
  * the field (the message never contains the personal value). */
 int event_prepare(json_t *event, int schema_version, int64_t now_millis, struct codec_error *error);
 

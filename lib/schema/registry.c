@@ -2,8 +2,8 @@
  * registry.c - schema ids from the embedded catalogue or an external
  * Confluent-compatible registry (see registry.h).
  *
- * The REST calls are rare (once per topic for writing, once per unknown id
- * for reading) so they use a plain libcurl easy handle: under the
+ * The REST calls are rare (once per schema version written, once per unknown
+ * id for reading) so they use a plain libcurl easy handle: under the
  * registry's lock for writing, outside it for reading (see
  * registry_reader); the answers are cached for the life of the process.
  */
@@ -23,7 +23,7 @@ struct registry_cached {
 };
 
 struct registry_writer_id {
-    char *topic;
+    const struct catalogue_entry *entry; /* borrowed from the catalogue */
     int id;
 };
 
@@ -155,8 +155,6 @@ void registry_destroy(struct registry *registry)
     for (size_t i = 0; i < registry->cached_count; i++)
         codec_schema_destroy(registry->cached[i].schema);
     free(registry->cached);
-    for (size_t i = 0; i < registry->writer_count; i++)
-        free(registry->writers[i].topic);
     free(registry->writers);
     catalogue_destroy(registry->catalogue);
     free(registry->url);
@@ -207,15 +205,23 @@ static int registry_external_id(struct registry *registry, const struct catalogu
     return rc;
 }
 
-int registry_writer(struct registry *registry, const char *topic, int *id,
-                    const struct codec_schema **schema, char *errstr, size_t errstr_size)
+int registry_writer(struct registry *registry, const char *topic, int version,
+                    const struct catalogue_entry **writer, int *id, char *errstr,
+                    size_t errstr_size)
 {
-    const struct catalogue_entry *entry = catalogue_latest_for_topic(registry->catalogue, topic);
+    char subject[256];
+    snprintf(subject, sizeof subject, "%s-value", topic);
+    const struct catalogue_entry *entry =
+        catalogue_find_subject(registry->catalogue, subject, version < 0 ? -1 : version);
     if (!entry) {
-        snprintf(errstr, errstr_size, "no schema for topic '%s' in the catalogue", topic);
+        if (version < 0)
+            snprintf(errstr, errstr_size, "no schema for topic '%s' in the catalogue", topic);
+        else
+            snprintf(errstr, errstr_size, "no version %d of topic '%s' in the catalogue", version,
+                     topic);
         return -1;
     }
-    *schema = entry->schema;
+    *writer = entry;
     if (!registry->url) {
         *id = entry->id;
         return 0;
@@ -223,7 +229,7 @@ int registry_writer(struct registry *registry, const char *topic, int *id,
     int rc = 0;
     pthread_mutex_lock(&registry->lock);
     for (size_t i = 0; i < registry->writer_count; i++)
-        if (strcmp(registry->writers[i].topic, topic) == 0) {
+        if (registry->writers[i].entry == entry) {
             *id = registry->writers[i].id;
             goto out;
         }
@@ -233,10 +239,9 @@ int registry_writer(struct registry *registry, const char *topic, int *id,
             realloc(registry->writers, (registry->writer_count + 1) * sizeof *grown);
         if (grown) {
             registry->writers = grown;
-            grown[registry->writer_count].topic = strdup(topic);
+            grown[registry->writer_count].entry = entry;
             grown[registry->writer_count].id = *id;
-            if (grown[registry->writer_count].topic)
-                registry->writer_count++;
+            registry->writer_count++;
         }
     }
 out:

@@ -217,12 +217,12 @@ static struct publisher *ingest_admit(struct ingest *ingest, const char *type, i
 
 /* What one request knows before it looks at its events. */
 struct ingest_context {
+    struct registry *registry;
     const char *type;
     const char *partner_id; /* "-" when authentication is off */
     struct publisher *publisher;
-    const struct codec_schema *schema;
-    int schema_id;
-    int schema_version;
+    const struct catalogue_entry *writer; /* the topic's latest schema version */
+    int schema_id;                        /* writer's registry id */
 };
 
 /* One event, checked and encoded, ready to produce. */
@@ -254,15 +254,15 @@ static int ingest_begin(struct ingest *ingest, const char *type,
                              "send the event as application/json");
         return -1;
     }
-    if (registry_writer(ingest->registry, type, &context->schema_id, &context->schema, errstr,
+    if (registry_writer(ingest->registry, type, -1, &context->writer, &context->schema_id, errstr,
                         sizeof errstr) != 0) {
         httpd_response_error(response, 503, "schema_registry_unavailable", NULL,
                              "cannot get the schema id for %s; try again later", type);
         log_error("schema registry error type=%s: %s", type, errstr);
         return -1;
     }
+    context->registry = ingest->registry;
     context->type = type;
-    context->schema_version = entry->version;
     return 0;
 }
 
@@ -284,6 +284,41 @@ static json_t *ingest_parse(const struct ingest_context *context,
     return body;
 }
 
+/* The schema version an event is written with (*writer) and its registry
+ * id: the topic's latest, unless the event's schema_version names an
+ * earlier one. A sender written for version 1 so keeps working unchanged
+ * once a version 2 is published: its events are written, and delivered, as
+ * the version 1 events they are (each version reads the ones before it,
+ * docs/schemas.md), and only a sender that says version 2 may use its new
+ * fields. Returns 0; -1 with *error filled when schema_version names no
+ * version of the topic's schema; -2 with errstr when the external registry
+ * cannot give the earlier version's id. */
+static int ingest_writer(const struct ingest_context *context, const json_t *event,
+                         const struct catalogue_entry **writer, int *schema_id,
+                         struct codec_error *error, char *errstr, size_t errstr_size)
+{
+    const json_t *declared = json_object_get(event, "schema_version");
+    int latest = context->writer->version;
+    *writer = context->writer;
+    *schema_id = context->schema_id;
+    if (!json_is_integer(declared) || json_integer_value(declared) == latest)
+        return 0; /* absent: the latest; not a number: event_prepare says so */
+    json_int_t version = json_integer_value(declared);
+    if (version < 1 || version > latest) {
+        memset(error, 0, sizeof *error);
+        snprintf(error->field, sizeof error->field, "schema_version");
+        snprintf(error->message, sizeof error->message,
+                 "must be a version of the %s schema this hub has, 1 to %d (or be left out: "
+                 "then %d)",
+                 context->type, latest, latest);
+        return -1;
+    }
+    if (registry_writer(context->registry, context->type, (int)version, writer, schema_id, errstr,
+                        errstr_size) != 0)
+        return -2;
+    return 0;
+}
+
 /* Checks and encodes one event (completed in place with the hub's fields).
  * where prefixes the field named in an error ("events[3]." in a batch).
  * Returns 0, or -1 with *response filled and nothing kept. */
@@ -292,7 +327,9 @@ static int ingest_prepare(const struct ingest_context *context, json_t *event, c
                           struct httpd_response *response)
 {
     struct codec_error error;
-    char field[300];
+    char field[300], errstr[512];
+    const struct catalogue_entry *writer;
+    int schema_id;
     prepared->value = NULL;
     if (!json_is_object(event)) {
         snprintf(field, sizeof field, "%.*s", (int)(where[0] ? strlen(where) - 1 : 0), where);
@@ -303,8 +340,15 @@ static int ingest_prepare(const struct ingest_context *context, json_t *event, c
                  request->request_id, context->partner_id, context->type, field);
         return -1;
     }
-    if (event_prepare(event, context->schema_version, clock_wall_ms(), &error) != 0 ||
-        codec_encode(context->schema, event, FRAMING_HEADER_SIZE, &prepared->value,
+    int found = ingest_writer(context, event, &writer, &schema_id, &error, errstr, sizeof errstr);
+    if (found == -2) {
+        httpd_response_error(response, 503, "schema_registry_unavailable", NULL,
+                             "cannot get the schema id for %s; try again later", context->type);
+        log_error("schema registry error type=%s: %s", context->type, errstr);
+        return -1;
+    }
+    if (found != 0 || event_prepare(event, writer->version, clock_wall_ms(), &error) != 0 ||
+        codec_encode(writer->schema, event, FRAMING_HEADER_SIZE, &prepared->value,
                      &prepared->value_len, &error) != 0) {
         snprintf(field, sizeof field, "%s%s", error.field[0] ? where : "", error.field);
         httpd_response_error(response, 422, "invalid_event", field[0] ? field : NULL, "%s%s%s",
@@ -332,7 +376,7 @@ static int ingest_prepare(const struct ingest_context *context, json_t *event, c
         prepared->value = NULL;
         return -1;
     }
-    framing_write_header(prepared->value, context->schema_id);
+    framing_write_header(prepared->value, schema_id);
     event_person_key(event, prepared->key, sizeof prepared->key);
     snprintf(prepared->event_id, sizeof prepared->event_id, "%s", event_id(event));
     return 0;

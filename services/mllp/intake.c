@@ -84,24 +84,23 @@ static enum ack_code intake_produce(struct intake *intake, const struct hl7_mess
 {
     struct codec_error codec_error;
     char errstr[512], key[65];
-    const struct codec_schema *schema = NULL;
+    const struct catalogue_entry *writer = NULL;
     unsigned char *framed = NULL;
     size_t framed_len = 0;
     int schema_id = 0;
     enum ack_code code = ACK_ERROR;
 
     if (result->action == ADT_FORWARD) {
-        if (registry_writer(intake->registry, result->topic, &schema_id, &schema, errstr,
+        if (registry_writer(intake->registry, result->topic, -1, &writer, &schema_id, errstr,
                             sizeof errstr) != 0) {
             log_error("schema registry error topic=%s: %s", result->topic, errstr);
             intake_error(error, ADT_ERROR_INTERNAL,
                          "the schema registry is unavailable; send the message again");
             goto out;
         }
-        const struct catalogue_entry *entry =
-            catalogue_latest_for_topic(registry_catalogue(intake->registry), result->topic);
-        if (event_prepare(result->event, entry->version, clock_wall_ms(), &codec_error) != 0 ||
-            codec_encode(schema, result->event, FRAMING_HEADER_SIZE, &framed, &framed_len,
+        /* The mapping sets no schema_version: it is the writer's version. */
+        if (event_prepare(result->event, writer->version, clock_wall_ms(), &codec_error) != 0 ||
+            codec_encode(writer->schema, result->event, FRAMING_HEADER_SIZE, &framed, &framed_len,
                          &codec_error) != 0) {
             /* The mapping makes valid events; this is a value the schema
              * refuses (its path is named, never its value). */

@@ -41,12 +41,15 @@ catalogue = json.load(open(os.path.join(REPO, "schemas", "catalogue.json")))["sc
 out_dir = os.path.join(REPO, "tests", "fuzz", "corpus", "avro_decode")
 os.makedirs(out_dir, exist_ok=True)
 for entry in catalogue:
+    # One seed per schema id, from that version's example (tests/data/<topic>.json
+    # for version 1, <topic>.vN.json after): a version 1 seed keeps its name.
     topic = entry["subject"][:-len("-value")]
+    suffix = "" if entry["version"] == 1 else f".v{entry['version']}"
     schema = json.load(open(os.path.join(REPO, "schemas", entry["file"])))
-    event = json.load(open(os.path.join(REPO, "tests", "data", f"{topic}.json")))
+    event = json.load(open(os.path.join(REPO, "tests", "data", f"{topic}{suffix}.json")))
     buffer = io.BytesIO()
     fastavro.schemaless_writer(buffer, fastavro.parse_schema(schema),
                                to_datum(schema, event, {}))
-    with open(os.path.join(out_dir, topic), "wb") as f:
+    with open(os.path.join(out_dir, topic + suffix), "wb") as f:
         f.write(b"\0" + struct.pack(">I", entry["id"]) + buffer.getvalue())
 print(f"wrote {len(catalogue)} seeds to {out_dir}")

@@ -496,7 +496,8 @@ def test_fhir_events_cut_to_an_agreement_validate(partner, tmp_path):
     need): every Bundle is still valid R4, the Patient is matched on the
     pseudonym, and nothing withheld is made up."""
     envelope = ["event_id", "event_type", "schema_version", "occurred_at", "recorded_at",
-                "source_ods_code", "correlation_id", "cancels_event_id", "sharing"]
+                "source_ods_code", "correlation_id", "cancels_event_id", "supersedes_event_id",
+                "sharing"]
     keys = {"admission": ["encounter_id"], "discharge": ["encounter_id"],
             "referral": ["referral_id"], "employment-support": ["referral_id", "programme"]}
     pseudonym = "6f1e0c3b2a5d4e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7"

@@ -13,9 +13,10 @@ import subprocess
 import time
 
 import events
-from harness import BIN, TOPICS, wait_until
+from harness import BIN, REPO, TOPICS, wait_until
 
 CTL = os.path.join(BIN, "placehub-ctl")
+CATALOGUE = json.load(open(os.path.join(REPO, "schemas", "catalogue.json")))["schemas"]
 
 
 def ctl(hub, *args, check=None):
@@ -71,13 +72,21 @@ def test_help_and_exit_codes(make_hub, tmp_path):
     assert bad.returncode == 2 and "NHS_NUMBER" in bad.stderr
 
     # schemas check: a required field added without a default breaks readers.
-    with open(os.path.join(os.path.dirname(__file__), "..", "..", "schemas",
-                           "admission.v1.avsc")) as f:
+    # A candidate is checked against the subject's latest version.
+    latest = {e["subject"]: e for e in sorted(CATALOGUE, key=lambda e: e["version"])}
+    admission = latest["admission-value"]
+    admission_path = os.path.join(REPO, "schemas", admission["file"])
+    with open(admission_path) as f:
         schema = json.load(f)
-    ctl(hub, "schemas", "check", os.path.join(os.path.dirname(__file__), "..", "..",
-                                              "schemas", "admission.v1.avsc"), check=0)
+    result = ctl(hub, "schemas", "check", admission_path, check=0)
+    assert f"admission-value version {admission['version']}" in result.stdout
+    # Version 2 adds supersedes_event_id with a default: it reads version 1.
+    with open(os.path.join(REPO, "schemas", "admission.v1.avsc")) as f:
+        version_1 = json.load(f)
+    assert [f["name"] for f in schema["fields"] if f["name"] not in
+            {g["name"] for g in version_1["fields"]}][:1] == ["supersedes_event_id"]
     schema["fields"].append({"name": "bed_number", "type": "string"})
-    broken = tmp_path / "admission.v2.avsc"
+    broken = tmp_path / f"admission.v{admission['version'] + 1}.avsc"
     broken.write_text(json.dumps(schema))
     result = ctl(hub, "schemas", "check", str(broken), check=4)
     assert "bed_number" in result.stdout
@@ -85,7 +94,12 @@ def test_help_and_exit_codes(make_hub, tmp_path):
     broken.write_text(json.dumps(schema))
     ctl(hub, "schemas", "check", str(broken), check=0)
     [shown] = json_lines(ctl(hub, "schemas", "show", "discharge-value", "--json", check=0).stdout)
-    assert shown["id"] == 2 and "DischargeEvent" in shown["schema"]
+    discharge = latest["discharge-value"]
+    assert shown["id"] == discharge["id"] and shown["version"] == discharge["version"]
+    assert "DischargeEvent" in shown["schema"]
+    [first] = json_lines(ctl(hub, "schemas", "show", "discharge-value", "1", "--json",
+                             check=0).stdout)
+    assert first["id"] == 2 and "supersedes_event_id" not in first["schema"]
 
 
 def test_tail_decodes_all_four_types(make_hub):

@@ -2,13 +2,16 @@
 simulated partners subscribed to their topics, field by field unaltered, none
 missing, in order per person; a partner that fails is retried, never skipped."""
 import concurrent.futures
+import json
+import os
 import random
+import struct
 import time
 
 import pytest
 
 import events
-from harness import TOPICS, wait_until
+from harness import REPO, TOPICS, wait_until
 
 PARTNERS = {"housing": ["admission", "discharge"],
             "leisure": ["referral", "employment-support"]}
@@ -158,3 +161,56 @@ def test_offset_is_stored_only_after_the_partner_accepted(make_hub, broker):
     hub.start_dispatch()
     wait_until(lambda: {e["event_id"] for e in partner.delivered_events()} >= set(ids), 60,
                "the 5 events delivered after the restart")
+
+
+def test_version_1_senders_and_corrections(make_hub, broker):
+    """Schema version 2 added supersedes_event_id. A sender still writing
+    version 1 events is accepted unchanged: its event is written with the
+    version 1 schema (its id on Kafka) and delivered as the version 1 event
+    it is. A version 2 correction names the event it replaces and arrives
+    with it; version 1 cannot carry the field."""
+    hub = make_hub({"housing": ["admission"]})
+    partner = hub.partners["housing"]
+    catalogue = json.load(open(os.path.join(REPO, "schemas", "catalogue.json")))["schemas"]
+    ids = {e["version"]: e["id"] for e in catalogue if e["subject"] == "admission-value"}
+    rng = random.Random(17)
+
+    original = events.admission(rng)
+    # A correction reaches a partner cut to what it was sent of the original
+    # (docs/governance.md): the ward it corrects must have been sent.
+    original.update(schema_version=1, event_type="ADMITTED", cancels_event_id=None,
+                    ward="Ward 7 (the wrong one)")
+    del original["supersedes_event_id"]
+    answer = hub.post("admission", original)
+    assert answer.status_code == 202, answer.text
+    original_id = answer.json()["event_id"]
+
+    refused = hub.post("admission", dict(original, supersedes_event_id=original_id))
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["field"] == "supersedes_event_id"
+
+    correction = dict(original, schema_version=2, supersedes_event_id=original_id,
+                      ward="Ward 9 (the right one)")
+    answer = hub.post("admission", correction)
+    assert answer.status_code == 202, answer.text
+    correction_id = answer.json()["event_id"]
+    latest = hub.post("admission", dict(correction, supersedes_event_id=None,
+                                        schema_version=None))
+    assert latest.status_code == 202, latest.text
+
+    framed = {headers["event_id"]: value for _, value, headers in broker.read_topic("admission")}
+    assert framed[original_id][:5] == b"\0" + struct.pack(">I", ids[1])
+    assert framed[correction_id][:5] == b"\0" + struct.pack(">I", ids[2])
+    assert framed[latest.json()["event_id"]][:5] == b"\0" + struct.pack(">I", max(ids.values()))
+
+    wanted = {original_id, correction_id, latest.json()["event_id"]}
+    wait_until(lambda: wanted <= {e["event_id"] for e in partner.delivered_events()}, 60,
+               "the three events delivered")
+    got = {e["event_id"]: e for e in partner.delivered_events() if e["event_id"] in wanted}
+    assert got[original_id]["schema_version"] == 1
+    assert "supersedes_event_id" not in got[original_id]
+    assert got[correction_id]["schema_version"] == 2
+    assert got[correction_id]["supersedes_event_id"] == original_id
+    assert got[correction_id]["ward"] == "Ward 9 (the right one)"
+    assert got[latest.json()["event_id"]]["schema_version"] == 2
+    assert got[latest.json()["event_id"]]["supersedes_event_id"] is None

@@ -28,7 +28,8 @@ import events
 from harness import BIN, REPO, free_port, wait_until
 
 ENVELOPE = {"event_id", "event_type", "schema_version", "occurred_at", "recorded_at",
-            "source_ods_code", "correlation_id", "cancels_event_id", "sharing"}
+            "source_ods_code", "correlation_id", "cancels_event_id", "supersedes_event_id",
+            "sharing"}
 DEVELOPMENT_PERSON_KEY = b"placehub-development-person-key-not-for-real-data"  # lib/schema/event.h
 HOUSING_KEY = "housing-pseudonym-key-" + "7" * 24
 LEISURE_KEY = "leisure-pseudonym-key-" + "3" * 24

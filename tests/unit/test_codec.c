@@ -12,6 +12,8 @@
  *  - decoding refuses truncated payloads, trailing bytes and garbage cleanly
  *    (no crash, no leak, no huge allocation: run it under valgrind), and
  *    accepts arrays written in several blocks or with negative block counts;
+ *  - version 2's supersedes_event_id round-trips and a bad one is refused by
+ *    name; events written with version 1 are still read, by their id;
  *  - the timestamp, date and uuid helpers.
  */
 #include <setjmp.h>
@@ -26,6 +28,7 @@
 
 #include "schema/catalogue.h"
 #include "schema/codec.h"
+#include "schema/framing.h"
 
 static struct catalogue *catalogue;
 
@@ -47,15 +50,21 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Version 1 of a topic's schema: the byte-level tests are written for it. */
-static const struct codec_schema *schema_v1(const char *topic)
+/* A version of a topic's schema. */
+static const struct codec_schema *schema_version(const char *topic, int version)
 {
     char subject[128];
     snprintf(subject, sizeof subject, "%s-value", topic);
-    const struct catalogue_entry *entry = catalogue_find_subject(catalogue, subject, 1);
+    const struct catalogue_entry *entry = catalogue_find_subject(catalogue, subject, version);
     if (!entry)
-        fail_msg("no version 1 of %s in the catalogue", subject);
+        fail_msg("no version %d of %s in the catalogue", version, subject);
     return entry->schema;
+}
+
+/* Version 1 of a topic's schema: the byte-level tests are written for it. */
+static const struct codec_schema *schema_v1(const char *topic)
+{
+    return schema_version(topic, 1);
 }
 
 static void encode_ok(const struct codec_schema *schema, const json_t *event, size_t prefix,
@@ -515,6 +524,110 @@ static void test_bad_uuid(void **state)
     event = admission_example();
     json_object_set_new(event, "cancels_event_id", json_string("ADM-0042"));
     expect_encode_error(schema, event, "cancels_event_id", "is not a UUID");
+}
+
+/* ---- version 2: supersedes_event_id ------------------------------------ */
+
+static const char *const all_topics[] = {"admission", "discharge", "referral",
+                                         "employment-support"};
+
+/* A correction names the event it replaces; the id is checked like every
+ * uuid and a bad one is refused by name. Version 1 has no such field. */
+static void test_supersedes_event_id(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof all_topics / sizeof all_topics[0]; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "tests/data/%s.v2.json", all_topics[i]);
+        const struct codec_schema *schema = schema_version(all_topics[i], 2);
+        json_t *correction = support_load_json(path);
+        snprintf(path, sizeof path, "tests/data/%s.json", all_topics[i]);
+        json_t *original = support_load_json(path);
+        assert_string_equal(json_string_value(json_object_get(correction, "supersedes_event_id")),
+                            json_string_value(json_object_get(original, "event_id")));
+        json_t *decoded = round_trip(schema, correction);
+        assert_json_equal(decoded, correction);
+        json_decref(decoded);
+
+        /* Absent reads as null, as in any event that corrects nothing. */
+        json_object_del(correction, "supersedes_event_id");
+        decoded = round_trip(schema, correction);
+        assert_true(json_is_null(json_object_get(decoded, "supersedes_event_id")));
+        json_decref(decoded);
+
+        json_object_set_new(correction, "supersedes_event_id", json_string("ADM-0042"));
+        expect_encode_error(schema, json_deep_copy(correction), "supersedes_event_id",
+                            "is not a UUID");
+        json_object_set_new(correction, "supersedes_event_id",
+                            json_string("d5905a32-14ab-4579-96da-1b8f530a1f0"));
+        expect_encode_error(schema, json_deep_copy(correction), "supersedes_event_id",
+                            "is not a UUID");
+        json_object_set_new(correction, "supersedes_event_id", json_integer(42));
+        expect_encode_error(schema, correction, "supersedes_event_id", "found a whole number");
+
+        /* Version 1 does not know the field: a version 1 writer cannot send it. */
+        json_object_set_new(original, "supersedes_event_id",
+                            json_string("d5905a32-14ab-4579-96da-1b8f530a1f03"));
+        expect_encode_error(schema_v1(all_topics[i]), original, "supersedes_event_id",
+                            "is not a field of");
+    }
+}
+
+/* The codec has no reader schema: a message is decoded with the schema its
+ * frame's id names (the writer's, as registry_reader gives it to dispatch),
+ * so events written with version 1 before version 2 was published are read
+ * as they were written. What Avro schema resolution would add - the new
+ * field's default - is what the plain JSON form means by an absent field,
+ * and the version 1 event is valid version 2 input once it says so. */
+static void test_version_1_events_still_read(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof all_topics / sizeof all_topics[0]; i++) {
+        char subject[128], path[128], errstr[256];
+        snprintf(subject, sizeof subject, "%s-value", all_topics[i]);
+        snprintf(path, sizeof path, "tests/data/%s.json", all_topics[i]);
+        const struct catalogue_entry *v1 = catalogue_find_subject(catalogue, subject, 1);
+        const struct catalogue_entry *v2 = catalogue_find_subject(catalogue, subject, 2);
+        assert_non_null(v1);
+        assert_non_null(v2);
+        assert_int_not_equal(v1->id, v2->id);
+        assert_ptr_equal(catalogue_latest_for_topic(catalogue, all_topics[i]), v2);
+        json_t *example = support_load_json(path);
+
+        /* Written with version 1 and framed with its id, as on Kafka... */
+        unsigned char *framed = NULL;
+        size_t framed_len = 0;
+        encode_ok(v1->schema, example, FRAMING_HEADER_SIZE, &framed, &framed_len);
+        framing_write_header(framed, v1->id);
+
+        /* ...read back by the id, as dispatch does. */
+        int32_t id = 0;
+        const unsigned char *payload = NULL;
+        size_t payload_len = 0;
+        assert_int_equal(
+            framing_parse(framed, framed_len, &id, &payload, &payload_len, errstr, sizeof errstr),
+            0);
+        const struct catalogue_entry *writer = catalogue_find_id(catalogue, id);
+        assert_ptr_equal(writer, v1);
+        json_t *decoded = decode_ok(writer->schema, payload, payload_len);
+        assert_json_equal(decoded, example);
+        assert_null(json_object_get(decoded, "supersedes_event_id"));
+
+        /* The same event is a valid version 2 event with the default. */
+        json_object_set_new(decoded, "schema_version", json_integer(2));
+        json_t *upgraded = round_trip(v2->schema, decoded);
+        assert_true(json_is_null(json_object_get(upgraded, "supersedes_event_id")));
+        json_object_del(upgraded, "supersedes_event_id");
+        assert_json_equal(upgraded, decoded);
+
+        /* Version 1 bytes are not version 2 bytes: read with the wrong
+         * schema the record comes out short, and the codec says so. */
+        expect_decode_error(v2->schema, payload, payload_len, NULL, NULL);
+        json_decref(upgraded);
+        json_decref(decoded);
+        json_decref(example);
+        free(framed);
+    }
 }
 
 static void test_null_where_not_nullable(void **state)
@@ -1077,6 +1190,8 @@ int main(void)
         cmocka_unit_test(test_bad_timestamp),
         cmocka_unit_test(test_bad_uuid),
         cmocka_unit_test(test_uuid_written_in_lower_case),
+        cmocka_unit_test(test_supersedes_event_id),
+        cmocka_unit_test(test_version_1_events_still_read),
         cmocka_unit_test(test_null_where_not_nullable),
         cmocka_unit_test(test_int_range),
         cmocka_unit_test(test_array_item_paths),

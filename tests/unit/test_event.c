@@ -2,8 +2,9 @@
  * test_event.c - hub-owned fields and checks (lib/schema/event.c): event_prepare
  * fills event_id (a random UUID), recorded_at and schema_version only when
  * absent and keeps given ones, refuses a schema_version mismatch, a bad NHS
- * number (field person.nhs_number, message without the number) and a person
- * without any identifier (field person); event_person_key is a stable
+ * number (field person.nhs_number, message without the number), a person
+ * without any identifier (field person) and a correction that also cancels
+ * or names itself (field supersedes_event_id); event_person_key is a stable
  * keyed digest (HMAC) of the NHS number (or the first local identifier)
  * that never contains the number and changes with the hub's key.
  */
@@ -105,6 +106,35 @@ static void test_schema_version_mismatch(void **state)
     assert_int_equal(event_prepare(event, 1, NOW_MILLIS, &error), -1);
     assert_string_equal(error.field, "schema_version");
     assert_contains(error.message, "must be 1");
+    json_decref(event);
+}
+
+/* A correction (supersedes_event_id) neither cancels too nor corrects itself. */
+static void test_correction_checks(void **state)
+{
+    (void)state;
+    json_t *event = support_load_json("tests/data/admission.v2.json");
+    struct codec_error error;
+    assert_int_equal(event_prepare(event, 2, NOW_MILLIS, &error), 0);
+
+    json_object_set_new(event, "cancels_event_id",
+                        json_string("5c2c5187-0049-4fc7-bd44-78fec1aec173"));
+    assert_int_equal(event_prepare(event, 2, NOW_MILLIS, &error), -1);
+    assert_string_equal(error.field, "supersedes_event_id");
+    assert_contains(error.message, "must be null when cancels_event_id is set");
+
+    json_object_set_new(event, "cancels_event_id", json_null());
+    json_object_set_new(event, "supersedes_event_id",
+                        json_string("3F6C1B2E-8D4A-4E0B-9C71-5A2D6E8F0B14")); /* its own id */
+    assert_int_equal(event_prepare(event, 2, NOW_MILLIS, &error), -1);
+    assert_string_equal(error.field, "supersedes_event_id");
+    assert_contains(error.message, "names the event itself");
+
+    /* A cancellation alone, or neither, is as before. */
+    json_object_set_new(event, "supersedes_event_id", json_null());
+    json_object_set_new(event, "cancels_event_id",
+                        json_string("d5905a32-14ab-4579-96da-1b8f530a1f03"));
+    assert_int_equal(event_prepare(event, 2, NOW_MILLIS, &error), 0);
     json_decref(event);
 }
 
@@ -339,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_null_counts_as_absent),
         cmocka_unit_test(test_keeps_given_fields),
         cmocka_unit_test(test_schema_version_mismatch),
+        cmocka_unit_test(test_correction_checks),
         cmocka_unit_test(test_bad_nhs_number),
         cmocka_unit_test(test_person_without_identifier),
         cmocka_unit_test(test_local_identifier_is_enough),

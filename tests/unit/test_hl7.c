@@ -18,6 +18,7 @@
 
 #include "support.h"
 
+#include "schema/catalogue.h"
 #include "schema/codec.h"
 #include "core/config.h"
 #include "schema/event.h"
@@ -499,17 +500,23 @@ static void test_mllp_framing_errors(void **state)
 
 /* --- mapping ------------------------------------------------------------ */
 
-static struct codec_schema *load_schema(const char *topic)
+static struct catalogue *load_catalogue(void)
 {
-    char path[128], errstr[512];
-    size_t len = 0;
-    snprintf(path, sizeof path, "schemas/%s.v1.avsc", topic);
-    char *text = support_read_file(path, &len);
-    struct codec_schema *schema = NULL;
-    if (codec_schema_new(text, len, &schema, errstr, sizeof errstr) != 0)
-        fail_msg("%s: %s", path, errstr);
-    free(text);
-    return schema;
+    char errstr[512];
+    struct catalogue *catalogue = NULL;
+    if (catalogue_load("schemas", &catalogue, errstr, sizeof errstr) != 0)
+        fail_msg("schemas/catalogue.json: %s", errstr);
+    return catalogue;
+}
+
+/* What placehub-mllp writes topic's events with: the topic's latest schema
+ * version (registry_writer with version -1). Borrowed from catalogue. */
+static const struct catalogue_entry *writer_of(const struct catalogue *catalogue, const char *topic)
+{
+    const struct catalogue_entry *entry = catalogue_latest_for_topic(catalogue, topic);
+    if (!entry)
+        fail_msg("no schema for %s in the catalogue", topic);
+    return entry;
 }
 
 /* Every sample message maps to exactly the event tests/data/hl7/expected.json
@@ -520,8 +527,9 @@ static void test_map_every_trigger(void **state)
     struct config *config = load_config(NULL);
     json_t *expected = support_load_json("tests/data/hl7/expected.json");
     json_t *events = json_object_get(expected, "events");
-    struct codec_schema *admission = load_schema("admission");
-    struct codec_schema *discharge = load_schema("discharge");
+    struct catalogue *catalogue = load_catalogue();
+    const struct catalogue_entry *admission = writer_of(catalogue, "admission");
+    const struct catalogue_entry *discharge = writer_of(catalogue, "discharge");
     const char *name;
     json_t *entry;
     int mapped = 0, kept = 0;
@@ -547,7 +555,9 @@ static void test_map_every_trigger(void **state)
         assert_string_equal(result.topic, topic);
         assert_string_equal(result.event_id, json_string_value(json_object_get(want, "event_id")));
         struct codec_error error;
-        assert_int_equal(event_prepare(result.event, 1, 1795000000000LL, &error), 0);
+        const struct catalogue_entry *writer =
+            strcmp(topic, "admission") == 0 ? admission : discharge;
+        assert_int_equal(event_prepare(result.event, writer->version, 1795000000000LL, &error), 0);
         /* Field by field first, so a failure names the field. */
         const char *field;
         json_t *want_value;
@@ -566,8 +576,7 @@ static void test_map_every_trigger(void **state)
         }
         unsigned char *encoded = NULL;
         size_t encoded_len = 0;
-        if (codec_encode(strcmp(topic, "admission") == 0 ? admission : discharge, result.event, 0,
-                         &encoded, &encoded_len, &error) != 0)
+        if (codec_encode(writer->schema, result.event, 0, &encoded, &encoded_len, &error) != 0)
             fail_msg("%s: schema refuses %s: %s", name, error.field, error.message);
         free(encoded);
         /* And nothing else: every field is written, none invented. */
@@ -578,8 +587,7 @@ static void test_map_every_trigger(void **state)
     }
     assert_int_equal(mapped, 8);
     assert_int_equal(kept, 3);
-    codec_schema_destroy(admission);
-    codec_schema_destroy(discharge);
+    catalogue_destroy(catalogue);
     json_decref(expected);
     config_destroy(config);
 }
@@ -773,7 +781,8 @@ static void test_config_code_tables(void **state)
     config_destroy(config);
 
     /* Every symbol the mapping may write is one the schema has. */
-    struct codec_schema *schema = load_schema("discharge");
+    struct catalogue *catalogue = load_catalogue();
+    const struct codec_schema *schema = writer_of(catalogue, "discharge")->schema;
     json_t *event = support_load_json("tests/data/discharge.json");
     for (const char *const *symbol = adt_destination_symbols; *symbol; symbol++) {
         struct codec_error error;
@@ -785,7 +794,7 @@ static void test_config_code_tables(void **state)
         free(encoded);
     }
     json_decref(event);
-    codec_schema_destroy(schema);
+    catalogue_destroy(catalogue);
 
     /* The mllp section refuses a raw topic nobody declared. */
     struct config *refused = NULL;

@@ -451,6 +451,24 @@ static void test_embedded_mode_reads_the_catalogue(void **state)
     assert_int_equal(registry_new(config, &registry, errstr, sizeof errstr), 0);
     expect_reader(registry, ID_ADMISSION, 0, NULL);
     expect_reader(registry, ID_UNKNOWN, -1, "not in the catalogue");
+
+    /* Producers write the latest version (admission version 2, id 5) unless
+     * an event names an earlier one; every version stays readable by id. */
+    const struct catalogue_entry *writer = NULL;
+    int id = 0;
+    assert_int_equal(
+        registry_writer(registry, "admission", -1, &writer, &id, errstr, sizeof errstr), 0);
+    assert_int_equal(writer->version, 2);
+    assert_int_equal(id, 5);
+    assert_ptr_equal(writer, catalogue_latest_for_topic(registry_catalogue(registry), "admission"));
+    expect_reader(registry, id, 0, NULL);
+    assert_int_equal(registry_writer(registry, "admission", 1, &writer, &id, errstr, sizeof errstr),
+                     0);
+    assert_int_equal(writer->version, 1);
+    assert_int_equal(id, 1);
+    assert_int_equal(registry_writer(registry, "admission", 3, &writer, &id, errstr, sizeof errstr),
+                     -1);
+    assert_contains(errstr, "no version 3 of topic 'admission'");
     registry_destroy(registry);
     config_destroy(config);
 }
