@@ -290,7 +290,9 @@ def test_objection_and_restriction_are_suppressed_with_audit_records(make_hub, b
     assert set(records) == {objected_id, restricted_id, cancellation_id}
     assert records[objected_id]["reason"] == "objection"
     assert records[restricted_id]["reason"] == "restricted"
-    assert records[cancellation_id]["reason"] == "objection"
+    # housing never had the admission, so it gets no cancellation of it
+    # (care, which had it, got it above): corrections follow disclosures.
+    assert records[cancellation_id]["reason"] == "not_disclosed"
     assert records[cancellation_id]["cancels_event_id"] == objected_id
     assert "cancels_event_id" not in records[objected_id]
     sources = {}
