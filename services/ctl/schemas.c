@@ -4,6 +4,7 @@
  * version must pass before it joins it (lib/schema/compat.c).
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,8 @@ static const char schemas_help[] =
     "  check   whether data written with the subject's latest version can be read\n"
     "          with FILE (Avro resolution rules: backward compatibility). The\n"
     "          subject is the one whose record has the same full name as FILE's,\n"
-    "          unless --subject names it\n"
+    "          unless --subject names it. A FILE already in the catalogue is\n"
+    "          checked against the version before it (e.g. after adding it)\n"
     "\n"
     "Options:\n"
     "      --subject SUBJECT  check: compare with this subject's latest version\n"
@@ -109,19 +111,39 @@ static int schemas_show(struct ctl *ctl, const struct catalogue *catalogue, cons
     return CTL_EXIT_OK;
 }
 
+/* Whether entry is a version of subject (or, subject NULL, of the record
+ * named like candidate). */
+static int schemas_same_subject(const struct catalogue_entry *entry, const char *subject,
+                                const struct codec_schema *candidate)
+{
+    return subject ? strcmp(entry->subject, subject) == 0
+                   : strcmp(codec_schema_name(entry->schema), codec_schema_name(candidate)) == 0;
+}
+
 /* The entry a candidate is checked against: the latest version of subject,
  * or (subject NULL) of the subject whose record has the candidate's full
- * name. NULL when there is none. */
+ * name. A candidate already in the catalogue (the same schema text) is
+ * checked against the version before it, not against itself. NULL when
+ * there is none. */
 static const struct catalogue_entry *schemas_latest(const struct catalogue *catalogue,
                                                     const char *subject,
-                                                    const struct codec_schema *candidate)
+                                                    const struct codec_schema *candidate,
+                                                    const struct catalogue_entry **same)
 {
-    if (subject)
-        return catalogue_find_subject(catalogue, subject, -1);
+    int below = INT_MAX;
+    *same = NULL;
+    for (size_t i = 0; i < catalogue->count; i++) {
+        const struct catalogue_entry *entry = &catalogue->entries[i];
+        if (schemas_same_subject(entry, subject, candidate) &&
+            strcmp(codec_schema_text(entry->schema), codec_schema_text(candidate)) == 0) {
+            below = entry->version;
+            *same = entry;
+        }
+    }
     const struct catalogue_entry *latest = NULL;
     for (size_t i = 0; i < catalogue->count; i++) {
         const struct catalogue_entry *entry = &catalogue->entries[i];
-        if (strcmp(codec_schema_name(entry->schema), codec_schema_name(candidate)) == 0 &&
+        if (schemas_same_subject(entry, subject, candidate) && entry->version < below &&
             (!latest || entry->version > latest->version))
             latest = entry;
     }
@@ -141,8 +163,15 @@ static int schemas_check(struct ctl *ctl, const struct catalogue *catalogue, con
         free(text);
         return CTL_EXIT_ERROR;
     }
-    const struct catalogue_entry *latest = schemas_latest(catalogue, subject, candidate);
+    const struct catalogue_entry *same;
+    const struct catalogue_entry *latest = schemas_latest(catalogue, subject, candidate, &same);
     codec_schema_destroy(candidate);
+    if (!latest && same) {
+        printf("%s: is version %d of %s, its first: nothing earlier to check it against\n", path,
+               same->version, same->subject);
+        free(text);
+        return CTL_EXIT_OK;
+    }
     if (!latest) {
         fprintf(stderr,
                 "placehub-ctl schemas check: no subject %s in the catalogue (name it with "

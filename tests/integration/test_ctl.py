@@ -72,14 +72,18 @@ def test_help_and_exit_codes(make_hub, tmp_path):
     assert bad.returncode == 2 and "NHS_NUMBER" in bad.stderr
 
     # schemas check: a required field added without a default breaks readers.
-    # A candidate is checked against the subject's latest version.
+    # A candidate is checked against the subject's latest version; one
+    # already in the catalogue against the version before it (never itself).
     latest = {e["subject"]: e for e in sorted(CATALOGUE, key=lambda e: e["version"])}
     admission = latest["admission-value"]
     admission_path = os.path.join(REPO, "schemas", admission["file"])
     with open(admission_path) as f:
         schema = json.load(f)
     result = ctl(hub, "schemas", "check", admission_path, check=0)
-    assert f"admission-value version {admission['version']}" in result.stdout
+    assert f"admission-value version {admission['version'] - 1}" in result.stdout
+    first = ctl(hub, "schemas", "check", os.path.join(REPO, "schemas", "admission.v1.avsc"),
+                check=0)
+    assert "nothing earlier to check it against" in first.stdout
     # Version 2 adds supersedes_event_id with a default: it reads version 1.
     with open(os.path.join(REPO, "schemas", "admission.v1.avsc")) as f:
         version_1 = json.load(f)
