@@ -34,6 +34,13 @@ EVENTS = {}
 for _topic in TOPICS:
     with open(os.path.join(DATA, f"{_topic}.json")) as _f:
         EVENTS[_topic] = json.load(_f)
+# What the kit sends by default: every sample of tests/data, the version 1
+# event of each topic and the version 2 correction of it.
+SAMPLES = []
+for _topic in TOPICS:
+    for _name in (f"{_topic}.json", f"{_topic}.v2.json"):
+        with open(os.path.join(DATA, _name)) as _f:
+            SAMPLES.append((_topic, json.load(_f)))
 
 # The example key of the Standard Webhooks specification, and a fresh one.
 SPEC_KEY = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -120,7 +127,7 @@ def test_dry_run_shows_bodies_but_never_secrets():
     result = kit("--dry-run", *options(url="http://127.0.0.1:9/in", signing_keys="env:HOOK_KEY"),
                  "webhook", env={"HOOK_KEY": NEW_KEY})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 events: 4 prepared; 0 contract problems" in result.stdout
+    assert "8 events: 8 prepared; 0 contract problems" in result.stdout
     assert '"family_name":"Holloway"' in result.stdout  # bodies are shown
     assert NEW_KEY[6:] not in result.stdout + result.stderr
     assert "contract: ok   'url' is required and named when missing" in result.stdout
@@ -148,7 +155,7 @@ def test_partner_taken_from_the_configuration(partner, tmp_path):
     result = kit("-c", str(path), "--partner", "housing", "--url", partner.url + "/override",
                  env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert len(received(partner, "/override")) == 4
+    assert len(received(partner, "/override")) == 8
     result = kit("-c", str(path), "--partner", "nobody")
     assert result.returncode == 1 and "has no partner 'nobody'" in result.stdout
 
@@ -162,11 +169,11 @@ def test_webhook_signatures_verify_with_standard_webhooks(partner, tmp_path):
                           signing_keys=f"env:PLACEHUB_TEST_HOOK_KEY, file:{key_file}"),
                  "webhook", env={"PLACEHUB_TEST_HOOK_KEY": NEW_KEY})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 events: 4 prepared, 4 delivered" in result.stdout
+    assert "8 events: 8 prepared, 8 delivered" in result.stdout
 
     arrived = received(partner, "/hooks")
-    assert sorted(arrived) == sorted(e["event_id"] for e in EVENTS.values())
-    for topic, event in EVENTS.items():
+    assert sorted(arrived) == sorted(e["event_id"] for _, e in SAMPLES)
+    for topic, event in SAMPLES:
         headers, body = arrived[event["event_id"]]
         assert headers["content-type"] == "application/json"
         assert headers["webhook-id"] == event["event_id"]
@@ -180,7 +187,9 @@ def test_webhook_signatures_verify_with_standard_webhooks(partner, tmp_path):
         with pytest.raises(WebhookVerificationError):
             Webhook(OTHER_KEY).verify(body, headers)
         with pytest.raises(WebhookVerificationError):
-            tampered = body.replace('"schema_version":1', '"schema_version":2')
+            tampered = body.replace(f'"schema_version":{event["schema_version"]}',
+                                    f'"schema_version":{event["schema_version"] + 1}')
+            assert tampered != body
             Webhook(NEW_KEY).verify(tampered, headers)
 
 
@@ -233,7 +242,7 @@ def test_partner_refusals_are_reported(partner):
     result = kit(*options(url=partner.url + "/hooks"), "webhook")
     assert result.returncode == 1
     assert "HTTP 400; rejected: HTTP 400" in result.stdout
-    assert "4 events: 4 prepared, 0 delivered" in result.stdout
+    assert "8 events: 8 prepared, 0 delivered" in result.stdout
     partner.behave(status=503)
     result = kit(*options(url=partner.url + "/hooks"), "webhook")
     assert result.returncode == 1
@@ -293,7 +302,7 @@ def test_fhir_bundles_validate_and_map_field_by_field(partner):
     result = kit(*options(url=partner.url + "/fhir"), "fhir")
     assert result.returncode == 0, result.stdout + result.stderr
     bundles = validated_bundles(partner, "/fhir")
-    assert len(bundles) == 4
+    assert len(bundles) == 8
 
     # admission: Patient + Encounter, conditional update on the spell number.
     event = EVENTS["admission"]
@@ -465,7 +474,7 @@ def test_fhir_replay_sends_the_same_conditional_bundle(partner):
     for record in partner.requests():
         key = {k.lower(): v for k, v in record["headers"].items()}["idempotency-key"]
         bodies.setdefault(key, []).append(record["body"])
-    assert len(bodies) == 4
+    assert len(bodies) == 8
     for key, (first, second) in bodies.items():
         assert first == second, key
         for entry in json.loads(first)["entry"]:
@@ -531,9 +540,9 @@ def test_example_builds_and_passes_the_kit(partner):
     result = kit(*options(url=partner.url + "/import"), EXAMPLE)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "connector csv-example" in result.stdout
-    assert "4 events: 4 prepared, 4 delivered; 0 contract problems" in result.stdout
+    assert "8 events: 8 prepared, 8 delivered; 0 contract problems" in result.stdout
     arrived = received(partner, "/import")
-    for event in EVENTS.values():
+    for _, event in SAMPLES:
         headers, body = arrived[event["event_id"]]
         assert headers["content-type"] == "text/csv; charset=utf-8; header=present"
         rows = list(csv.reader(io.StringIO(body)))
@@ -643,7 +652,7 @@ def test_example_under_valgrind(partner):
     assert result.returncode == 0, result.stdout + result.stderr
     result = kit("--url", partner.url + "/import", EXAMPLE, prefix=VALGRIND, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 delivered" in result.stdout
+    assert "8 delivered" in result.stdout
 
 
 # --- mail -----------------------------------------------------------------
@@ -710,9 +719,9 @@ def test_mail_over_starttls_reads_well_and_hides_the_nhs_number(mail_server):
     result = kit(*options(url=mail_server.url, tls_ca_file=mail_server.ca_file, **MAIL_OPTIONS),
                  "mail")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 events: 4 prepared, 4 delivered" in result.stdout
+    assert "8 events: 8 prepared, 8 delivered" in result.stdout
     assert "SMTP 250; delivered" in result.stdout
-    assert len(mail_server.messages) == 4
+    assert len(mail_server.messages) == 8
     by_id = {}
     for message in mail_server.messages:
         assert message["tls"], "the mail crossed without TLS"
@@ -721,7 +730,7 @@ def test_mail_over_starttls_reads_well_and_hides_the_nhs_number(mail_server):
                                  "lead@home-from-hospital.example.org"]
         parsed = email.message_from_bytes(message["data"], policy=email.policy.default)
         by_id[parsed["X-Placehub-Event-Id"]] = (message["data"], parsed)
-    for topic, event in EVENTS.items():
+    for topic, event in SAMPLES:
         raw, parsed = by_id[event["event_id"]]
         person = event["person"]
         subject = parsed["Subject"]
