@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "support.h"
+#include "mock_cluster_support.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "governance/ledger.h"
@@ -697,64 +698,24 @@ static void test_makes_folders(void **state)
 /* ---- the feed, on librdkafka's mock cluster --------------------------------- */
 
 struct cluster {
-    rd_kafka_t *handle; /* the mock's own bookkeeping client */
-    rd_kafka_mock_cluster_t *mock;
-    rd_kafka_t *producer;
-    struct config *config;
+    struct mock_cluster kafka;
     struct folder *folder;
 };
 
-static void delivered(rd_kafka_t *kafka, const rd_kafka_message_t *message, void *opaque)
-{
-    (void)kafka;
-    (void)opaque;
-    int *done = message->_private;
-    *done = message->err ? -1 : 1;
-}
-
 static int setup_cluster(void **state)
 {
-    char errstr[512];
     struct cluster *cluster = calloc(1, sizeof *cluster);
+    *state = cluster;
     if (!cluster || setup_folder((void **)&cluster->folder) != 0)
         return -1;
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
-    cluster->handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    cluster->mock = rd_kafka_mock_cluster_new(cluster->handle, 1);
-    /* The mock does not implement CreateTopics: the topic is made here. */
-    if (!cluster->mock || rd_kafka_mock_topic_create(cluster->mock, AUDIT_TOPIC, 3, 1) != 0)
-        return -1;
-    const char *bootstrap = rd_kafka_mock_cluster_bootstraps(cluster->mock);
-    char text[512];
-    int len = snprintf(text, sizeof text,
-                       "kafka:\n  bootstrap_servers: \"%s\"\n  properties:\n"
-                       "    log_level: \"3\"\n"
-                       "topics:\n  - name: admission\n"
-                       "dispatch:\n  audit_topic: " AUDIT_TOPIC "\n",
-                       bootstrap);
-    if (config_load_string("test.yaml", text, (size_t)len, &cluster->config, errstr,
-                           sizeof errstr) != 0) {
-        print_error("%s\n", errstr);
-        return -1;
-    }
-    conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof errstr);
-    rd_kafka_conf_set(conf, "linger.ms", "0", errstr, sizeof errstr);
-    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
-    rd_kafka_conf_set_dr_msg_cb(conf, delivered);
-    cluster->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    *state = cluster;
-    return cluster->producer ? 0 : -1;
+    return mock_cluster_start(&cluster->kafka, AUDIT_TOPIC,
+                              "dispatch:\n  audit_topic: " AUDIT_TOPIC "\n");
 }
 
 static int teardown_cluster(void **state)
 {
     struct cluster *cluster = *state;
-    rd_kafka_destroy(cluster->producer);
-    config_destroy(cluster->config);
-    rd_kafka_mock_cluster_destroy(cluster->mock);
-    rd_kafka_destroy(cluster->handle);
+    mock_cluster_stop(&cluster->kafka);
     int rc = teardown_folder((void **)&cluster->folder);
     free(cluster);
     return rc;
@@ -764,24 +725,17 @@ static int teardown_cluster(void **state)
  * broker's acknowledgement. Returns the wall-clock time just after it. */
 static int64_t produce(struct cluster *cluster, int32_t partition, char *record)
 {
-    int done = 0;
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        cluster->producer, RD_KAFKA_V_TOPIC(AUDIT_TOPIC), RD_KAFKA_V_PARTITION(partition),
-        RD_KAFKA_V_KEY(PERSON_A, strlen(PERSON_A)), RD_KAFKA_V_VALUE(record, strlen(record)),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&done), RD_KAFKA_V_END);
+    int64_t acknowledged =
+        mock_cluster_produce(&cluster->kafka, AUDIT_TOPIC, partition, PERSON_A, record);
     free(record);
-    assert_int_equal(err, RD_KAFKA_RESP_ERR_NO_ERROR);
-    const int64_t deadline = clock_monotonic_ms() + 5000;
-    while (!done && clock_monotonic_ms() < deadline)
-        rd_kafka_poll(cluster->producer, 10);
-    assert_int_equal(done, 1);
-    return clock_wall_ms();
+    return acknowledged;
 }
 
 static void catch_up(struct cluster *cluster, struct ledger *ledger)
 {
     char errstr[512];
-    if (ledger_catch_up(cluster->config, ledger, NULL, NULL, 10000, errstr, sizeof errstr) != 0)
+    if (ledger_catch_up(cluster->kafka.config, ledger, NULL, NULL, 10000, errstr, sizeof errstr) !=
+        0)
         fail_msg("%s", errstr);
 }
 

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "support.h"
+#include "mock_cluster_support.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "governance/objection.h"
@@ -23,71 +24,27 @@
 
 #define TOPIC "test.objections"
 
-struct cluster {
-    rd_kafka_t *handle; /* the mock's own bookkeeping client */
-    rd_kafka_mock_cluster_t *mock;
-    rd_kafka_t *producer;
-    struct config *config;
-};
-
-static void delivered(rd_kafka_t *kafka, const rd_kafka_message_t *message, void *opaque)
-{
-    (void)kafka;
-    (void)opaque;
-    int *state = message->_private;
-    *state = message->err ? -1 : 1;
-}
-
 static int setup(void **state)
 {
-    char errstr[512];
-    struct cluster *cluster = calloc(1, sizeof *cluster);
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
-    cluster->handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    cluster->mock = rd_kafka_mock_cluster_new(cluster->handle, 1);
-    /* The mock does not implement CreateTopics: the topic is made here. */
-    if (!cluster->mock || rd_kafka_mock_topic_create(cluster->mock, TOPIC, 3, 1) != 0)
-        return -1;
-    const char *bootstrap = rd_kafka_mock_cluster_bootstraps(cluster->mock);
-
-    char text[512];
-    int len = snprintf(text, sizeof text,
-                       "kafka:\n  bootstrap_servers: \"%s\"\n  properties:\n"
-                       "    log_level: \"3\"\n"
-                       "topics:\n  - name: admission\n"
-                       "governance:\n  objections_topic: " TOPIC "\n",
-                       bootstrap);
-    if (config_load_string("test.yaml", text, (size_t)len, &cluster->config, errstr,
-                           sizeof errstr) != 0) {
-        print_error("%s\n", errstr);
-        return -1;
-    }
-    conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof errstr);
-    rd_kafka_conf_set(conf, "linger.ms", "0", errstr, sizeof errstr);
-    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
-    rd_kafka_conf_set_dr_msg_cb(conf, delivered);
-    cluster->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    struct mock_cluster *cluster = calloc(1, sizeof *cluster);
     *state = cluster;
-    return cluster->producer ? 0 : -1;
+    return cluster && mock_cluster_start(cluster, TOPIC,
+                                         "governance:\n  objections_topic: " TOPIC "\n") == 0
+               ? 0
+               : -1;
 }
 
 static int teardown(void **state)
 {
-    struct cluster *cluster = *state;
-    rd_kafka_destroy(cluster->producer);
-    config_destroy(cluster->config);
-    rd_kafka_mock_cluster_destroy(cluster->mock);
-    rd_kafka_destroy(cluster->handle);
-    free(cluster);
+    mock_cluster_stop(*state);
+    free(*state);
     return 0;
 }
 
 /* Produces a record of person for scope (state NULL: a tombstone) and waits
  * for the broker's acknowledgement. Returns the wall-clock time just after
  * it: the broker acknowledged the record before that time. */
-static int64_t produce(struct cluster *cluster, const char *person, const char *scope,
+static int64_t produce(struct mock_cluster *cluster, const char *person, const char *scope,
                        const char *state)
 {
     char key[OBJECTION_KEY_SIZE], value[512];
@@ -97,20 +54,9 @@ static int64_t produce(struct cluster *cluster, const char *person, const char *
              "\"changed_at\":\"2026-11-22T10:15:30.123Z\",\"recorded_by\":\"ig\",\"source\":"
              "\"ctl\"}",
              person, scope, state ? state : "");
-    int done = 0;
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        cluster->producer, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_KEY(key, strlen(key)),
-        RD_KAFKA_V_VALUE(state ? value : NULL, state ? strlen(value) : 0),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&done), RD_KAFKA_V_END);
-    assert_int_equal(err, RD_KAFKA_RESP_ERR_NO_ERROR);
-    const int64_t deadline = clock_monotonic_ms() + 5000;
-    while (!done && clock_monotonic_ms() < deadline)
-        rd_kafka_poll(cluster->producer, 10);
-    assert_int_equal(done, 1);
-    return clock_wall_ms();
+    return mock_cluster_produce(cluster, TOPIC, RD_KAFKA_PARTITION_UA, key, state ? value : NULL);
 }
 
-/* Waits (at most 5 s) until the register is complete up to t. */
 static void wait_current(struct objection_register *reg, int64_t t)
 {
     const int64_t deadline = clock_monotonic_ms() + 5000;
@@ -129,7 +75,7 @@ static void person_ref_of(int i, char *out)
 
 static void test_catch_up_and_withdrawal(void **state)
 {
-    struct cluster *cluster = *state;
+    struct mock_cluster *cluster = *state;
     char person[OBJECTION_PERSON_REF_SIZE], other[OBJECTION_PERSON_REF_SIZE];
     char reason[OBJECTION_REASON_SIZE], errstr[512];
     person_ref_of(1, person);
@@ -174,7 +120,7 @@ static void test_catch_up_and_withdrawal(void **state)
 
 static void test_current_never_ahead(void **state)
 {
-    struct cluster *cluster = *state;
+    struct mock_cluster *cluster = *state;
     char errstr[512], reason[OBJECTION_REASON_SIZE];
     char people[RACED][OBJECTION_PERSON_REF_SIZE];
     int64_t acknowledged[RACED];
