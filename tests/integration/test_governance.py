@@ -298,7 +298,8 @@ def test_objection_and_restriction_are_suppressed_with_audit_records(make_hub, b
     sources = {}
     for event_id, record in records.items():
         assert record["partner"] == "housing"
-        assert record["agreement"] == "housing-stays"
+        # not_disclosed: no agreement was applied, the ledger decided.
+        assert record["agreement"] == (None if event_id == cancellation_id else "housing-stays")
         assert record["event_type"] == "admission"
         assert set(record) >= {"record", "partner", "event_id", "event_type", "source",
                                "person_ref", "agreement", "reason", "detail", "at"}
