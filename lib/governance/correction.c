@@ -42,8 +42,10 @@ static int correction_under(const char *path, const char *prefix)
 
 int correction_identifies(const char *path)
 {
+    /* person.pseudonym (AGREEMENT_PSEUDONYM_FIELD) written out: clang takes
+     * a concatenation in an array for a missing comma. */
     static const char *const identifiers[] = {"person.nhs_number",
-                                              "person." AGREEMENT_PSEUDONYM_FIELD,
+                                              "person.pseudonym",
                                               "person.local_identifiers",
                                               "encounter_id",
                                               "referral_id",

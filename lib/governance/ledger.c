@@ -10,7 +10,9 @@
  * the audit topic is the source of truth, and a missing file is rebuilt.
  *
  * Layout: entry (one row per audit record, keyed by its partition and
- * offset on the audit topic), fieldset (the disclosed field lists, each
+ * offset on the audit topic, so rows are appended in order; one index, by
+ * person and time, which both questions use: a cancellation is about the
+ * same person as its original), fieldset (the disclosed field lists, each
  * text once: thousands of receipts share a handful of lists), position
  * (the next offset of each partition), meta (the format and the topic).
  * IMPORTANT: rows and positions change in one transaction, so a crash
@@ -18,7 +20,6 @@
  */
 #include "governance/ledger.h"
 
-#include <jansson.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -29,13 +30,17 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "governance/ledger_record.h"
 #include "schema/codec.h"
 
 /* The layout's version, kept in meta; another is rebuilt. */
-#define LEDGER_FORMAT "1"
+#define LEDGER_FORMAT "2"
 
 /* Rows kept in one transaction before it is committed on its own. */
-#define LEDGER_BATCH 5000
+#define LEDGER_BATCH 20000
+
+/* The longest a feed's rows stay uncommitted (ledger_round). */
+#define LEDGER_COMMIT_MS 500
 
 /* Field lists remembered by their text, to skip a lookup. */
 #define LEDGER_FIELDSET_CACHE 64
@@ -54,9 +59,7 @@ static const char ledger_schema[] =
     " reason TEXT, correction TEXT, corrects TEXT, via TEXT,"
     " scope TEXT, state TEXT, recorded_by TEXT, source TEXT,"
     " PRIMARY KEY(audit_partition, audit_offset)) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS entry_person ON entry(person_ref, at_ms);"
-    "CREATE INDEX IF NOT EXISTS entry_disclosure ON entry(event_id, partner)"
-    " WHERE record = 'delivery' AND outcome = 'delivered';";
+    "CREATE INDEX IF NOT EXISTS entry_person ON entry(person_ref, at_ms);";
 
 enum ledger_statement {
     LEDGER_INSERT,
@@ -83,8 +86,9 @@ static const char *const ledger_sql[LEDGER_STATEMENTS] = {
     [LEDGER_FIELDSET_GET] = "SELECT id FROM fieldset WHERE fields = ?",
     [LEDGER_DISCLOSED] = "SELECT agreement, agreement_version, f.fields, at_ms FROM entry"
                          " LEFT JOIN fieldset f ON f.id = entry.fieldset"
-                         " WHERE event_id = ? AND partner = ? AND record = 'delivery'"
-                         " AND outcome = 'delivered' ORDER BY at_ms DESC LIMIT 1",
+                         " WHERE person_ref = ? AND event_id = ? AND partner = ?"
+                         " AND record = 'delivery' AND outcome = 'delivered'"
+                         " ORDER BY at_ms DESC LIMIT 1",
     [LEDGER_SUBJECT] =
         "SELECT record, at_ms, partner, event_id, event_type, source_topic, source_partition,"
         " source_offset, outcome, agreement, agreement_version, f.fields, reason, correction,"
@@ -95,7 +99,8 @@ static const char *const ledger_sql[LEDGER_STATEMENTS] = {
 };
 
 struct ledger_fieldset {
-    char *fields;
+    char *fields; /* not NUL-terminated */
+    size_t len;
     sqlite3_int64 id;
 };
 
@@ -109,6 +114,8 @@ struct ledger {
     int64_t *pending;  /* per partition: next offset after the rows added (-1: none) */
     int pending_count; /* partitions in pending */
     atomic_llong current_ms;
+    int64_t committed_t0; /* the t0 of the last round committed */
+    int64_t committed_at; /* clock_monotonic_ms() of the last commit */
     struct ledger_fieldset cache[LEDGER_FIELDSET_CACHE];
     unsigned cache_next;
 };
@@ -172,8 +179,10 @@ static int ledger_connect(struct ledger *ledger, const char *audit_topic, int *r
 {
     char topic[256], format[16];
     *refused = 0;
-    int rc = sqlite3_open_v2(ledger->path, &ledger->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                             NULL);
+    /* NOMUTEX: the ledger's own lock serialises every use of the connection. */
+    int rc =
+        sqlite3_open_v2(ledger->path, &ledger->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK)
         return rc;
     sqlite3_busy_timeout(ledger->db, 10000);
@@ -352,123 +361,126 @@ int ledger_commit(struct ledger *ledger, const int64_t *position, int partition_
     return result;
 }
 
-/* The id of a field list, added when new. 0 when it could not be had. */
-static sqlite3_int64 ledger_fieldset(struct ledger *ledger, const char *fields)
+/* Binds text (NULL: null) to column; the text lives until the step. */
+static void ledger_bind_text(sqlite3_stmt *statement, int column, struct ledger_text text)
 {
-    for (int i = 0; i < LEDGER_FIELDSET_CACHE; i++)
-        if (ledger->cache[i].fields && strcmp(ledger->cache[i].fields, fields) == 0)
-            return ledger->cache[i].id;
+    if (text.text)
+        sqlite3_bind_text(statement, column, text.text, (int)text.len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(statement, column);
+}
+
+static int ledger_is(struct ledger_text text, const char *word)
+{
+    return text.text && text.len == strlen(word) && memcmp(text.text, word, text.len) == 0;
+}
+
+/* The id of a field list (its JSON text), added when new. 0 when it could
+ * not be had. */
+static sqlite3_int64 ledger_fieldset(struct ledger *ledger, struct ledger_text fields)
+{
+    for (int i = 0; i < LEDGER_FIELDSET_CACHE; i++) {
+        const struct ledger_fieldset *slot = &ledger->cache[i];
+        if (slot->fields && slot->len == fields.len &&
+            memcmp(slot->fields, fields.text, fields.len) == 0)
+            return slot->id;
+    }
     sqlite3_int64 id = 0;
     sqlite3_stmt *add = ledger->statement[LEDGER_FIELDSET_ADD];
     sqlite3_stmt *get = ledger->statement[LEDGER_FIELDSET_GET];
     sqlite3_reset(add);
-    sqlite3_bind_text(add, 1, fields, -1, SQLITE_STATIC);
+    sqlite3_bind_text(add, 1, fields.text, (int)fields.len, SQLITE_STATIC);
     if (sqlite3_step(add) != SQLITE_DONE)
         return 0;
     sqlite3_reset(get);
-    sqlite3_bind_text(get, 1, fields, -1, SQLITE_STATIC);
+    sqlite3_bind_text(get, 1, fields.text, (int)fields.len, SQLITE_STATIC);
     if (sqlite3_step(get) == SQLITE_ROW)
         id = sqlite3_column_int64(get, 0);
     sqlite3_reset(get);
-    char *copy = id ? strdup(fields) : NULL;
+    char *copy = id ? malloc(fields.len ? fields.len : 1) : NULL;
     if (copy) {
+        memcpy(copy, fields.text, fields.len);
         struct ledger_fieldset *slot = &ledger->cache[ledger->cache_next++ % LEDGER_FIELDSET_CACHE];
         free(slot->fields);
         slot->fields = copy;
+        slot->len = fields.len;
         slot->id = id;
     }
     return id;
 }
 
-static const char *ledger_member(const json_t *record, const char *name)
-{
-    return json_string_value(json_object_get(record, name));
-}
-
-static void ledger_bind_text(sqlite3_stmt *statement, int column, const char *text)
-{
-    if (text)
-        sqlite3_bind_text(statement, column, text, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(statement, column);
-}
-
-/* The correction an audit record is about: a cancellation names the event
- * it cancels, a correction the one it supersedes. */
-static void ledger_correction(const json_t *record, const char **kind, const char **corrects)
-{
-    *kind = NULL;
-    *corrects = ledger_member(record, "cancels_event_id");
-    if (*corrects) {
-        *kind = "cancellation";
-        return;
-    }
-    *corrects = ledger_member(record, "supersedes_event_id");
-    if (*corrects)
-        *kind = "correction";
-}
-
 /* Binds record's members to the insert statement. Returns 0, or -1 with
- * errstr naming the member at fault. */
-static int ledger_bind(struct ledger *ledger, const json_t *record, const char *kind, char *errstr,
-                       size_t errstr_size)
+ * errstr naming the member at fault (never its value). */
+static int ledger_bind(struct ledger *ledger, const struct ledger_record *record, const char *kind,
+                       char *errstr, size_t errstr_size)
 {
     sqlite3_stmt *insert = ledger->statement[LEDGER_INSERT];
     const char *time_member = strcmp(kind, "delivery") == 0      ? "completed_at"
                               : strcmp(kind, "suppression") == 0 ? "at"
                                                                  : "changed_at";
+    struct ledger_text at = strcmp(kind, "delivery") == 0      ? record->completed_at
+                            : strcmp(kind, "suppression") == 0 ? record->at
+                                                               : record->changed_at;
+    char stamp[40];
     int64_t at_ms;
-    const char *at = ledger_member(record, time_member);
-    if (!at || codec_timestamp_parse(at, &at_ms) != 0) {
+    if (!at.text || at.len >= sizeof stamp) {
         snprintf(errstr, errstr_size, "%s record: %s is missing or not a timestamp", kind,
                  time_member);
         return -1;
     }
-    const json_t *source = json_object_get(record, "source");
-    const char *person_ref = ledger_member(record, "person_ref");
-    const char *correction, *corrects;
-    ledger_correction(record, &correction, &corrects);
+    memcpy(stamp, at.text, at.len);
+    stamp[at.len] = '\0';
+    if (codec_timestamp_parse(stamp, &at_ms) != 0) {
+        snprintf(errstr, errstr_size, "%s record: %s is missing or not a timestamp", kind,
+                 time_member);
+        return -1;
+    }
+    /* A cancellation names the event it cancels, a correction the one it
+     * supersedes. */
+    struct ledger_text corrects = record->cancels_event_id, correction = {NULL, 0};
+    if (corrects.text)
+        correction = (struct ledger_text){"cancellation", strlen("cancellation")};
+    else if ((corrects = record->supersedes_event_id).text)
+        correction = (struct ledger_text){"correction", strlen("correction")};
     sqlite3_int64 fieldset = 0;
-    const json_t *fields = json_object_get(record, "fields");
-    if (json_is_array(fields) && json_array_size(fields) > 0) {
-        char *text = json_dumps(fields, JSON_COMPACT);
-        fieldset = text ? ledger_fieldset(ledger, text) : 0;
-        free(text);
+    if (record->fields.text && record->fields.len > 2) { /* "[]" is none */
+        fieldset = ledger_fieldset(ledger, record->fields);
         if (!fieldset) {
             ledger_error(ledger, "cannot keep a field list", errstr, errstr_size);
             return -1;
         }
     }
     sqlite3_bind_text(insert, 3, kind, -1, SQLITE_STATIC);
-    ledger_bind_text(insert, 4, person_ref);
+    ledger_bind_text(insert, 4, record->person_ref);
     sqlite3_bind_int64(insert, 5, at_ms);
-    ledger_bind_text(insert, 6, ledger_member(record, "partner"));
-    ledger_bind_text(insert, 7, ledger_member(record, "event_id"));
-    ledger_bind_text(insert, 8, ledger_member(record, "event_type"));
-    if (json_is_object(source)) {
-        ledger_bind_text(insert, 9, ledger_member(source, "topic"));
-        sqlite3_bind_int64(insert, 10, json_integer_value(json_object_get(source, "partition")));
-        sqlite3_bind_int64(insert, 11, json_integer_value(json_object_get(source, "offset")));
+    ledger_bind_text(insert, 6, record->partner);
+    ledger_bind_text(insert, 7, record->event_id);
+    ledger_bind_text(insert, 8, record->event_type);
+    if (record->has_source) {
+        ledger_bind_text(insert, 9, record->source_topic);
+        sqlite3_bind_int64(insert, 10, record->source_partition);
+        sqlite3_bind_int64(insert, 11, record->source_offset);
     } else {
         sqlite3_bind_null(insert, 9);
         sqlite3_bind_null(insert, 10);
         sqlite3_bind_null(insert, 11);
     }
-    ledger_bind_text(insert, 12, ledger_member(record, "outcome"));
-    ledger_bind_text(insert, 13, ledger_member(record, "agreement"));
-    ledger_bind_text(insert, 14, ledger_member(record, "agreement_version"));
+    ledger_bind_text(insert, 12, record->outcome);
+    ledger_bind_text(insert, 13, record->agreement);
+    ledger_bind_text(insert, 14, record->agreement_version);
     if (fieldset)
         sqlite3_bind_int64(insert, 15, fieldset);
     else
         sqlite3_bind_null(insert, 15);
-    ledger_bind_text(insert, 16, ledger_member(record, "reason"));
+    ledger_bind_text(insert, 16, record->reason);
     ledger_bind_text(insert, 17, correction);
     ledger_bind_text(insert, 18, corrects);
-    ledger_bind_text(insert, 19, ledger_member(record, "via"));
-    ledger_bind_text(insert, 20, ledger_member(record, "scope"));
-    ledger_bind_text(insert, 21, ledger_member(record, "state"));
-    ledger_bind_text(insert, 22, ledger_member(record, "recorded_by"));
-    ledger_bind_text(insert, 23, ledger_member(record, "source"));
+    ledger_bind_text(insert, 19, record->via);
+    ledger_bind_text(insert, 20, record->scope);
+    ledger_bind_text(insert, 21, record->state);
+    ledger_bind_text(insert, 22, record->recorded_by);
+    ledger_bind_text(insert, 23,
+                     record->has_source ? (struct ledger_text){NULL, 0} : record->source);
     return 0;
 }
 
@@ -491,15 +503,17 @@ static int ledger_pending(struct ledger *ledger, int32_t partition, int64_t offs
 }
 
 static int ledger_add_locked(struct ledger *ledger, int32_t partition, int64_t offset,
-                             const json_t *record, char *errstr, size_t errstr_size)
+                             const struct ledger_record *record, char *errstr, size_t errstr_size)
 {
-    const char *kind = ledger_member(record, "record");
-    if (!kind) {
+    const char *kind = ledger_is(record->record, "delivery")           ? "delivery"
+                       : ledger_is(record->record, "suppression")      ? "suppression"
+                       : ledger_is(record->record, "objection_change") ? "objection_change"
+                                                                       : NULL;
+    if (!record->record.text) {
         snprintf(errstr, errstr_size, "not an audit record: no member record");
         return -1;
     }
-    if (strcmp(kind, "delivery") != 0 && strcmp(kind, "suppression") != 0 &&
-        strcmp(kind, "objection_change") != 0)
+    if (!kind)
         return ledger_pending(ledger, partition, offset) == 0 ? 1 : -1;
     if (!ledger->in_transaction) {
         if (sqlite3_exec(ledger->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
@@ -510,15 +524,18 @@ static int ledger_add_locked(struct ledger *ledger, int32_t partition, int64_t o
     }
     sqlite3_stmt *insert = ledger->statement[LEDGER_INSERT];
     sqlite3_reset(insert);
-    sqlite3_clear_bindings(insert);
     sqlite3_bind_int(insert, 1, partition);
     sqlite3_bind_int64(insert, 2, offset);
-    if (ledger_bind(ledger, record, kind, errstr, errstr_size) != 0)
-        return -1;
-    if (sqlite3_step(insert) != SQLITE_DONE) {
+    int rc = ledger_bind(ledger, record, kind, errstr, errstr_size);
+    if (rc == 0 && sqlite3_step(insert) != SQLITE_DONE) {
         ledger_error(ledger, "cannot add a record", errstr, errstr_size);
-        return -1;
+        rc = -1;
     }
+    /* The statement holds pointers into the record: let go of them now. */
+    sqlite3_reset(insert);
+    sqlite3_clear_bindings(insert);
+    if (rc != 0)
+        return -1;
     if (ledger_pending(ledger, partition, offset) != 0) {
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
@@ -531,17 +548,15 @@ static int ledger_add_locked(struct ledger *ledger, int32_t partition, int64_t o
 int ledger_add(struct ledger *ledger, int32_t partition, int64_t offset, const void *value,
                size_t len, char *errstr, size_t errstr_size)
 {
-    json_error_t error;
-    json_t *record = value ? json_loadb(value, len, 0, &error) : NULL;
-    if (!json_is_object(record)) {
-        json_decref(record);
+    struct ledger_record record;
+    if (!value || ledger_record_parse(value, len, &record) != 0) {
         snprintf(errstr, errstr_size, "not an audit record: not a JSON object");
         return -1;
     }
     pthread_mutex_lock(&ledger->lock);
-    int result = ledger_add_locked(ledger, partition, offset, record, errstr, errstr_size);
+    int result = ledger_add_locked(ledger, partition, offset, &record, errstr, errstr_size);
     pthread_mutex_unlock(&ledger->lock);
-    json_decref(record);
+    ledger_record_clear(&record);
     return result;
 }
 
@@ -555,20 +570,42 @@ void ledger_set_current_ms(struct ledger *ledger, int64_t current_ms)
     atomic_store(&ledger->current_ms, current_ms);
 }
 
+int ledger_round(struct ledger *ledger, int64_t t0, const int64_t *position, int partition_count,
+                 char *errstr, size_t errstr_size)
+{
+    int result = 0;
+    pthread_mutex_lock(&ledger->lock);
+    int64_t now = clock_monotonic_ms();
+    if (!ledger->in_transaction || now - ledger->committed_at >= LEDGER_COMMIT_MS) {
+        result = ledger_commit_locked(ledger, position, partition_count, errstr, errstr_size);
+        if (result == 0) {
+            ledger->committed_t0 = t0;
+            ledger->committed_at = now;
+        }
+    }
+    /* IMPORTANT: a failed commit rolled back every row since the last one;
+     * only what that one held is known to be here. */
+    atomic_store(&ledger->current_ms, result == 0 ? t0 : ledger->committed_t0);
+    pthread_mutex_unlock(&ledger->lock);
+    return result;
+}
+
 static const char *ledger_column(sqlite3_stmt *statement, int column)
 {
     return (const char *)sqlite3_column_text(statement, column);
 }
 
-int ledger_disclosed(struct ledger *ledger, const char *partner, const char *event_id,
+int ledger_disclosed(struct ledger *ledger, const void *person_ref, size_t person_ref_len,
+                     const char *partner, const char *event_id,
                      struct ledger_disclosure *disclosure, char *errstr, size_t errstr_size)
 {
     memset(disclosure, 0, sizeof *disclosure);
     pthread_mutex_lock(&ledger->lock);
     sqlite3_stmt *lookup = ledger->statement[LEDGER_DISCLOSED];
     sqlite3_reset(lookup);
-    sqlite3_bind_text(lookup, 1, event_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(lookup, 2, partner, -1, SQLITE_STATIC);
+    sqlite3_bind_text(lookup, 1, person_ref, (int)person_ref_len, SQLITE_STATIC);
+    sqlite3_bind_text(lookup, 2, event_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(lookup, 3, partner, -1, SQLITE_STATIC);
     int rc = sqlite3_step(lookup), found = 0;
     if (rc == SQLITE_ROW) {
         const char *agreement = ledger_column(lookup, 0);

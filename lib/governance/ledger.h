@@ -15,8 +15,9 @@
  *
  * Two questions are asked of it:
  *   - dispatch, for a cancellation or correction: did this partner receive
- *     that event, under which agreement, with which fields?
- *     (ledger_disclosed: one index lookup)
+ *     that event, under which agreement, with which fields? (ledger_disclosed:
+ *     the person's rows, found by the person index: a cancellation is about
+ *     the person its original was about, so it carries the same key)
  *   - placehub-ctl subject-access: everything about one person, in time
  *     order (ledger_subject: one index range).
  *
@@ -100,16 +101,30 @@ int ledger_commit(struct ledger *ledger, const int64_t *position, int partition_
                   size_t errstr_size);
 
 /* The moment up to which the ledger is complete: every audit record the
- * broker acknowledged before it is in the ledger (ledger_feed sets it).
- * 0 before the first catch-up. */
+ * broker acknowledged before it is in the ledger, as this connection sees
+ * it (ledger_round sets it). 0 before the first round. */
 int64_t ledger_current_ms(struct ledger *ledger);
 void ledger_set_current_ms(struct ledger *ledger, int64_t current_ms);
 
-/* Whether partner received event_id: the latest "delivered" receipt of
- * that partner and event (dispatch's or a redelivery's). Returns 1 with
- * *disclosure filled (free disclosure->fields), 0 when there is none, -1
- * with errstr when the ledger could not be read. */
-int ledger_disclosed(struct ledger *ledger, const char *partner, const char *event_id,
+/* The end of a feed round (kafka/feed.h): every record acknowledged before
+ * t0 has been added. Publishes current_ms = t0 at once: the rows are this
+ * connection's to read whether committed or not. Commits (rows with the
+ * positions) only every LEDGER_COMMIT_MS or LEDGER_BATCH rows, since each
+ * commit writes every page it dirtied again: committing each round of a
+ * busy feed costs more than the inserts. Returns 0, or -1 with errstr
+ * when the commit failed: its rows are gone, current_ms falls back to the
+ * t0 of the last round committed, and the feed must read again from the
+ * stored positions. */
+int ledger_round(struct ledger *ledger, int64_t t0, const int64_t *position, int partition_count,
+                 char *errstr, size_t errstr_size);
+
+/* Whether partner received event_id about person_ref (person_ref_len
+ * bytes, the Kafka key): the latest "delivered" receipt of that partner and
+ * event (dispatch's or a redelivery's). Returns 1 with *disclosure filled
+ * (free disclosure->fields), 0 when there is none, -1 with errstr when the
+ * ledger could not be read. */
+int ledger_disclosed(struct ledger *ledger, const void *person_ref, size_t person_ref_len,
+                     const char *partner, const char *event_id,
                      struct ledger_disclosure *disclosure, char *errstr, size_t errstr_size);
 
 /* Calls each for every row about person_ref (32 hexadecimal digits) with
@@ -136,7 +151,8 @@ int ledger_feed_start(const struct config *config, struct ledger *ledger, struct
 void ledger_feed_stop(struct ledger_feed *feed);
 
 /* Brings ledger up to the end of the audit topic on the caller's thread
- * (placehub-ctl), calling progress (may be NULL) with opaque as it goes.
+ * (placehub-ctl), calling progress (may be NULL) with opaque as it goes,
+ * and commits.
  * Returns 0, or -1 with errstr (broker not answering within timeout_ms). */
 int ledger_catch_up(const struct config *config, struct ledger *ledger, feed_progress_fn progress,
                     void *opaque, int timeout_ms, char *errstr, size_t errstr_size);

@@ -2,13 +2,10 @@
  * ledger_feed.c - keeps the disclosure ledger current from the audit topic
  * (kafka/feed.h): from the positions the ledger stored (the beginning of
  * every partition when the file is new, which is how a deleted ledger is
- * rebuilt), every record is added, and each round's caught_up(t0) commits
- * the rows with the positions and then publishes ledger_current_ms = t0.
- *
- * IMPORTANT: current_ms moves only after the commit. Dispatch judges a
- * cancellation by the ledger once current_ms is past the moment the
- * original's receipt was acknowledged; a row not yet committed may be
- * rolled back by a failure, so it does not count.
+ * rebuilt), every record is added, and each round's caught_up(t0) is
+ * ledger_round: it publishes ledger_current_ms = t0 and commits the rows
+ * with the positions now and then (see ledger.h for why not every round,
+ * and what a failed commit does to current_ms).
  */
 #include "governance/ledger.h"
 
@@ -46,11 +43,10 @@ static int ledger_feed_caught_up(void *opaque, int64_t t0, const int64_t *positi
                                  int partition_count)
 {
     char errstr[512];
-    if (ledger_commit(opaque, position, partition_count, errstr, sizeof errstr) != 0) {
+    if (ledger_round(opaque, t0, position, partition_count, errstr, sizeof errstr) != 0) {
         log_error("%s", errstr);
         return -1;
     }
-    ledger_set_current_ms(opaque, t0);
     return 0;
 }
 
@@ -103,6 +99,10 @@ int ledger_catch_up(const struct config *config, struct ledger *ledger, feed_pro
                     void *opaque, int timeout_ms, char *errstr, size_t errstr_size)
 {
     const struct feed_options options = ledger_feed_options(config);
-    return feed_catch_up(config, &options, &ledger_feed_handlers, ledger, progress, opaque,
-                         timeout_ms, errstr, errstr_size);
+    if (feed_catch_up(config, &options, &ledger_feed_handlers, ledger, progress, opaque,
+                      timeout_ms, errstr, errstr_size) != 0)
+        return -1;
+    /* The last round may have left its rows uncommitted (ledger_round):
+     * a catch-up ends with the file complete. */
+    return ledger_commit(ledger, NULL, 0, errstr, errstr_size);
 }

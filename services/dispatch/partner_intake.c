@@ -169,8 +169,13 @@ static int partner_follow(struct partner *partner, struct pending *pending, cons
 {
     char errstr[512];
     struct ledger_disclosure disclosure;
-    int found = ledger_disclosed(partner->shared->ledger, partner->config->id,
-                                 pending->original_event_id, &disclosure, errstr, sizeof errstr);
+    /* The original was about the same person: the same key (no key: no
+     * person, nothing to find). */
+    int found = pending->source.key ? ledger_disclosed(partner->shared->ledger, pending->source.key,
+                                                       pending->source.key_len, partner->config->id,
+                                                       pending->original_event_id, &disclosure,
+                                                       errstr, sizeof errstr)
+                                    : 0;
     if (found < 0) {
         log_warning("correction waits partner=%s event_id=%s: %s", partner->config->id,
                     pending->event_id, errstr);

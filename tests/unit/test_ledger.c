@@ -301,7 +301,8 @@ static void test_disclosed(void **state)
     char errstr[512];
     struct ledger_disclosure disclosure;
     /* Nothing yet. */
-    assert_int_equal(ledger_disclosed(ledger, "homes", "e-1", &disclosure, errstr, sizeof errstr),
+    assert_int_equal(ledger_disclosed(ledger, PERSON_A, strlen(PERSON_A), "homes", "e-1",
+                                      &disclosure, errstr, sizeof errstr),
                      0);
     assert_null(disclosure.fields);
 
@@ -315,7 +316,8 @@ static void test_disclosed(void **state)
              delivery("leisure", "e-3", "delivered", T1_TEXT, PERSON_B, "[\"event_id\"]", ""));
     add_made(ledger, 1, 2, suppression("homes", "e-4", T1_TEXT, PERSON_B, ""));
 
-    assert_int_equal(ledger_disclosed(ledger, "homes", "e-1", &disclosure, errstr, sizeof errstr),
+    assert_int_equal(ledger_disclosed(ledger, PERSON_A, strlen(PERSON_A), "homes", "e-1",
+                                      &disclosure, errstr, sizeof errstr),
                      1);
     assert_string_equal(disclosure.agreement, "homes-stays");
     assert_string_equal(disclosure.agreement_version, "0a1b2c3d4e5f");
@@ -324,17 +326,23 @@ static void test_disclosed(void **state)
     free(disclosure.fields);
 
     /* Dead-lettered, suppressed, another partner, another event: none. */
-    assert_int_equal(ledger_disclosed(ledger, "homes", "e-2", &disclosure, errstr, sizeof errstr),
+    assert_int_equal(ledger_disclosed(ledger, PERSON_A, strlen(PERSON_A), "homes", "e-2",
+                                      &disclosure, errstr, sizeof errstr),
                      0);
-    assert_int_equal(ledger_disclosed(ledger, "homes", "e-4", &disclosure, errstr, sizeof errstr),
+    assert_int_equal(ledger_disclosed(ledger, PERSON_B, strlen(PERSON_B), "homes", "e-4",
+                                      &disclosure, errstr, sizeof errstr),
                      0);
-    assert_int_equal(ledger_disclosed(ledger, "leisure", "e-1", &disclosure, errstr, sizeof errstr),
+    assert_int_equal(ledger_disclosed(ledger, PERSON_A, strlen(PERSON_A), "leisure", "e-1",
+                                      &disclosure, errstr, sizeof errstr),
                      0);
-    assert_int_equal(ledger_disclosed(ledger, "homes", "e-3", &disclosure, errstr, sizeof errstr),
+    assert_int_equal(ledger_disclosed(ledger, PERSON_A, strlen(PERSON_A), "homes", "e-3",
+                                      &disclosure, errstr, sizeof errstr),
                      0);
-    assert_int_equal(ledger_disclosed(ledger, "homes", "e-9", &disclosure, errstr, sizeof errstr),
+    assert_int_equal(ledger_disclosed(ledger, PERSON_A, strlen(PERSON_A), "homes", "e-9",
+                                      &disclosure, errstr, sizeof errstr),
                      0);
-    assert_int_equal(ledger_disclosed(ledger, "leisure", "e-3", &disclosure, errstr, sizeof errstr),
+    assert_int_equal(ledger_disclosed(ledger, PERSON_B, strlen(PERSON_B), "leisure", "e-3",
+                                      &disclosure, errstr, sizeof errstr),
                      1);
     free(disclosure.fields);
 
@@ -347,7 +355,8 @@ static void test_disclosed(void **state)
     add_made(ledger, 0, 4,
              delivery("homes", "e-1", "failed", T3_TEXT, PERSON_A, "[\"event_id\"]",
                       ",\"via\":\"replay\",\"reason\":\"timeout\""));
-    assert_int_equal(ledger_disclosed(ledger, "homes", "e-1", &disclosure, errstr, sizeof errstr),
+    assert_int_equal(ledger_disclosed(ledger, PERSON_A, strlen(PERSON_A), "homes", "e-1",
+                                      &disclosure, errstr, sizeof errstr),
                      1);
     assert_string_equal(disclosure.fields, "[\"event_id\",\"ward\"]");
     assert_int_equal(disclosure.at_ms, T2);
