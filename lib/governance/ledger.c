@@ -26,7 +26,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -106,6 +110,7 @@ struct ledger_fieldset {
 
 struct ledger {
     pthread_mutex_t lock;
+    int keeper_fd; /* holds the lock on <path>.keeper; -1: a visitor */
     sqlite3 *db;
     sqlite3_stmt *statement[LEDGER_STATEMENTS];
     char *path;
@@ -236,8 +241,30 @@ static void ledger_make_folders(const char *path)
     }
 }
 
-int ledger_open(const char *path, const char *audit_topic, struct ledger **out, char *errstr,
-                size_t errstr_size)
+/* Takes the keeper's lock (<path>.keeper, flock: the kernel lets go of it
+ * when the process ends, however it ends). Returns the descriptor that
+ * holds it, -1 when another process holds it, -2 when it cannot be had. */
+static int ledger_keeper_lock(const char *path)
+{
+    char lock_path[4200];
+    snprintf(lock_path, sizeof lock_path, "%s.keeper", path);
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -2;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        return fd;
+    int held = errno == EWOULDBLOCK;
+    close(fd);
+    return held ? -1 : -2;
+}
+
+int ledger_is_keeper(const struct ledger *ledger)
+{
+    return ledger->keeper_fd >= 0;
+}
+
+int ledger_open(const char *path, const char *audit_topic, enum ledger_role role,
+                struct ledger **out, char *errstr, size_t errstr_size)
 {
     *out = NULL;
     struct ledger *ledger = calloc(1, sizeof *ledger);
@@ -249,9 +276,22 @@ int ledger_open(const char *path, const char *audit_topic, struct ledger **out, 
     pthread_mutex_init(&ledger->lock, NULL);
     atomic_init(&ledger->current_ms, 0);
     ledger_make_folders(path);
+    ledger->keeper_fd = ledger_keeper_lock(path);
+    if (ledger->keeper_fd < 0 && (role == LEDGER_KEEPER || ledger->keeper_fd == -2)) {
+        snprintf(errstr, errstr_size,
+                 ledger->keeper_fd == -1
+                     ? "disclosure ledger %s is kept by another process (a placehub-dispatch "
+                       "on this host?): give each dispatch instance its own governance.ledger"
+                     : "disclosure ledger %s: cannot lock %s.keeper (governance.ledger: its "
+                       "folder must be writable)",
+                 path, path);
+        ledger->keeper_fd = -1;
+        ledger_close(ledger);
+        return -1;
+    }
     int refused;
     int rc = ledger_connect(ledger, audit_topic, &refused, errstr, errstr_size);
-    if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) {
+    if ((rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) && ledger->keeper_fd >= 0) {
         /* Derived data: keep the unreadable file for a post-mortem, start
          * a new one, and let the feed rebuild it. */
         char aside[4096];
@@ -332,6 +372,8 @@ void ledger_close(struct ledger *ledger)
             log_warning("%s", errstr);
     }
     ledger_finalise(ledger);
+    if (ledger->keeper_fd >= 0)
+        close(ledger->keeper_fd); /* lets go of the keeper's lock */
     pthread_mutex_destroy(&ledger->lock);
     free(ledger->pending);
     free(ledger->path);
@@ -409,12 +451,26 @@ static sqlite3_int64 ledger_fieldset(struct ledger *ledger, struct ledger_text f
     return id;
 }
 
-/* Binds record's members to the insert statement. Returns 0, or -1 with
- * errstr naming the member at fault (never its value). */
-static int ledger_bind(struct ledger *ledger, const struct ledger_record *record, const char *kind,
-                       char *errstr, size_t errstr_size)
+/* What the ledger derives from a record of a kept kind: its time, and the
+ * correction it is about (a cancellation names the event it cancels, a
+ * correction the one it supersedes). */
+struct ledger_facts {
+    int64_t at_ms;
+    struct ledger_text correction, corrects;
+};
+
+/* The kept kind of record ("delivery", ...), or NULL for another. */
+static const char *ledger_kind(const struct ledger_record *record)
 {
-    sqlite3_stmt *insert = ledger->statement[LEDGER_INSERT];
+    return ledger_is(record->record, "delivery")           ? "delivery"
+           : ledger_is(record->record, "suppression")      ? "suppression"
+           : ledger_is(record->record, "objection_change") ? "objection_change"
+                                                           : NULL;
+}
+
+static int ledger_facts(const struct ledger_record *record, const char *kind,
+                        struct ledger_facts *facts, char *errstr, size_t errstr_size)
+{
     const char *time_member = strcmp(kind, "delivery") == 0      ? "completed_at"
                               : strcmp(kind, "suppression") == 0 ? "at"
                                                                  : "changed_at";
@@ -422,7 +478,6 @@ static int ledger_bind(struct ledger *ledger, const struct ledger_record *record
                             : strcmp(kind, "suppression") == 0 ? record->at
                                                                : record->changed_at;
     char stamp[40];
-    int64_t at_ms;
     if (!at.text || at.len >= sizeof stamp) {
         snprintf(errstr, errstr_size, "%s record: %s is missing or not a timestamp", kind,
                  time_member);
@@ -430,18 +485,31 @@ static int ledger_bind(struct ledger *ledger, const struct ledger_record *record
     }
     memcpy(stamp, at.text, at.len);
     stamp[at.len] = '\0';
-    if (codec_timestamp_parse(stamp, &at_ms) != 0) {
+    if (codec_timestamp_parse(stamp, &facts->at_ms) != 0) {
         snprintf(errstr, errstr_size, "%s record: %s is missing or not a timestamp", kind,
                  time_member);
         return -1;
     }
-    /* A cancellation names the event it cancels, a correction the one it
-     * supersedes. */
-    struct ledger_text corrects = record->cancels_event_id, correction = {NULL, 0};
-    if (corrects.text)
-        correction = (struct ledger_text){"cancellation", strlen("cancellation")};
-    else if ((corrects = record->supersedes_event_id).text)
-        correction = (struct ledger_text){"correction", strlen("correction")};
+    facts->corrects = record->cancels_event_id;
+    facts->correction = (struct ledger_text){NULL, 0};
+    if (facts->corrects.text)
+        facts->correction = (struct ledger_text){"cancellation", strlen("cancellation")};
+    else if ((facts->corrects = record->supersedes_event_id).text)
+        facts->correction = (struct ledger_text){"correction", strlen("correction")};
+    return 0;
+}
+
+/* Binds record's members to the insert statement. Returns 0, or -1 with
+ * errstr naming the member at fault (never its value). */
+static int ledger_bind(struct ledger *ledger, const struct ledger_record *record, const char *kind,
+                       char *errstr, size_t errstr_size)
+{
+    sqlite3_stmt *insert = ledger->statement[LEDGER_INSERT];
+    struct ledger_facts facts;
+    if (ledger_facts(record, kind, &facts, errstr, errstr_size) != 0)
+        return -1;
+    int64_t at_ms = facts.at_ms;
+    struct ledger_text corrects = facts.corrects, correction = facts.correction;
     sqlite3_int64 fieldset = 0;
     if (record->fields.text && record->fields.len > 2) { /* "[]" is none */
         fieldset = ledger_fieldset(ledger, record->fields);
@@ -505,10 +573,7 @@ static int ledger_pending(struct ledger *ledger, int32_t partition, int64_t offs
 static int ledger_add_locked(struct ledger *ledger, int32_t partition, int64_t offset,
                              const struct ledger_record *record, char *errstr, size_t errstr_size)
 {
-    const char *kind = ledger_is(record->record, "delivery")           ? "delivery"
-                       : ledger_is(record->record, "suppression")      ? "suppression"
-                       : ledger_is(record->record, "objection_change") ? "objection_change"
-                                                                       : NULL;
+    const char *kind = ledger_kind(record);
     if (!record->record.text) {
         snprintf(errstr, errstr_size, "not an audit record: no member record");
         return -1;
@@ -684,6 +749,59 @@ long long ledger_subject(struct ledger *ledger, const char *person_ref, int64_t 
     sqlite3_reset(query);
     pthread_mutex_unlock(&ledger->lock);
     return given;
+}
+
+/* Copies text into storage (NUL-terminated) and returns it; NULL for none. */
+static const char *ledger_store(struct ledger_text text, char **cursor, char *end)
+{
+    if (!text.text || (size_t)(end - *cursor) < text.len + 1)
+        return NULL;
+    char *copy = *cursor;
+    memcpy(copy, text.text, text.len);
+    copy[text.len] = '\0';
+    *cursor += text.len + 1;
+    return copy;
+}
+
+int ledger_entry_of_record(const struct ledger_record *record, int32_t partition, int64_t offset,
+                           struct ledger_entry *entry, char *storage, size_t storage_size,
+                           char *errstr, size_t errstr_size)
+{
+    struct ledger_facts facts;
+    const char *kind = ledger_kind(record);
+    memset(entry, 0, sizeof *entry);
+    if (!kind)
+        return 1;
+    if (ledger_facts(record, kind, &facts, errstr, errstr_size) != 0)
+        return -1;
+    char *cursor = storage, *end = storage + storage_size;
+    entry->record = kind;
+    entry->at_ms = facts.at_ms;
+    entry->partner = ledger_store(record->partner, &cursor, end);
+    entry->event_id = ledger_store(record->event_id, &cursor, end);
+    entry->event_type = ledger_store(record->event_type, &cursor, end);
+    if (record->has_source) {
+        entry->source_topic = ledger_store(record->source_topic, &cursor, end);
+        entry->source_partition = (int32_t)record->source_partition;
+        entry->source_offset = record->source_offset;
+    }
+    entry->outcome = ledger_store(record->outcome, &cursor, end);
+    entry->agreement = ledger_store(record->agreement, &cursor, end);
+    entry->agreement_version = ledger_store(record->agreement_version, &cursor, end);
+    if (record->fields.text && record->fields.len > 2)
+        entry->fields = ledger_store(record->fields, &cursor, end);
+    entry->reason = ledger_store(record->reason, &cursor, end);
+    entry->correction = ledger_store(facts.correction, &cursor, end);
+    entry->corrects = ledger_store(facts.corrects, &cursor, end);
+    entry->via = ledger_store(record->via, &cursor, end);
+    entry->scope = ledger_store(record->scope, &cursor, end);
+    entry->state = ledger_store(record->state, &cursor, end);
+    entry->recorded_by = ledger_store(record->recorded_by, &cursor, end);
+    if (!record->has_source)
+        entry->source = ledger_store(record->source, &cursor, end);
+    entry->audit_partition = partition;
+    entry->audit_offset = offset;
+    return 0;
 }
 
 long long ledger_count(struct ledger *ledger)

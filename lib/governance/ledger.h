@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "governance/ledger_record.h"
 #include "kafka/feed.h"
 
 /* What the row of one audit record says. Strings are borrowed from the
@@ -71,14 +72,26 @@ struct ledger_disclosure {
 
 struct ledger;
 
+/* Who opens a ledger. One process keeps a ledger file (feeds it): dispatch,
+ * or placehub-ctl when no dispatch keeps that file; it holds an exclusive
+ * lock on <path>.keeper while it has the file open. */
+enum ledger_role {
+    LEDGER_KEEPER,  /* must keep it: refused when another process does */
+    LEDGER_VISITOR, /* keeps it when nobody does, else only reads it */
+};
+
 /* Opens the ledger at path (making its folders), creating it empty when
  * missing; audit_topic is the topic it indexes (a ledger built from another
  * topic is refused: delete it to rebuild). A file SQLite cannot read (not
  * a database, corrupt) is moved aside to path.unreadable-<ms> with a
  * warning and a new one made: it is derived data. Returns 0 with *out, or
  * -1 with errstr naming the path and what to do. */
-int ledger_open(const char *path, const char *audit_topic, struct ledger **out, char *errstr,
-                size_t errstr_size);
+int ledger_open(const char *path, const char *audit_topic, enum ledger_role role,
+                struct ledger **out, char *errstr, size_t errstr_size);
+
+/* 1 when this process keeps the ledger (may add to it), 0 when another
+ * does (a visitor: read only). */
+int ledger_is_keeper(const struct ledger *ledger);
 
 /* Commits what is pending and closes. NULL is ignored. */
 void ledger_close(struct ledger *ledger);
@@ -135,6 +148,15 @@ long long ledger_subject(struct ledger *ledger, const char *person_ref, int64_t 
                          int64_t to_ms, int (*each)(void *opaque, const struct ledger_entry *entry),
                          void *opaque, char *errstr, size_t errstr_size);
 
+/* The row of a kept record read from the audit topic (partition, offset),
+ * as ledger_subject would give it once it is in the ledger. entry's
+ * strings are copied into storage (storage_size at least the record's
+ * text length + 64). Returns 0, 1 for a kind the ledger does not keep, -1
+ * with errstr for a malformed one. */
+int ledger_entry_of_record(const struct ledger_record *record, int32_t partition, int64_t offset,
+                           struct ledger_entry *entry, char *storage, size_t storage_size,
+                           char *errstr, size_t errstr_size);
+
 /* Rows in the ledger, all persons. -1 on error. */
 long long ledger_count(struct ledger *ledger);
 
@@ -149,6 +171,17 @@ struct ledger_feed;
 int ledger_feed_start(const struct config *config, struct ledger *ledger, struct ledger_feed **out,
                       char *errstr, size_t errstr_size);
 void ledger_feed_stop(struct ledger_feed *feed);
+
+/* ledger_subject, complete up to the end of the audit topic now: a keeper
+ * first catches the ledger up (ledger_catch_up), a visitor reads the
+ * records after the stored positions from the topic itself (never
+ * writing: the keeper's feed adds them soon) and merges the person's among
+ * the ledger's rows, in time order, each record once. */
+long long ledger_subject_current(const struct config *config, struct ledger *ledger,
+                                 const char *person_ref, int64_t from_ms, int64_t to_ms,
+                                 int (*each)(void *opaque, const struct ledger_entry *entry),
+                                 void *opaque, feed_progress_fn progress, void *progress_opaque,
+                                 int timeout_ms, char *errstr, size_t errstr_size);
 
 /* Brings ledger up to the end of the audit topic on the caller's thread
  * (placehub-ctl), calling progress (may be NULL) with opaque as it goes,

@@ -95,8 +95,8 @@ static int dispatch_state(struct dispatch *dispatch, const struct config *config
         snprintf(errstr, errstr_size, "governance.ledger: the path is too long");
         return -1;
     }
-    if (ledger_open(path, config->dispatch.audit_topic, &dispatch->ledger, errstr, errstr_size) !=
-            0 ||
+    if (ledger_open(path, config->dispatch.audit_topic, LEDGER_KEEPER, &dispatch->ledger, errstr,
+                    errstr_size) != 0 ||
         ledger_feed_start(config, dispatch->ledger, &dispatch->ledger_feed, errstr, errstr_size) !=
             0)
         return -1;

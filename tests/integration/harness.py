@@ -492,9 +492,19 @@ class Hub:
         return self.dispatch
 
     def start_another_dispatch(self, name):
-        """A second dispatch instance in the same consumer groups."""
+        """A second dispatch instance in the same consumer groups, with a
+        disclosure ledger of its own (one process keeps a ledger file, as
+        each instance on a host of its own would)."""
+        config_path = os.path.join(self.workdir, f"placehub-{name}.yaml")
+        with open(self.config_path) as f:
+            text = f.read()
+        ledger = json.dumps(os.path.join(self.workdir, "ledger.db"))
+        assert ledger in text
+        with open(config_path, "w") as f:
+            f.write(text.replace(ledger, json.dumps(os.path.join(self.workdir,
+                                                                 f"ledger-{name}.db"))))
         process = Process(name, [os.path.join(BIN, "placehub-dispatch"), "-c",
-                                 self.config_path], self.workdir, env=self.env)
+                                 config_path, *self.dispatch_args], self.workdir, env=self.env)
         self.processes.append(process)
         return process
 

@@ -85,7 +85,7 @@ static struct ledger *open_ledger(const char *path)
 {
     char errstr[1024];
     struct ledger *ledger = NULL;
-    if (ledger_open(path, AUDIT_TOPIC, &ledger, errstr, sizeof errstr) != 0)
+    if (ledger_open(path, AUDIT_TOPIC, LEDGER_KEEPER, &ledger, errstr, sizeof errstr) != 0)
         fail_msg("%s", errstr);
     assert_non_null(ledger);
     return ledger;
@@ -608,8 +608,9 @@ static void test_another_topic_refused(void **state)
     static char sentinel;
     char errstr[1024] = "";
     ledger = (struct ledger *)&sentinel; /* ledger_open must clear it */
-    assert_int_equal(ledger_open(folder->ledger, "other.audit", &ledger, errstr, sizeof errstr),
-                     -1);
+    assert_int_equal(
+        ledger_open(folder->ledger, "other.audit", LEDGER_KEEPER, &ledger, errstr, sizeof errstr),
+        -1);
     assert_null(ledger);
     assert_contains(errstr, folder->ledger);
     assert_contains(errstr, AUDIT_TOPIC);
@@ -677,6 +678,65 @@ static void test_unreadable_moved_aside(void **state)
     ledger_close(ledger);
 }
 
+/* One process keeps a file: a second keeper is refused with what to do; a
+ * visitor opens it to read, never as its keeper; once the keeper is gone,
+ * a visitor becomes the keeper. */
+static void test_one_keeper(void **state)
+{
+    struct folder *folder = *state;
+    char errstr[1024] = "";
+    struct ledger *keeper = open_ledger(folder->ledger), *other = NULL;
+    assert_true(ledger_is_keeper(keeper));
+    add_made(keeper, 0, 0, objection_change(PERSON_A, "recorded", T1_TEXT));
+    commit(keeper, NULL, 0);
+    assert_int_equal(
+        ledger_open(folder->ledger, AUDIT_TOPIC, LEDGER_KEEPER, &other, errstr, sizeof errstr), -1);
+    assert_null(other);
+    assert_contains(errstr, "kept by another process");
+    assert_contains(errstr, "its own governance.ledger");
+    assert_int_equal(
+        ledger_open(folder->ledger, AUDIT_TOPIC, LEDGER_VISITOR, &other, errstr, sizeof errstr), 0);
+    assert_false(ledger_is_keeper(other));
+    assert_int_equal(ledger_count(other), 1); /* it reads what the keeper committed */
+    ledger_close(other);
+    ledger_close(keeper);
+    assert_int_equal(
+        ledger_open(folder->ledger, AUDIT_TOPIC, LEDGER_VISITOR, &other, errstr, sizeof errstr), 0);
+    assert_true(ledger_is_keeper(other));
+    ledger_close(other);
+}
+
+/* A record read from the topic gives the row the ledger would hold. */
+static void test_entry_of_record(void **state)
+{
+    (void)state;
+    char errstr[256], storage[2048];
+    struct ledger_record record;
+    struct ledger_entry entry;
+    char *text =
+        suppression("leisure", "e-2", T2_TEXT, PERSON_A, ",\"supersedes_event_id\":\"e-1\"");
+    assert_int_equal(ledger_record_parse(text, strlen(text), &record), 0);
+    assert_int_equal(ledger_entry_of_record(&record, 2, 41, &entry, storage, sizeof storage, errstr,
+                                            sizeof errstr),
+                     0);
+    assert_string_equal(entry.record, "suppression");
+    assert_string_equal(entry.partner, "leisure");
+    assert_string_equal(entry.event_id, "e-2");
+    assert_int_equal(entry.at_ms, T2);
+    assert_string_equal(entry.correction, "correction");
+    assert_string_equal(entry.corrects, "e-1");
+    assert_int_equal(entry.audit_partition, 2);
+    assert_int_equal(entry.audit_offset, 41);
+    ledger_record_clear(&record);
+    free(text);
+    const char *other = "{\"record\":\"objection\",\"changed_at\":\"" T1_TEXT "\"}";
+    assert_int_equal(ledger_record_parse(other, strlen(other), &record), 0);
+    assert_int_equal(ledger_entry_of_record(&record, 0, 0, &entry, storage, sizeof storage, errstr,
+                                            sizeof errstr),
+                     1);
+    ledger_record_clear(&record);
+}
+
 static void test_makes_folders(void **state)
 {
     struct folder *folder = *state;
@@ -699,7 +759,8 @@ static void test_makes_folders(void **state)
     assert_non_null(file);
     fclose(file);
     char errstr[1024] = "";
-    assert_int_equal(ledger_open(path, AUDIT_TOPIC, &ledger, errstr, sizeof errstr), -1);
+    assert_int_equal(ledger_open(path, AUDIT_TOPIC, LEDGER_KEEPER, &ledger, errstr, sizeof errstr),
+                     -1);
     assert_null(ledger);
     assert_contains(errstr, path);
 }
@@ -808,6 +869,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_another_topic_refused, setup_folder, teardown_folder),
         cmocka_unit_test_setup_teardown(test_unreadable_moved_aside, setup_folder, teardown_folder),
         cmocka_unit_test_setup_teardown(test_makes_folders, setup_folder, teardown_folder),
+        cmocka_unit_test_setup_teardown(test_one_keeper, setup_folder, teardown_folder),
+        cmocka_unit_test(test_entry_of_record),
         cmocka_unit_test_setup_teardown(test_catch_up_from_the_topic, setup_cluster,
                                         teardown_cluster),
     };
