@@ -43,8 +43,10 @@
 /* Rows kept in one transaction before it is committed on its own. */
 #define LEDGER_BATCH 20000
 
-/* The longest a feed's rows stay uncommitted (ledger_round). */
-#define LEDGER_COMMIT_MS 500
+/* The longest a feed's rows stay uncommitted (ledger_round). A commit
+ * writes every page the rows touched, and the person index is touched all
+ * over: the fewer commits, the fewer times a page is written. */
+#define LEDGER_COMMIT_MS 2000
 
 /* Field lists remembered by their text, to skip a lookup. */
 #define LEDGER_FIELDSET_CACHE 64
