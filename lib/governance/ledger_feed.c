@@ -64,6 +64,7 @@ static struct feed_options ledger_feed_options(const struct config *config)
         .topic = config->dispatch.audit_topic,
         .group_id = "placehub.ledger-feed",
         .round_ms = LEDGER_FEED_ROUND_MS,
+        .thread = "ledger-feed",
     };
     return options;
 }

@@ -67,6 +67,7 @@ int objection_feed_start(const struct config *config, struct objection_register 
         .topic = config->governance.objections_topic,
         .group_id = "placehub.objection-feed",
         .round_ms = OBJECTION_FEED_ROUND_MS,
+        .thread = "objection-feed",
     };
     if (feed_start(config, &options, &objection_feed_handlers, objection_feed,
                    &objection_feed->feed, errstr, errstr_size) != 0) {

@@ -295,6 +295,8 @@ int feed_start(const struct config *config, const struct feed_options *options,
         return -1;
     }
     feed->started = 1;
+    if (options->thread)
+        pthread_setname_np(feed->thread, options->thread);
     *out = feed;
     return 0;
 }

@@ -50,7 +50,8 @@ struct feed_options {
     const char *name;     /* for logs: "objection register", "disclosure ledger" */
     const char *topic;    /* borrowed */
     const char *group_id; /* librdkafka's assign needs one; never joined */
-    int round_ms;         /* the pause between rounds that found nothing new */
+    int round_ms;         /* the pause between rounds */
+    const char *thread;   /* the thread's name in top -H, ps -T (at most 15 bytes) */
 };
 
 struct feed;
