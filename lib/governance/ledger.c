@@ -38,7 +38,7 @@
 #include "schema/codec.h"
 
 /* The layout's version, kept in meta; another is rebuilt. */
-#define LEDGER_FORMAT "2"
+#define LEDGER_FORMAT "3"
 
 /* Rows kept in one transaction before it is committed on its own. */
 #define LEDGER_BATCH 20000
@@ -56,15 +56,15 @@ static const char ledger_schema[] =
     "CREATE TABLE IF NOT EXISTS position(partition INTEGER PRIMARY KEY,"
     " next_offset INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS fieldset(id INTEGER PRIMARY KEY, fields TEXT NOT NULL UNIQUE);"
-    "CREATE TABLE IF NOT EXISTS entry("
-    " audit_partition INTEGER NOT NULL, audit_offset INTEGER NOT NULL,"
-    " record TEXT NOT NULL, person_ref TEXT, at_ms INTEGER NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS entry(id INTEGER PRIMARY KEY,"
+    " audit_partition INTEGER GENERATED ALWAYS AS (id >> 40) VIRTUAL,"
+    " audit_offset INTEGER GENERATED ALWAYS AS (id & 1099511627775) VIRTUAL,"
+    " record TEXT NOT NULL, person_ref BLOB, at_ms INTEGER NOT NULL,"
     " partner TEXT, event_id TEXT, event_type TEXT,"
     " source_topic TEXT, source_partition INTEGER, source_offset INTEGER,"
     " outcome TEXT, agreement TEXT, agreement_version TEXT, fieldset INTEGER,"
     " reason TEXT, correction TEXT, corrects TEXT, via TEXT,"
-    " scope TEXT, state TEXT, recorded_by TEXT, source TEXT,"
-    " PRIMARY KEY(audit_partition, audit_offset)) WITHOUT ROWID;"
+    " scope TEXT, state TEXT, recorded_by TEXT, source TEXT);"
     "CREATE INDEX IF NOT EXISTS entry_person ON entry(person_ref, at_ms);";
 
 enum ledger_statement {
@@ -79,11 +79,12 @@ enum ledger_statement {
 };
 
 static const char *const ledger_sql[LEDGER_STATEMENTS] = {
-    [LEDGER_INSERT] = "INSERT OR IGNORE INTO entry(audit_partition, audit_offset, record,"
+    [LEDGER_INSERT] = "INSERT OR IGNORE INTO entry(id, record,"
                       " person_ref, at_ms, partner, event_id, event_type, source_topic,"
                       " source_partition, source_offset, outcome, agreement, agreement_version,"
                       " fieldset, reason, correction, corrects, via, scope, state, recorded_by,"
-                      " source) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                      " source) VALUES(?1,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
+                      "?18,?19,?20,?21,?22,?23)",
     [LEDGER_POSITION_SET] = "INSERT INTO position(partition, next_offset) VALUES(?, ?)"
                             " ON CONFLICT(partition) DO UPDATE SET"
                             " next_offset = max(next_offset, excluded.next_offset)",
@@ -101,7 +102,7 @@ static const char *const ledger_sql[LEDGER_STATEMENTS] = {
         " corrects, via, scope, state, recorded_by, source, audit_partition, audit_offset"
         " FROM entry LEFT JOIN fieldset f ON f.id = entry.fieldset"
         " WHERE person_ref = ? AND at_ms >= ? AND at_ms < ?"
-        " ORDER BY at_ms, audit_partition, audit_offset",
+        " ORDER BY at_ms, entry.id",
 };
 
 struct ledger_fieldset {
@@ -414,6 +415,31 @@ static void ledger_bind_text(sqlite3_stmt *statement, int column, struct ledger_
         sqlite3_bind_null(statement, column);
 }
 
+/* Binds a person reference: its 32 hexadecimal digits as 16 bytes (half the
+ * size in the person index, which every insert and lookup walks), anything
+ * else as text. */
+static void ledger_bind_person(sqlite3_stmt *statement, int column, const char *text, size_t len)
+{
+    unsigned char bytes[16];
+    int hex = text && len == 32;
+    for (size_t i = 0; hex && i < 32; i++) {
+        char c = text[i];
+        int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (digit < 0)
+            hex = 0;
+        else if (i % 2)
+            bytes[i / 2] = (unsigned char)(bytes[i / 2] | digit);
+        else
+            bytes[i / 2] = (unsigned char)(digit << 4);
+    }
+    if (hex)
+        sqlite3_bind_blob(statement, column, bytes, sizeof bytes, SQLITE_TRANSIENT);
+    else if (text)
+        sqlite3_bind_text(statement, column, text, (int)len, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(statement, column);
+}
+
 static int ledger_is(struct ledger_text text, const char *word)
 {
     return text.text && text.len == strlen(word) && memcmp(text.text, word, text.len) == 0;
@@ -521,7 +547,7 @@ static int ledger_bind(struct ledger *ledger, const struct ledger_record *record
         }
     }
     sqlite3_bind_text(insert, 3, kind, -1, SQLITE_STATIC);
-    ledger_bind_text(insert, 4, record->person_ref);
+    ledger_bind_person(insert, 4, record->person_ref.text, record->person_ref.len);
     sqlite3_bind_int64(insert, 5, at_ms);
     ledger_bind_text(insert, 6, record->partner);
     ledger_bind_text(insert, 7, record->event_id);
@@ -591,8 +617,8 @@ static int ledger_add_locked(struct ledger *ledger, int32_t partition, int64_t o
     }
     sqlite3_stmt *insert = ledger->statement[LEDGER_INSERT];
     sqlite3_reset(insert);
-    sqlite3_bind_int(insert, 1, partition);
-    sqlite3_bind_int64(insert, 2, offset);
+    /* One integer key: the partition above the offset's 40 bits. */
+    sqlite3_bind_int64(insert, 1, ((sqlite3_int64)partition << 40) | offset);
     int rc = ledger_bind(ledger, record, kind, errstr, errstr_size);
     if (rc == 0 && sqlite3_step(insert) != SQLITE_DONE) {
         ledger_error(ledger, "cannot add a record", errstr, errstr_size);
@@ -670,7 +696,7 @@ int ledger_disclosed(struct ledger *ledger, const void *person_ref, size_t perso
     pthread_mutex_lock(&ledger->lock);
     sqlite3_stmt *lookup = ledger->statement[LEDGER_DISCLOSED];
     sqlite3_reset(lookup);
-    sqlite3_bind_text(lookup, 1, person_ref, (int)person_ref_len, SQLITE_STATIC);
+    ledger_bind_person(lookup, 1, person_ref, person_ref_len);
     sqlite3_bind_text(lookup, 2, event_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(lookup, 3, partner, -1, SQLITE_STATIC);
     int rc = sqlite3_step(lookup), found = 0;
@@ -732,7 +758,7 @@ long long ledger_subject(struct ledger *ledger, const char *person_ref, int64_t 
     pthread_mutex_lock(&ledger->lock);
     sqlite3_stmt *query = ledger->statement[LEDGER_SUBJECT];
     sqlite3_reset(query);
-    sqlite3_bind_text(query, 1, person_ref, -1, SQLITE_STATIC);
+    ledger_bind_person(query, 1, person_ref, strlen(person_ref));
     sqlite3_bind_int64(query, 2, from_ms);
     sqlite3_bind_int64(query, 3, to_ms);
     int rc;
