@@ -65,6 +65,10 @@ static struct feed_options ledger_feed_options(const struct config *config)
         .group_id = "placehub.ledger-feed",
         .round_ms = LEDGER_FEED_ROUND_MS,
         .thread = "ledger-feed",
+        /* A record for every delivery: read in batches. A correction waits
+         * for the round after its original's receipt, up to ~0.2 s. */
+        .fetch_min_bytes = 256 * 1024,
+        .fetch_wait_ms = 100,
     };
     return options;
 }

@@ -243,6 +243,11 @@ static struct feed *feed_new(const struct config *config, const struct feed_opti
     feed->handlers = handlers;
     feed->opaque = opaque;
     atomic_init(&feed->stop, 0);
+    char fetch_wait[16], fetch_min[16];
+    snprintf(fetch_wait, sizeof fetch_wait, "%d",
+             options->fetch_wait_ms > 0 ? options->fetch_wait_ms : 50);
+    snprintf(fetch_min, sizeof fetch_min, "%d",
+             options->fetch_min_bytes > 0 ? options->fetch_min_bytes : 1);
     rd_kafka_conf_t *conf = kafka_conf_new(config, errstr, errstr_size);
     /* Assigned, never subscribed: the group never joins and nothing is
      * committed (librdkafka's rd_kafka_assign needs a group.id all the
@@ -254,7 +259,8 @@ static struct feed *feed_new(const struct config *config, const struct feed_opti
         kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errstr_size) != 0 ||
         kafka_conf_set(conf, "isolation.level", "read_uncommitted", errstr, errstr_size) != 0 ||
         kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) != 0 ||
-        kafka_conf_set(conf, "fetch.wait.max.ms", "50", errstr, errstr_size) != 0) {
+        kafka_conf_set(conf, "fetch.wait.max.ms", fetch_wait, errstr, errstr_size) != 0 ||
+        kafka_conf_set(conf, "fetch.min.bytes", fetch_min, errstr, errstr_size) != 0) {
         if (conf)
             rd_kafka_conf_destroy(conf);
         goto fail;

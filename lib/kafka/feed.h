@@ -52,6 +52,11 @@ struct feed_options {
     const char *group_id; /* librdkafka's assign needs one; never joined */
     int round_ms;         /* the pause between rounds */
     const char *thread;   /* the thread's name in top -H, ps -T (at most 15 bytes) */
+    /* A busy topic is read in fewer, larger fetches: the broker answers
+     * once it has fetch_min_bytes or fetch_wait_ms passed (0, 0: at once,
+     * and at most 50 ms). Each fetch costs the broker and the feed alike. */
+    int fetch_min_bytes;
+    int fetch_wait_ms;
 };
 
 struct feed;
