@@ -19,6 +19,7 @@
  * between them cannot skip or repeat a record.
  */
 #include "governance/ledger.h"
+#include "governance/ledger_internal.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -48,9 +49,6 @@
  * over: the fewer commits, the fewer times a page is written. */
 #define LEDGER_COMMIT_MS 2000
 
-/* Field lists remembered by their text, to skip a lookup. */
-#define LEDGER_FIELDSET_CACHE 64
-
 static const char ledger_schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS position(partition INTEGER PRIMARY KEY,"
@@ -66,17 +64,6 @@ static const char ledger_schema[] =
     " reason TEXT, correction TEXT, corrects TEXT, via TEXT,"
     " scope TEXT, state TEXT, recorded_by TEXT, source TEXT);"
     "CREATE INDEX IF NOT EXISTS entry_person ON entry(person_ref, at_ms);";
-
-enum ledger_statement {
-    LEDGER_INSERT,
-    LEDGER_POSITION_SET,
-    LEDGER_POSITION_GET,
-    LEDGER_FIELDSET_ADD,
-    LEDGER_FIELDSET_GET,
-    LEDGER_DISCLOSED,
-    LEDGER_SUBJECT,
-    LEDGER_STATEMENTS
-};
 
 static const char *const ledger_sql[LEDGER_STATEMENTS] = {
     [LEDGER_INSERT] = "INSERT OR IGNORE INTO entry(id, record,"
@@ -105,30 +92,7 @@ static const char *const ledger_sql[LEDGER_STATEMENTS] = {
         " ORDER BY at_ms, entry.id",
 };
 
-struct ledger_fieldset {
-    char *fields; /* not NUL-terminated */
-    size_t len;
-    sqlite3_int64 id;
-};
-
-struct ledger {
-    pthread_mutex_t lock;
-    int keeper_fd; /* holds the lock on <path>.keeper; -1: a visitor */
-    sqlite3 *db;
-    sqlite3_stmt *statement[LEDGER_STATEMENTS];
-    char *path;
-    int in_transaction;
-    int batched;       /* rows added in the open transaction */
-    int64_t *pending;  /* per partition: next offset after the rows added (-1: none) */
-    int pending_count; /* partitions in pending */
-    atomic_llong current_ms;
-    int64_t committed_t0; /* the t0 of the last round committed */
-    int64_t committed_at; /* clock_monotonic_ms() of the last commit */
-    struct ledger_fieldset cache[LEDGER_FIELDSET_CACHE];
-    unsigned cache_next;
-};
-
-static void ledger_error(struct ledger *ledger, const char *what, char *errstr, size_t errstr_size)
+void ledger_error(struct ledger *ledger, const char *what, char *errstr, size_t errstr_size)
 {
     snprintf(errstr, errstr_size, "disclosure ledger %s: %s: %s", ledger->path, what,
              sqlite3_errmsg(ledger->db));
@@ -418,7 +382,7 @@ static void ledger_bind_text(sqlite3_stmt *statement, int column, struct ledger_
 /* Binds a person reference: its 32 hexadecimal digits as 16 bytes (half the
  * size in the person index, which every insert and lookup walks), anything
  * else as text. */
-static void ledger_bind_person(sqlite3_stmt *statement, int column, const char *text, size_t len)
+void ledger_bind_person(sqlite3_stmt *statement, int column, const char *text, size_t len)
 {
     unsigned char bytes[16];
     int hex = text && len == 32;
@@ -683,102 +647,6 @@ int ledger_round(struct ledger *ledger, int64_t t0, const int64_t *position, int
     return result;
 }
 
-static const char *ledger_column(sqlite3_stmt *statement, int column)
-{
-    return (const char *)sqlite3_column_text(statement, column);
-}
-
-int ledger_disclosed(struct ledger *ledger, const void *person_ref, size_t person_ref_len,
-                     const char *partner, const char *event_id,
-                     struct ledger_disclosure *disclosure, char *errstr, size_t errstr_size)
-{
-    memset(disclosure, 0, sizeof *disclosure);
-    pthread_mutex_lock(&ledger->lock);
-    sqlite3_stmt *lookup = ledger->statement[LEDGER_DISCLOSED];
-    sqlite3_reset(lookup);
-    ledger_bind_person(lookup, 1, person_ref, person_ref_len);
-    sqlite3_bind_text(lookup, 2, event_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(lookup, 3, partner, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(lookup), found = 0;
-    if (rc == SQLITE_ROW) {
-        const char *agreement = ledger_column(lookup, 0);
-        const char *version = ledger_column(lookup, 1);
-        const char *fields = ledger_column(lookup, 2);
-        snprintf(disclosure->agreement, sizeof disclosure->agreement, "%s",
-                 agreement ? agreement : "");
-        snprintf(disclosure->agreement_version, sizeof disclosure->agreement_version, "%s",
-                 version ? version : "");
-        disclosure->fields = strdup(fields ? fields : "[]");
-        disclosure->at_ms = sqlite3_column_int64(lookup, 3);
-        found = disclosure->fields ? 1 : -1;
-        if (found < 0)
-            snprintf(errstr, errstr_size, "out of memory");
-    } else if (rc != SQLITE_DONE) {
-        ledger_error(ledger, "cannot look up a disclosure", errstr, errstr_size);
-        found = -1;
-    }
-    sqlite3_reset(lookup);
-    pthread_mutex_unlock(&ledger->lock);
-    return found;
-}
-
-static void ledger_entry_read(sqlite3_stmt *row, struct ledger_entry *entry)
-{
-    memset(entry, 0, sizeof *entry);
-    entry->record = ledger_column(row, 0);
-    entry->at_ms = sqlite3_column_int64(row, 1);
-    entry->partner = ledger_column(row, 2);
-    entry->event_id = ledger_column(row, 3);
-    entry->event_type = ledger_column(row, 4);
-    entry->source_topic = ledger_column(row, 5);
-    entry->source_partition = sqlite3_column_int(row, 6);
-    entry->source_offset = sqlite3_column_int64(row, 7);
-    entry->outcome = ledger_column(row, 8);
-    entry->agreement = ledger_column(row, 9);
-    entry->agreement_version = ledger_column(row, 10);
-    entry->fields = ledger_column(row, 11);
-    entry->reason = ledger_column(row, 12);
-    entry->correction = ledger_column(row, 13);
-    entry->corrects = ledger_column(row, 14);
-    entry->via = ledger_column(row, 15);
-    entry->scope = ledger_column(row, 16);
-    entry->state = ledger_column(row, 17);
-    entry->recorded_by = ledger_column(row, 18);
-    entry->source = ledger_column(row, 19);
-    entry->audit_partition = sqlite3_column_int(row, 20);
-    entry->audit_offset = sqlite3_column_int64(row, 21);
-}
-
-long long ledger_subject(struct ledger *ledger, const char *person_ref, int64_t from_ms,
-                         int64_t to_ms, int (*each)(void *opaque, const struct ledger_entry *entry),
-                         void *opaque, char *errstr, size_t errstr_size)
-{
-    long long given = 0;
-    struct ledger_entry entry;
-    pthread_mutex_lock(&ledger->lock);
-    sqlite3_stmt *query = ledger->statement[LEDGER_SUBJECT];
-    sqlite3_reset(query);
-    ledger_bind_person(query, 1, person_ref, strlen(person_ref));
-    sqlite3_bind_int64(query, 2, from_ms);
-    sqlite3_bind_int64(query, 3, to_ms);
-    int rc;
-    while ((rc = sqlite3_step(query)) == SQLITE_ROW) {
-        ledger_entry_read(query, &entry);
-        given++;
-        if (each(opaque, &entry) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        ledger_error(ledger, "cannot read a person's records", errstr, errstr_size);
-        given = -1;
-    }
-    sqlite3_reset(query);
-    pthread_mutex_unlock(&ledger->lock);
-    return given;
-}
-
 /* Copies text into storage (NUL-terminated) and returns it; NULL for none. */
 static const char *ledger_store(struct ledger_text text, char **cursor, char *end)
 {
@@ -830,18 +698,4 @@ int ledger_entry_of_record(const struct ledger_record *record, int32_t partition
     entry->audit_partition = partition;
     entry->audit_offset = offset;
     return 0;
-}
-
-long long ledger_count(struct ledger *ledger)
-{
-    long long count = -1;
-    sqlite3_stmt *statement = NULL;
-    pthread_mutex_lock(&ledger->lock);
-    if (sqlite3_prepare_v2(ledger->db, "SELECT count(*) FROM entry", -1, &statement, NULL) ==
-            SQLITE_OK &&
-        sqlite3_step(statement) == SQLITE_ROW)
-        count = sqlite3_column_int64(statement, 0);
-    sqlite3_finalize(statement);
-    pthread_mutex_unlock(&ledger->lock);
-    return count;
 }

@@ -1,0 +1,121 @@
+/*
+ * ledger_query.c - the two questions asked of the disclosure ledger (see
+ * ledger.h): did a partner receive an event (dispatch, for a cancellation
+ * or correction), and everything about one person in time order
+ * (placehub-ctl subject-access). Both are ranges of the person index.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "governance/ledger.h"
+#include "governance/ledger_internal.h"
+
+static const char *ledger_column(sqlite3_stmt *statement, int column)
+{
+    return (const char *)sqlite3_column_text(statement, column);
+}
+
+int ledger_disclosed(struct ledger *ledger, const void *person_ref, size_t person_ref_len,
+                     const char *partner, const char *event_id,
+                     struct ledger_disclosure *disclosure, char *errstr, size_t errstr_size)
+{
+    memset(disclosure, 0, sizeof *disclosure);
+    pthread_mutex_lock(&ledger->lock);
+    sqlite3_stmt *lookup = ledger->statement[LEDGER_DISCLOSED];
+    sqlite3_reset(lookup);
+    ledger_bind_person(lookup, 1, person_ref, person_ref_len);
+    sqlite3_bind_text(lookup, 2, event_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(lookup, 3, partner, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(lookup), found = 0;
+    if (rc == SQLITE_ROW) {
+        const char *agreement = ledger_column(lookup, 0);
+        const char *version = ledger_column(lookup, 1);
+        const char *fields = ledger_column(lookup, 2);
+        snprintf(disclosure->agreement, sizeof disclosure->agreement, "%s",
+                 agreement ? agreement : "");
+        snprintf(disclosure->agreement_version, sizeof disclosure->agreement_version, "%s",
+                 version ? version : "");
+        disclosure->fields = strdup(fields ? fields : "[]");
+        disclosure->at_ms = sqlite3_column_int64(lookup, 3);
+        found = disclosure->fields ? 1 : -1;
+        if (found < 0)
+            snprintf(errstr, errstr_size, "out of memory");
+    } else if (rc != SQLITE_DONE) {
+        ledger_error(ledger, "cannot look up a disclosure", errstr, errstr_size);
+        found = -1;
+    }
+    sqlite3_reset(lookup);
+    pthread_mutex_unlock(&ledger->lock);
+    return found;
+}
+
+static void ledger_entry_read(sqlite3_stmt *row, struct ledger_entry *entry)
+{
+    memset(entry, 0, sizeof *entry);
+    entry->record = ledger_column(row, 0);
+    entry->at_ms = sqlite3_column_int64(row, 1);
+    entry->partner = ledger_column(row, 2);
+    entry->event_id = ledger_column(row, 3);
+    entry->event_type = ledger_column(row, 4);
+    entry->source_topic = ledger_column(row, 5);
+    entry->source_partition = sqlite3_column_int(row, 6);
+    entry->source_offset = sqlite3_column_int64(row, 7);
+    entry->outcome = ledger_column(row, 8);
+    entry->agreement = ledger_column(row, 9);
+    entry->agreement_version = ledger_column(row, 10);
+    entry->fields = ledger_column(row, 11);
+    entry->reason = ledger_column(row, 12);
+    entry->correction = ledger_column(row, 13);
+    entry->corrects = ledger_column(row, 14);
+    entry->via = ledger_column(row, 15);
+    entry->scope = ledger_column(row, 16);
+    entry->state = ledger_column(row, 17);
+    entry->recorded_by = ledger_column(row, 18);
+    entry->source = ledger_column(row, 19);
+    entry->audit_partition = sqlite3_column_int(row, 20);
+    entry->audit_offset = sqlite3_column_int64(row, 21);
+}
+
+long long ledger_subject(struct ledger *ledger, const char *person_ref, int64_t from_ms,
+                         int64_t to_ms, int (*each)(void *opaque, const struct ledger_entry *entry),
+                         void *opaque, char *errstr, size_t errstr_size)
+{
+    long long given = 0;
+    struct ledger_entry entry;
+    pthread_mutex_lock(&ledger->lock);
+    sqlite3_stmt *query = ledger->statement[LEDGER_SUBJECT];
+    sqlite3_reset(query);
+    ledger_bind_person(query, 1, person_ref, strlen(person_ref));
+    sqlite3_bind_int64(query, 2, from_ms);
+    sqlite3_bind_int64(query, 3, to_ms);
+    int rc;
+    while ((rc = sqlite3_step(query)) == SQLITE_ROW) {
+        ledger_entry_read(query, &entry);
+        given++;
+        if (each(opaque, &entry) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        ledger_error(ledger, "cannot read a person's records", errstr, errstr_size);
+        given = -1;
+    }
+    sqlite3_reset(query);
+    pthread_mutex_unlock(&ledger->lock);
+    return given;
+}
+
+long long ledger_count(struct ledger *ledger)
+{
+    long long count = -1;
+    sqlite3_stmt *statement = NULL;
+    pthread_mutex_lock(&ledger->lock);
+    if (sqlite3_prepare_v2(ledger->db, "SELECT count(*) FROM entry", -1, &statement, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(statement) == SQLITE_ROW)
+        count = sqlite3_column_int64(statement, 0);
+    sqlite3_finalize(statement);
+    pthread_mutex_unlock(&ledger->lock);
+    return count;
+}
