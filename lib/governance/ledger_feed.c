@@ -272,7 +272,8 @@ long long ledger_subject_current(const struct config *config, struct ledger *led
         snprintf(errstr, errstr_size, "out of memory");
         goto out;
     }
-    qsort(gather.rows, gather.count, sizeof *gather.rows, ledger_row_compare);
+    if (gather.count) /* qsort may not be given NULL, even for nothing */
+        qsort(gather.rows, gather.count, sizeof *gather.rows, ledger_row_compare);
     given = 0;
     for (size_t i = 0; i < gather.count; i++) {
         const struct ledger_entry *entry = &gather.rows[i].entry;
