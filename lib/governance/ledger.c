@@ -82,7 +82,7 @@ static const char *const ledger_sql[LEDGER_STATEMENTS] = {
                          " LEFT JOIN fieldset f ON f.id = entry.fieldset"
                          " WHERE person_ref = ? AND event_id = ? AND partner = ?"
                          " AND record = 'delivery' AND outcome = 'delivered'"
-                         " ORDER BY at_ms DESC LIMIT 1",
+                         " ORDER BY at_ms DESC, entry.id DESC",
     [LEDGER_SUBJECT] =
         "SELECT record, at_ms, partner, event_id, event_type, source_topic, source_partition,"
         " source_offset, outcome, agreement, agreement_version, f.fields, reason, correction,"

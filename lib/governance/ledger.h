@@ -132,10 +132,12 @@ int ledger_round(struct ledger *ledger, int64_t t0, const int64_t *position, int
                  char *errstr, size_t errstr_size);
 
 /* Whether partner received event_id about person_ref (person_ref_len
- * bytes, the Kafka key): the latest "delivered" receipt of that partner and
- * event (dispatch's or a redelivery's). Returns 1 with *disclosure filled
- * (free disclosure->fields), 0 when there is none, -1 with errstr when the
- * ledger could not be read. */
+ * bytes, the Kafka key): its "delivered" receipts (dispatch's or a
+ * redelivery's). Returns 1 with *disclosure filled: the latest receipt's
+ * agreement and version and time, and the fields of every such receipt
+ * (an event delivered twice under an agreement changed in between left
+ * the partner holding what both carried; free disclosure->fields); 0 when
+ * there is none; -1 with errstr when the ledger could not be read. */
 int ledger_disclosed(struct ledger *ledger, const void *person_ref, size_t person_ref_len,
                      const char *partner, const char *event_id,
                      struct ledger_disclosure *disclosure, char *errstr, size_t errstr_size);

@@ -4,6 +4,8 @@
  * or correction), and everything about one person in time order
  * (placehub-ctl subject-access). Both are ranges of the person index.
  */
+#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,37 +17,95 @@ static const char *ledger_column(sqlite3_stmt *statement, int column)
     return (const char *)sqlite3_column_text(statement, column);
 }
 
+/* Adds the paths of fields (a JSON array's text) to set (path -> true). */
+static int ledger_fields_add(json_t *set, const char *fields)
+{
+    json_error_t error;
+    json_t *paths = fields ? json_loads(fields, 0, &error) : NULL;
+    size_t i;
+    json_t *path;
+    int failed = fields && !json_is_array(paths);
+    json_array_foreach(paths, i, path)
+    {
+        if (json_is_string(path) && json_object_set(set, json_string_value(path), json_true()) != 0)
+            failed = 1;
+    }
+    json_decref(paths);
+    return failed ? -1 : 0;
+}
+
+static int ledger_path_compare(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The set's paths as a sorted compact JSON array, as receipts write them
+ * (caller frees), or NULL when out of memory. */
+static char *ledger_fields_text(json_t *set)
+{
+    size_t count = json_object_size(set), i = 0;
+    const char **paths = calloc(count ? count : 1, sizeof *paths);
+    json_t *array = json_array();
+    const char *path;
+    json_t *value;
+    char *text = NULL;
+    if (paths && array) {
+        json_object_foreach(set, path, value) paths[i++] = path;
+        qsort(paths, count, sizeof *paths, ledger_path_compare);
+        int failed = 0;
+        for (i = 0; i < count; i++)
+            failed |= json_array_append_new(array, json_string(paths[i])) != 0;
+        text = failed ? NULL : json_dumps(array, JSON_COMPACT);
+    }
+    json_decref(array);
+    free(paths);
+    return text;
+}
+
 int ledger_disclosed(struct ledger *ledger, const void *person_ref, size_t person_ref_len,
                      const char *partner, const char *event_id,
                      struct ledger_disclosure *disclosure, char *errstr, size_t errstr_size)
 {
     memset(disclosure, 0, sizeof *disclosure);
+    json_t *fields = json_object();
+    if (!fields) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
     pthread_mutex_lock(&ledger->lock);
     sqlite3_stmt *lookup = ledger->statement[LEDGER_DISCLOSED];
     sqlite3_reset(lookup);
     ledger_bind_person(lookup, 1, person_ref, person_ref_len);
     sqlite3_bind_text(lookup, 2, event_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(lookup, 3, partner, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(lookup), found = 0;
-    if (rc == SQLITE_ROW) {
-        const char *agreement = ledger_column(lookup, 0);
-        const char *version = ledger_column(lookup, 1);
-        const char *fields = ledger_column(lookup, 2);
-        snprintf(disclosure->agreement, sizeof disclosure->agreement, "%s",
-                 agreement ? agreement : "");
-        snprintf(disclosure->agreement_version, sizeof disclosure->agreement_version, "%s",
-                 version ? version : "");
-        disclosure->fields = strdup(fields ? fields : "[]");
-        disclosure->at_ms = sqlite3_column_int64(lookup, 3);
-        found = disclosure->fields ? 1 : -1;
-        if (found < 0)
-            snprintf(errstr, errstr_size, "out of memory");
-    } else if (rc != SQLITE_DONE) {
+    int rc, found = 0, failed = 0;
+    /* Latest first: the agreement named is the latest delivery's; the
+     * fields are every delivery's (a partner sent an event twice, under an
+     * agreement that changed in between, holds what both carried). */
+    while ((rc = sqlite3_step(lookup)) == SQLITE_ROW) {
+        if (!found) {
+            const char *agreement = ledger_column(lookup, 0);
+            const char *version = ledger_column(lookup, 1);
+            snprintf(disclosure->agreement, sizeof disclosure->agreement, "%s",
+                     agreement ? agreement : "");
+            snprintf(disclosure->agreement_version, sizeof disclosure->agreement_version, "%s",
+                     version ? version : "");
+            disclosure->at_ms = sqlite3_column_int64(lookup, 3);
+        }
+        found = 1;
+        failed |= ledger_fields_add(fields, ledger_column(lookup, 2)) != 0;
+    }
+    if (rc != SQLITE_DONE) {
         ledger_error(ledger, "cannot look up a disclosure", errstr, errstr_size);
         found = -1;
     }
     sqlite3_reset(lookup);
     pthread_mutex_unlock(&ledger->lock);
+    if (found == 1 && (failed || !(disclosure->fields = ledger_fields_text(fields)))) {
+        snprintf(errstr, errstr_size, "out of memory reading a disclosure's fields");
+        found = -1;
+    }
+    json_decref(fields);
     return found;
 }
 

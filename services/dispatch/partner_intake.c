@@ -79,10 +79,9 @@ static void partner_event_id(const rd_kafka_message_t *message, char *id, size_t
  * at a partner that had the original (docs/governance.md). With the ledger
  * it never reaches here (partner_follow decides). */
 static int partner_objected(struct partner *partner, struct pending *pending,
-                            const struct config_agreement *agreement, const json_t *event)
+                            const struct config_agreement *agreement)
 {
     struct objection_register *objections = partner->shared->objections;
-    (void)event;
     if (!objections || !pending->source.key || !pending->source.key_len ||
         pending->correction != CORRECTION_NONE)
         return 0;
@@ -115,7 +114,7 @@ static int partner_govern(struct partner *partner, struct pending *pending, cons
         snprintf(pending->agreement_version, sizeof pending->agreement_version, "%s",
                  partner->agreement_versions[decision.agreement - partner->config->agreements]);
     }
-    if (!decision.reason && partner_objected(partner, pending, decision.agreement, event)) {
+    if (!decision.reason && partner_objected(partner, pending, decision.agreement)) {
         agreement_decision_clear(&decision);
         pending->suppressed = 1;
         pending->suppression = pending->objection;

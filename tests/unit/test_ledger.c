@@ -347,8 +347,9 @@ static void test_disclosed(void **state)
     free(disclosure.fields);
 
     /* A redelivery later, under a new version with other fields: the
-     * latest delivered receipt wins over the first (earlier in the
-     * audit order too). */
+     * latest delivered receipt names the agreement and time; the fields
+     * are both deliveries' (the partner holds what each carried); a failed
+     * one adds nothing. */
     add_made(ledger, 0, 3,
              delivery("homes", "e-1", "delivered", T2_TEXT, PERSON_A, "[\"event_id\",\"ward\"]",
                       ",\"via\":\"redrive\""));
@@ -358,7 +359,8 @@ static void test_disclosed(void **state)
     assert_int_equal(ledger_disclosed(ledger, PERSON_A, strlen(PERSON_A), "homes", "e-1",
                                       &disclosure, errstr, sizeof errstr),
                      1);
-    assert_string_equal(disclosure.fields, "[\"event_id\",\"ward\"]");
+    assert_string_equal(disclosure.fields,
+                        "[\"encounter_id\",\"event_id\",\"person.given_name\",\"ward\"]");
     assert_int_equal(disclosure.at_ms, T2);
     free(disclosure.fields);
     commit(ledger, NULL, 0);
