@@ -787,36 +787,31 @@ def main():
     print(f"machine: {machine()}", flush=True)
     began = time.monotonic()
     figures = {}
-    if "codec" in chosen:
-        print("bench: codec", file=sys.stderr, flush=True)
-        figures.update(bench_codec())
     encoder = Encoder()
-    if "ingest" in chosen:
-        print("bench: ingest", file=sys.stderr, flush=True)
-        with fresh_broker() as broker:
-            figures.update(bench_ingest(broker))
-    if "dispatch" in chosen:
-        print("bench: dispatch", file=sys.stderr, flush=True)
-        with fresh_broker() as broker:
-            figures.update(bench_dispatch(broker, encoder))
-    if "scale-out" in chosen:
-        print("bench: scale-out", file=sys.stderr, flush=True)
-        figures.update(bench_scale_out(encoder))
-    if "replay" in chosen:
-        print("bench: replay", file=sys.stderr, flush=True)
-        with fresh_broker() as broker:
-            figures.update(bench_replay(broker, encoder))
-    if "governance" in chosen:
-        print("bench: governance, register and ledger on vs off", file=sys.stderr, flush=True)
-        figures.update(bench_governance(encoder))
-    if "ledger" in chosen:
-        print("bench: ledger, subject access", file=sys.stderr, flush=True)
-        with fresh_broker() as broker:
-            figures.update(bench_ledger(broker))
-    if "memory" in chosen:
-        print("bench: memory, ten partners", file=sys.stderr, flush=True)
-        with fresh_broker() as broker:
-            figures.update(bench_memory(broker, encoder))
+    # Each section: what it says while it runs, whether it needs a broker of
+    # its own (no section sees another's events), and how it is measured.
+    runs = {
+        "codec": ("codec", False, lambda broker: bench_codec()),
+        "ingest": ("ingest", True, bench_ingest),
+        "dispatch": ("dispatch", True, lambda broker: bench_dispatch(broker, encoder)),
+        "scale-out": ("scale-out", False, lambda broker: bench_scale_out(encoder)),
+        "replay": ("replay", True, lambda broker: bench_replay(broker, encoder)),
+        "governance": ("governance, register and ledger on vs off", False,
+                       lambda broker: bench_governance(encoder)),
+        "ledger": ("ledger, subject access", True, bench_ledger),
+        "memory": ("memory, ten partners", True, lambda broker: bench_memory(broker, encoder)),
+    }
+    assert list(runs) == list(SECTIONS)
+    for name in SECTIONS:
+        if name not in chosen:
+            continue
+        label, own_broker, run = runs[name]
+        print(f"bench: {label}", file=sys.stderr, flush=True)
+        if own_broker:
+            with fresh_broker() as broker:
+                figures.update(run(broker))
+        else:
+            figures.update(run(None))
     rows = []
     if "ingest" in chosen:
         ingest_ratio = figures["ingest_rate"] / figures["produce_rate"]

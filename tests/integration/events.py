@@ -194,3 +194,19 @@ GENERATORS = {"admission": admission, "discharge": discharge, "referral": referr
 
 def make(event_type, rng, **kw):
     return GENERATORS[event_type](rng, **kw)
+
+
+def plain_admission(rng, nhs, **fields):
+    """An ADMITTED event for nhs that nothing on the event itself keeps from
+    anyone (no sharing flags, no cancellation or correction), with fields
+    set over it; a cancels_event_id among them makes it an
+    ADMISSION_CANCELLED. For the tests of the register and the ledger."""
+    event = admission(rng, nhs=nhs)
+    event.update({"event_type": "ADMITTED", "cancels_event_id": None,
+                  "supersedes_event_id": None,
+                  "sharing": {"objected_to_non_care_sharing": False,
+                              "restricted_record": False}})
+    event.update(fields)
+    if fields.get("cancels_event_id"):
+        event["event_type"] = "ADMISSION_CANCELLED"
+    return event

@@ -50,15 +50,9 @@ def make(make_hub, start_dispatch=True):
 
 
 def admit(hub, rng, nhs, **fields):
-    event = events.make("admission", rng, nhs=nhs)
-    event.update({"event_type": "ADMITTED", "cancels_event_id": None,
-                  "supersedes_event_id": None, "ward": "Ward 7",
-                  "sharing": {"objected_to_non_care_sharing": False,
-                              "restricted_record": False}})
+    """A plain admission in Ward 7 at an address in SK4, fields over it."""
+    event = events.plain_admission(rng, nhs, **{"ward": "Ward 7", **fields})
     event["person"]["address"] = {"lines": ["1 Invented Street"], "postcode": "SK4 1AA"}
-    event.update(fields)
-    if fields.get("cancels_event_id"):
-        event["event_type"] = "ADMISSION_CANCELLED"
     answer = hub.post("admission", event)
     assert answer.status_code == 202, answer.text
     return answer.json()["event_id"]

@@ -40,14 +40,7 @@ def objection(hub, path, nhs, scope="national_data_opt_out"):
 def admit(hub, rng, nhs, **fields):
     """An admission for nhs that no flag on the event itself keeps from
     anyone: only the register can."""
-    event = events.make("admission", rng, nhs=nhs)
-    event.update({"event_type": "ADMITTED", "cancels_event_id": None,
-                  "sharing": {"objected_to_non_care_sharing": False,
-                              "restricted_record": False}})
-    event.update(fields)
-    if fields.get("cancels_event_id"):
-        event["event_type"] = "ADMISSION_CANCELLED"
-    answer = hub.post("admission", event)
+    answer = hub.post("admission", events.plain_admission(rng, nhs, **fields))
     assert answer.status_code == 202, answer.text
     return answer.json()["event_id"]
 

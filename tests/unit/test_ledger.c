@@ -326,25 +326,19 @@ static void test_disclosed(void **state)
     free(disclosure.fields);
 
     /* Dead-lettered, suppressed, another partner, another event: none. */
-    assert_int_equal(ledger_disclosed(ledger, PERSON_A, strlen(PERSON_A), "homes", "e-2",
-                                      &disclosure, errstr, sizeof errstr),
-                     0);
-    assert_int_equal(ledger_disclosed(ledger, PERSON_B, strlen(PERSON_B), "homes", "e-4",
-                                      &disclosure, errstr, sizeof errstr),
-                     0);
-    assert_int_equal(ledger_disclosed(ledger, PERSON_A, strlen(PERSON_A), "leisure", "e-1",
-                                      &disclosure, errstr, sizeof errstr),
-                     0);
-    assert_int_equal(ledger_disclosed(ledger, PERSON_A, strlen(PERSON_A), "homes", "e-3",
-                                      &disclosure, errstr, sizeof errstr),
-                     0);
-    assert_int_equal(ledger_disclosed(ledger, PERSON_A, strlen(PERSON_A), "homes", "e-9",
-                                      &disclosure, errstr, sizeof errstr),
-                     0);
-    assert_int_equal(ledger_disclosed(ledger, PERSON_B, strlen(PERSON_B), "leisure", "e-3",
-                                      &disclosure, errstr, sizeof errstr),
-                     1);
-    free(disclosure.fields);
+    const struct {
+        const char *person, *partner, *event_id;
+        int found;
+    } asked[] = {{PERSON_A, "homes", "e-2", 0},   {PERSON_B, "homes", "e-4", 0},
+                 {PERSON_A, "leisure", "e-1", 0}, {PERSON_A, "homes", "e-3", 0},
+                 {PERSON_A, "homes", "e-9", 0},   {PERSON_B, "leisure", "e-3", 1}};
+    for (size_t i = 0; i < sizeof asked / sizeof *asked; i++) {
+        assert_int_equal(ledger_disclosed(ledger, asked[i].person, strlen(asked[i].person),
+                                          asked[i].partner, asked[i].event_id, &disclosure, errstr,
+                                          sizeof errstr),
+                         asked[i].found);
+        free(disclosure.fields);
+    }
 
     /* A redelivery later, under a new version with other fields: the
      * latest delivered receipt names the agreement and time; the fields
