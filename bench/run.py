@@ -172,6 +172,17 @@ def preload(broker, encoder, count):
     assert producer.flush(60) == 0, "preloading did not finish"
 
 
+def produce_waiting(producer, topic, **message):
+    """producer.produce, waiting while librdkafka's local queue is full
+    (loading a million records outruns the broker)."""
+    while True:
+        try:
+            producer.produce(topic, **message)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
 def received_times(partner):
     return [datetime.datetime.fromisoformat(r["received_at"].replace("Z", "+00:00"))
             for r in partner.requests()]
@@ -405,12 +416,7 @@ def replay_load(broker, encoder, person, count):
             expected += 1
         else:
             key, value, headers = others[i % len(others)]
-        while True:
-            try:
-                producer.produce("admission", key=key, value=value, headers=headers)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce_waiting(producer, "admission", key=key, value=value, headers=headers)
         if i % 10000 == 0:
             producer.poll(0)
     assert producer.flush(120) == 0, "loading the replay events did not finish"
@@ -483,12 +489,7 @@ def preload_encoded(broker, encoded):
     producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 20,
                          "enable.idempotence": True})
     for i, (key, value, headers) in enumerate(encoded):
-        while True:
-            try:
-                producer.produce("admission", key=key, value=value, headers=headers)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce_waiting(producer, "admission", key=key, value=value, headers=headers)
         if i % 1000 == 0:
             producer.poll(0)
     assert producer.flush(60) == 0, "preloading did not finish"
@@ -686,12 +687,7 @@ def ledger_load(broker, topic, key, chosen, count):
                       f'"event_type":"{event_type}",{source},"person_ref":"{ref}",'
                       f'"agreement":"{agreement}","reason":"{reason}","detail":"{detail}",'
                       f'"at":"{at}"}}')
-        while True:
-            try:
-                producer.produce(topic, key=ref.encode(), value=record.encode())
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce_waiting(producer, topic, key=ref.encode(), value=record.encode())
         if i % 10000 == 0:
             producer.poll(0)
     assert producer.flush(120) == 0, "loading the audit records did not finish"
