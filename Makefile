@@ -47,7 +47,7 @@ EXAMPLE_CONNECTOR := $(BUILD)/connectors/example.so
 LIB_OBJS       := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS) $(CONNECTOR_SRCS))
 LIBPLACEHUB    := $(BUILD)/libplacehub.a
 
-SERVICES := ingest dispatch registry partner-sim mllp connector-test ctl
+SERVICES := ingest dispatch registry partner-sim mllp connector-test ctl console
 BINS     := $(patsubst %,$(BUILD)/bin/placehub-%,$(SERVICES))
 
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -94,6 +94,16 @@ service_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/$(1)/*.c))
 $(BUILD)/bin/placehub-%: $$(call service_objs,$$*) $(LIBPLACEHUB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The console's pages are compiled into it (tools/embed-assets.py).
+CONSOLE_ASSETS := $(wildcard services/console/assets/*)
+$(BUILD)/gen/console_assets.c: $(CONSOLE_ASSETS) tools/embed-assets.py
+	@mkdir -p $(dir $@)
+	$(PYTHON) tools/embed-assets.py services/console/assets $@
+$(BUILD)/obj/gen/console_assets.o: $(BUILD)/gen/console_assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Iservices/console $(CFLAGS) -c -o $@ $<
+$(BUILD)/bin/placehub-console: $(BUILD)/obj/gen/console_assets.o
 
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIBPLACEHUB)
 	@mkdir -p $(dir $@)

@@ -39,6 +39,9 @@ static int config_defaults(struct config *config)
     config->dispatch.audit_topic = strdup("placehub.audit");
     config->governance.objections_topic = strdup("placehub.objections");
     config->governance.ledger = strdup("../var/placehub-ledger.db");
+    config->console.ledger = strdup("../var/placehub-console-ledger.db");
+    config->console.session_idle_minutes = 30;
+    config->console.sample_interval_ms = 5000;
     config->dispatch.breaker_failures = 5;
     config->dispatch.breaker_open_ms = 5000;
     config->dispatch.breaker_open_max_ms = 60000;
@@ -57,7 +60,7 @@ static int config_defaults(struct config *config)
         !config->schema_registry.listen || !config->ingest.listen ||
         !config->dispatch.group_prefix || !config->dispatch.dead_letter_topic ||
         !config->dispatch.audit_topic || !config->governance.objections_topic ||
-        !config->governance.ledger)
+        !config->governance.ledger || !config->console.ledger)
         return -1;
     return 0;
 }
@@ -65,8 +68,8 @@ static int config_defaults(struct config *config)
 static int config_parse_document(struct config_parser *parser, struct config *config)
 {
     static const char *const known[] = {
-        "kafka", "schema_registry", "topics",     "ingest",     "dispatch",
-        "mllp",  "partners",        "operations", "governance", NULL};
+        "kafka",    "schema_registry", "topics",     "ingest",  "dispatch", "mllp",
+        "partners", "operations",      "governance", "console", NULL};
     yaml_node_t *root = yaml_document_get_root_node(parser->document);
     if (!root)
         return config_fail(parser, NULL, "the file is empty; start from config/placehub.yaml");
@@ -98,6 +101,9 @@ static int config_parse_document(struct config_parser *parser, struct config *co
         return -1;
     if ((node = config_get(parser, root, "governance")) &&
         config_parse_governance(parser, config, node) != 0)
+        return -1;
+    if ((node = config_get(parser, root, "console")) &&
+        config_parse_console(parser, config, node) != 0)
         return -1;
     /* Partners last: their topics must refer to declared topics. */
     if ((node = config_get(parser, root, "partners")) &&
@@ -242,6 +248,9 @@ void config_destroy(struct config *config)
     free(config->governance.person_key);
     free(config->governance.objections_topic);
     free(config->governance.ledger);
+    free(config->console.listen);
+    free(config->console.users_file);
+    free(config->console.ledger);
     free(config);
 }
 

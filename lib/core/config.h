@@ -179,6 +179,21 @@ struct config {
          * folder); default "../var/placehub-ledger.db". */
         char *ledger;
     } governance;
+    struct {
+        /* placehub-console (services/console, docs/operations.md). listen
+         * NULL: the console refuses to start and says what to set. */
+        char *listen;
+        /* Who may log in: "name:role:pbkdf2-sha256$..." lines, written by
+         * placehub-console --add-user; resolved like schemas_dir. */
+        char *users_file;
+        /* The console's own disclosure ledger (event traces, subject
+         * access), fed from the audit topic; default
+         * "../var/placehub-console-ledger.db". */
+        char *ledger;
+        int session_idle_minutes; /* a session unused this long ends */
+        int sample_interval_ms;   /* how often the services' /metrics are read */
+        int line;                 /* of the console section, for messages */
+    } console;
 };
 
 /* Reads and checks path. Returns 0 and a new config in *config (caller frees

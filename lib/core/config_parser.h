@@ -140,6 +140,9 @@ int config_parse_mllp(struct config_parser *parser, struct config *config, const
 
 /* config_governance.c: governance, and a partner's agreements (checked
  * against its topics and every agreement read before). */
+/* placehub-console's console: section (config_console.c). */
+int config_parse_console(struct config_parser *parser, struct config *config,
+                         const yaml_node_t *node);
 int config_parse_governance(struct config_parser *parser, struct config *config,
                             const yaml_node_t *node);
 int config_parse_agreements(struct config_parser *parser, const struct config *config,

@@ -233,6 +233,10 @@ char *record_receipt(const struct record_outcome *outcome, size_t *len)
         record_text_literal(&text, ",\"via\":");
         record_text_cstring(&text, outcome->via);
     }
+    if (outcome->actor) {
+        record_text_literal(&text, ",\"actor\":");
+        record_text_cstring(&text, outcome->actor);
+    }
     if (outcome->cancels_event_id) {
         record_text_literal(&text, ",\"cancels_event_id\":");
         record_text_cstring(&text, outcome->cancels_event_id);
@@ -278,6 +282,8 @@ char *record_suppression(const struct record_suppression *suppression, size_t *l
                             json_string(suppression->supersedes_event_id));
     if (record && suppression->via)
         json_object_set_new(record, "via", json_string(suppression->via));
+    if (record && suppression->actor)
+        json_object_set_new(record, "actor", json_string(suppression->actor));
     return record_dump(record, len);
 }
 

@@ -67,6 +67,7 @@ struct record_outcome {
     const char *fields;            /* field paths disclosed: a JSON array (sorted); NULL: none */
     int pseudonymised;             /* a pseudonym stood for the NHS number */
     const char *via;               /* ctl's "redrive" or "replay"; NULL: dispatch */
+    const char *actor;             /* who asked for it (via ctl or the console); NULL: none */
     const struct record_dead_letter *dead_letter; /* a redrive: the dead letter; else NULL */
     /* A cancellation or correction sent because the partner received the
      * original (docs/governance.md, "Corrections follow disclosures"): the
@@ -91,7 +92,8 @@ struct record_suppression {
     const char *cancels_event_id;       /* a cancellation: the event it cancels; else NULL */
     const char *supersedes_event_id;    /* a correction: the event it replaces; else NULL */
     int64_t at_ms;
-    const char *via; /* ctl's "redrive" or "replay"; NULL: dispatch */
+    const char *via;   /* ctl's "redrive" or "replay"; NULL: dispatch */
+    const char *actor; /* who asked for it (via ctl or the console); NULL: none */
 };
 
 /* The suppression record as compact JSON (caller frees), or NULL. */

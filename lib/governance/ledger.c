@@ -90,6 +90,20 @@ static const char *const ledger_sql[LEDGER_STATEMENTS] = {
         " FROM entry LEFT JOIN fieldset f ON f.id = entry.fieldset"
         " WHERE person_ref = ? AND at_ms >= ? AND at_ms < ?"
         " ORDER BY at_ms, entry.id",
+    /* Both fast only with ledger_index_events' indexes (the console's
+     * ledger); without them a full scan, still correct. */
+    [LEDGER_EVENT] =
+        "SELECT record, at_ms, partner, event_id, event_type, source_topic, source_partition,"
+        " source_offset, outcome, agreement, agreement_version, f.fields, reason, correction,"
+        " corrects, via, scope, state, recorded_by, source, audit_partition, audit_offset"
+        " FROM entry LEFT JOIN fieldset f ON f.id = entry.fieldset"
+        " WHERE event_id = ? ORDER BY at_ms, entry.id",
+    [LEDGER_RECENT] =
+        "SELECT record, at_ms, partner, event_id, event_type, source_topic, source_partition,"
+        " source_offset, outcome, agreement, agreement_version, f.fields, reason, correction,"
+        " corrects, via, scope, state, recorded_by, source, audit_partition, audit_offset"
+        " FROM entry LEFT JOIN fieldset f ON f.id = entry.fieldset"
+        " WHERE event_id IS NOT NULL ORDER BY at_ms DESC, entry.id DESC LIMIT ?",
 };
 
 void ledger_error(struct ledger *ledger, const char *what, char *errstr, size_t errstr_size)

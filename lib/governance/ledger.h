@@ -150,6 +150,23 @@ long long ledger_subject(struct ledger *ledger, const char *person_ref, int64_t 
                          int64_t to_ms, int (*each)(void *opaque, const struct ledger_entry *entry),
                          void *opaque, char *errstr, size_t errstr_size);
 
+/* Adds indexes by event id and by time (for ledger_event and
+ * ledger_recent; placehub-console's ledger has them; dispatch's does not,
+ * since every insert would pay for them). Idempotent. 0 or -1 with errstr. */
+int ledger_index_events(struct ledger *ledger, char *errstr, size_t errstr_size);
+
+/* Calls each for every row of event_id (its receipts and suppressions at
+ * every partner), in time order. Returns the rows given, or -1 with errstr. */
+long long ledger_event(struct ledger *ledger, const char *event_id,
+                       int (*each)(void *opaque, const struct ledger_entry *entry), void *opaque,
+                       char *errstr, size_t errstr_size);
+
+/* Calls each for the latest limit rows that are about an event (deliveries
+ * and suppressions), newest first. Returns the rows given, or -1. */
+long long ledger_recent(struct ledger *ledger, int limit,
+                        int (*each)(void *opaque, const struct ledger_entry *entry), void *opaque,
+                        char *errstr, size_t errstr_size);
+
 /* The row of a kept record read from the audit topic (partition, offset),
  * as ledger_subject would give it once it is in the ledger. entry's
  * strings are copied into storage (storage_size at least the record's

@@ -25,6 +25,8 @@ enum ledger_statement {
     LEDGER_FIELDSET_GET,
     LEDGER_DISCLOSED,
     LEDGER_SUBJECT,
+    LEDGER_EVENT,
+    LEDGER_RECENT,
     LEDGER_STATEMENTS
 };
 

@@ -136,18 +136,14 @@ static void ledger_entry_read(sqlite3_stmt *row, struct ledger_entry *entry)
     entry->audit_offset = sqlite3_column_int64(row, 21);
 }
 
-long long ledger_subject(struct ledger *ledger, const char *person_ref, int64_t from_ms,
-                         int64_t to_ms, int (*each)(void *opaque, const struct ledger_entry *entry),
-                         void *opaque, char *errstr, size_t errstr_size)
+/* Steps query (bound, under the lock) and gives each row to each until it
+ * returns non-zero. Returns the rows given, or -1 with errstr. */
+static long long ledger_rows(struct ledger *ledger, sqlite3_stmt *query, const char *what,
+                             int (*each)(void *opaque, const struct ledger_entry *entry),
+                             void *opaque, char *errstr, size_t errstr_size)
 {
     long long given = 0;
     struct ledger_entry entry;
-    pthread_mutex_lock(&ledger->lock);
-    sqlite3_stmt *query = ledger->statement[LEDGER_SUBJECT];
-    sqlite3_reset(query);
-    ledger_bind_person(query, 1, person_ref, strlen(person_ref));
-    sqlite3_bind_int64(query, 2, from_ms);
-    sqlite3_bind_int64(query, 3, to_ms);
     int rc;
     while ((rc = sqlite3_step(query)) == SQLITE_ROW) {
         ledger_entry_read(query, &entry);
@@ -158,10 +154,66 @@ long long ledger_subject(struct ledger *ledger, const char *person_ref, int64_t 
         }
     }
     if (rc != SQLITE_DONE) {
-        ledger_error(ledger, "cannot read a person's records", errstr, errstr_size);
+        ledger_error(ledger, what, errstr, errstr_size);
         given = -1;
     }
     sqlite3_reset(query);
+    return given;
+}
+
+long long ledger_subject(struct ledger *ledger, const char *person_ref, int64_t from_ms,
+                         int64_t to_ms, int (*each)(void *opaque, const struct ledger_entry *entry),
+                         void *opaque, char *errstr, size_t errstr_size)
+{
+    pthread_mutex_lock(&ledger->lock);
+    sqlite3_stmt *query = ledger->statement[LEDGER_SUBJECT];
+    sqlite3_reset(query);
+    ledger_bind_person(query, 1, person_ref, strlen(person_ref));
+    sqlite3_bind_int64(query, 2, from_ms);
+    sqlite3_bind_int64(query, 3, to_ms);
+    long long given = ledger_rows(ledger, query, "cannot read a person's records", each, opaque,
+                                  errstr, errstr_size);
+    pthread_mutex_unlock(&ledger->lock);
+    return given;
+}
+
+int ledger_index_events(struct ledger *ledger, char *errstr, size_t errstr_size)
+{
+    pthread_mutex_lock(&ledger->lock);
+    int rc = sqlite3_exec(ledger->db,
+                          "CREATE INDEX IF NOT EXISTS entry_event ON entry(event_id);"
+                          "CREATE INDEX IF NOT EXISTS entry_time ON entry(at_ms);",
+                          NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        ledger_error(ledger, "cannot index the records by event and time", errstr, errstr_size);
+    pthread_mutex_unlock(&ledger->lock);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+long long ledger_event(struct ledger *ledger, const char *event_id,
+                       int (*each)(void *opaque, const struct ledger_entry *entry), void *opaque,
+                       char *errstr, size_t errstr_size)
+{
+    pthread_mutex_lock(&ledger->lock);
+    sqlite3_stmt *query = ledger->statement[LEDGER_EVENT];
+    sqlite3_reset(query);
+    sqlite3_bind_text(query, 1, event_id, -1, SQLITE_TRANSIENT);
+    long long given = ledger_rows(ledger, query, "cannot read an event's records", each, opaque,
+                                  errstr, errstr_size);
+    pthread_mutex_unlock(&ledger->lock);
+    return given;
+}
+
+long long ledger_recent(struct ledger *ledger, int limit,
+                        int (*each)(void *opaque, const struct ledger_entry *entry), void *opaque,
+                        char *errstr, size_t errstr_size)
+{
+    pthread_mutex_lock(&ledger->lock);
+    sqlite3_stmt *query = ledger->statement[LEDGER_RECENT];
+    sqlite3_reset(query);
+    sqlite3_bind_int(query, 1, limit);
+    long long given = ledger_rows(ledger, query, "cannot read the latest records", each, opaque,
+                                  errstr, errstr_size);
     pthread_mutex_unlock(&ledger->lock);
     return given;
 }

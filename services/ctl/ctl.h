@@ -158,6 +158,10 @@ int redeliver_send(struct redeliver *redeliver, const struct redeliver_source *s
 /* The producer, to write other records (e.g. redrive markers). Borrowed. */
 struct producer *redeliver_producer(struct redeliver *redeliver);
 
+/* Names who asked for the redelivery in its records ("actor"): the
+ * console's logged-in user, or --actor; by default the login name. */
+void redeliver_set_actor(struct redeliver *redeliver, const char *actor);
+
 void redeliver_destroy(struct redeliver *redeliver);
 
 /* ---- dlq.c -------------------------------------------------------------- */

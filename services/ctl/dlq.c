@@ -44,6 +44,8 @@ static const char dlq_help[] =
     "      --all            list: include redriven ones; redrive: every outstanding one\n"
     "      --payload        show: include the decoded event\n"
     "      --attempts N     redrive: tries per dead letter on passing failures (3)\n"
+    "      --actor NAME     redrive: who asked for it, recorded in each receipt\n"
+    "                       (default: your login name; the console passes its user)\n"
     "      --json           JSON lines instead of a table\n"
     "  -c, --config FILE    configuration (default config/placehub.yaml)\n"
     "  -h, --help           this text\n"
@@ -73,6 +75,7 @@ struct dlq {
     struct dead_letter *letters;
     size_t count;
     const char *partner; /* filter, or NULL */
+    const char *actor;   /* redrive: who asked (--actor), or NULL: the login name */
     int keep_messages;
 };
 
@@ -378,6 +381,8 @@ static int dlq_redrive(struct dlq *dlq, char **ids, size_t id_count, int all, in
                 failed++;
                 continue;
             }
+            if (dlq->actor)
+                redeliver_set_actor(redeliver, dlq->actor);
             if (engine_count < 64) {
                 snprintf(engines[engine_count].partner, sizeof engines[engine_count].partner, "%s",
                          letter->partner);
@@ -413,12 +418,13 @@ static int dlq_redrive(struct dlq *dlq, char **ids, size_t id_count, int all, in
 
 int ctl_dlq(struct ctl *ctl, int argc, char **argv)
 {
-    enum { PARTNER = 1000, ALL, PAYLOAD, ATTEMPTS };
+    enum { PARTNER = 1000, ALL, PAYLOAD, ATTEMPTS, ACTOR };
     static const struct option options[] = {CTL_COMMON_LONG,
                                             {"partner", required_argument, NULL, PARTNER},
                                             {"all", no_argument, NULL, ALL},
                                             {"payload", no_argument, NULL, PAYLOAD},
                                             {"attempts", required_argument, NULL, ATTEMPTS},
+                                            {"actor", required_argument, NULL, ACTOR},
                                             {NULL, 0, NULL, 0}};
     struct dlq dlq = {.ctl = ctl};
     int all = 0, payload = 0, attempts = 3, option;
@@ -431,11 +437,22 @@ int ctl_dlq(struct ctl *ctl, int argc, char **argv)
             payload = 1;
         else if (option == ATTEMPTS)
             attempts = atoi(optarg) > 0 ? atoi(optarg) : 1;
+        else if (option == ACTOR)
+            dlq.actor = optarg;
         else
             ctl_common_option(ctl, option, dlq_help);
     }
     if (optind >= argc) {
         fputs(dlq_help, stderr);
+        return CTL_EXIT_USAGE;
+    }
+    size_t actor_len = dlq.actor ? strlen(dlq.actor) : 0;
+    if (dlq.actor &&
+        (actor_len == 0 || actor_len > 64 ||
+         strspn(dlq.actor, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._@-") !=
+             actor_len)) {
+        fprintf(stderr, "placehub-ctl dlq: --actor: 1 to 64 letters, digits, '.', '_', '@' or "
+                        "'-'\n");
         return CTL_EXIT_USAGE;
     }
     const char *action = argv[optind++];

@@ -24,10 +24,12 @@
  * agreements now refuse is not sent: a suppression record says why.
  */
 #include <curl/curl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "ctl.h"
@@ -38,6 +40,7 @@
 
 struct redeliver {
     const struct config *config;
+    char actor[65]; /* who asked: --actor, else the login name; "" unknown */
     struct delivery_partner *partner;
     struct producer *producer;
     CURL *easy;
@@ -52,6 +55,8 @@ struct redeliver *redeliver_new(const struct config *config, const char *partner
         return NULL;
     }
     redeliver->config = config;
+    struct passwd *user = getpwuid(getuid());
+    snprintf(redeliver->actor, sizeof redeliver->actor, "%s", user ? user->pw_name : "");
     const struct config_partner *partner = config_partner_find(config, partner_id);
     if (!partner) {
         snprintf(errstr, errstr_size, "no partner %s in %s", partner_id, config->path);
@@ -71,6 +76,11 @@ struct redeliver *redeliver_new(const struct config *config, const char *partner
 fail:
     redeliver_destroy(redeliver);
     return NULL;
+}
+
+void redeliver_set_actor(struct redeliver *redeliver, const char *actor)
+{
+    snprintf(redeliver->actor, sizeof redeliver->actor, "%s", actor);
 }
 
 struct producer *redeliver_producer(struct redeliver *redeliver)
@@ -120,6 +130,7 @@ static int redeliver_suppressed(struct redeliver *redeliver, const struct redeli
         .detail = decision->detail,
         .at_ms = clock_wall_ms(),
         .via = via,
+        .actor = redeliver->actor[0] ? redeliver->actor : NULL,
     };
     size_t len = 0;
     char *text = record_suppression(&suppression, &len);
@@ -231,6 +242,7 @@ int redeliver_send(struct redeliver *redeliver, const struct redeliver_source *s
         .fields = delivered ? fields : NULL,
         .pseudonymised = decision.pseudonymised,
         .via = via,
+        .actor = redeliver->actor[0] ? redeliver->actor : NULL,
         .dead_letter = redeliver_dead_letter(extra, &dead_letter) ? &dead_letter : NULL,
     };
     size_t len = 0;
