@@ -18,6 +18,7 @@
 #include "console.h"
 #include "core/log.h"
 #include "core/text.h"
+#include "net/http_fields.h"
 
 #define SESSION_COOKIE "placehub_session"
 #define LOGIN_COOKIE "placehub_login"
@@ -35,53 +36,16 @@ static void server_headers(struct httpd_response *response)
     httpd_response_header(response, "Cache-Control", "no-store");
 }
 
-/* The value of cookie name in the Cookie header, into out; 0 or -1. */
 static int server_cookie(const struct httpd_request *request, const char *name, char *out,
                          size_t out_size)
 {
-    const char *header = httpd_request_header(request, "Cookie");
-    size_t name_len = strlen(name);
-    while (header && *header) {
-        header += strspn(header, " ;");
-        if (strncmp(header, name, name_len) == 0 && header[name_len] == '=') {
-            const char *value = header + name_len + 1;
-            size_t len = strcspn(value, ";");
-            if (len >= out_size)
-                return -1;
-            memcpy(out, value, len);
-            out[len] = '\0';
-            return 0;
-        }
-        header += strcspn(header, ";");
-    }
-    return -1;
+    return http_fields_cookie(httpd_request_header(request, "Cookie"), name, out, out_size);
 }
 
-/* x-www-form-urlencoded: the value of name in body, decoded into out. */
-static int server_form(const char *body, const char *name, char *out, size_t out_size)
+static int server_form(const struct httpd_request *request, const char *name, char *out,
+                       size_t out_size)
 {
-    size_t name_len = strlen(name);
-    for (const char *at = body; at && *at; at = strchr(at, '&') ? strchr(at, '&') + 1 : NULL) {
-        if (strncmp(at, name, name_len) != 0 || at[name_len] != '=')
-            continue;
-        size_t o = 0;
-        for (const char *c = at + name_len + 1; *c && *c != '&'; c++) {
-            char decoded = *c;
-            unsigned hex;
-            if (*c == '+')
-                decoded = ' ';
-            else if (*c == '%' && sscanf(c + 1, "%2x", &hex) == 1 && c[1] && c[2]) {
-                decoded = (char)hex;
-                c += 2;
-            }
-            if (o + 1 >= out_size)
-                return -1;
-            out[o++] = decoded;
-        }
-        out[o] = '\0';
-        return 0;
-    }
-    return -1;
+    return http_fields_form(request->body, request->body_len, name, out, out_size);
 }
 
 static void server_asset(struct httpd_response *response, const char *path)
@@ -155,18 +119,18 @@ static void server_login(struct console *console, const struct httpd_request *re
     char name[CONSOLE_NAME_MAX + 2], password[256], form_token[64], cookie_token[64];
     char errstr[512];
     if (server_cookie(request, LOGIN_COOKIE, cookie_token, sizeof cookie_token) != 0 ||
-        server_form(request->body, "login_token", form_token, sizeof form_token) != 0 ||
+        server_form(request, "login_token", form_token, sizeof form_token) != 0 ||
         strlen(form_token) != 32 || CRYPTO_memcmp(form_token, cookie_token, 32) != 0) {
         server_login_page(response, 403,
                           "The login form had expired or came from elsewhere: try again.");
         return;
     }
-    if (server_form(request->body, "name", name, sizeof name) != 0 || !console_name_valid(name)) {
+    if (server_form(request, "name", name, sizeof name) != 0 || !console_name_valid(name)) {
         server_login_page(response, 400,
                           "User name: 1 to 64 letters, digits, '.', '_', '@' or '-'.");
         return;
     }
-    if (server_form(request->body, "password", password, sizeof password) != 0 || !password[0]) {
+    if (server_form(request, "password", password, sizeof password) != 0 || !password[0]) {
         server_login_page(response, 400, "Password: required.");
         return;
     }
