@@ -243,3 +243,51 @@ def test_without_a_token_changes_only_from_loopback(make_hub, broker, tmp_path):
         assert "loopback" in answer.json()["error"]
         assert partner_state(url, "housing")["paused"] is True
     assert post(url, "/partners/housing/resume", headers={}).status_code == 200
+
+
+def rfc3339_seconds(text):
+    """Seconds since the epoch of "YYYY-MM-DDTHH:MM:SS.mmmZ"."""
+    import datetime
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def test_pause_lets_in_flight_settle_and_holds_retries(make_hub, broker, tmp_path):
+    hub, url, _ = control_hub(make_hub, tmp_path, {"housing": ["admission"]},
+                              dispatch_settings={"breaker_failures": 1000})
+    caught_up(hub, broker, "housing", ["admission"])
+    partner = hub.partners["housing"]
+
+    # An attempt in flight when the pause comes finishes, and its offset is
+    # stored: a pause settles what it can, and stores nothing else.
+    partner.behave(status=200, delay_ms=3000)
+    [first] = post_events(hub, 1, 7103)
+    wait_until(lambda: partner_state(url, "housing")["in_flight"] == 1, 30, "an attempt in flight")
+    answer = post(url, "/partners/housing/pause")
+    assert answer.status_code == 200 and answer.json()["in_flight"] == 1
+    ends = broker.end_offsets(["admission"])["admission"]
+    wait_until(lambda: received(partner, [first]) == {first}, 30, "the in-flight one delivered")
+    wait_until(lambda: broker.committed(hub.group("housing"), ["admission"])["admission"] == ends,
+               30, "its offset stored while paused")
+    assert post(url, "/partners/housing/resume").status_code == 200
+
+    # A retry that comes due while paused does not go.
+    partner.behave(status=503)
+    [second] = post_events(hub, 1, 7104)
+    wait_until(lambda: partner_state(url, "housing")["retrying"], 30, "a retrying event")
+    assert post(url, "/partners/housing/pause").status_code == 200
+    state = wait_until(lambda: (lambda s: s if s["in_flight"] == 0 else None)(
+        partner_state(url, "housing")), 30, "nothing in flight")
+    [retrying] = state["retrying"]
+    assert retrying["event_id"] == second
+    requests_before = partner.count()
+    # Absence takes time to show: wait until the retry was due (by
+    # dispatch's own account) and then some, with the backoff capped at 1 s.
+    due = rfc3339_seconds(retrying["next_attempt_at"]) + 1.5
+    wait_until(lambda: time.time() > due, 30, "the retry's time passed")
+    assert partner.count() == requests_before, "a retry went out while paused"
+    assert partner_state(url, "housing")["retrying"][0]["attempt"] == retrying["attempt"]
+
+    partner.behave(status=200)
+    assert post(url, "/partners/housing/resume").status_code == 200
+    wait_until(lambda: received(partner, [second]) == {second}, 30, "delivered once resumed")
