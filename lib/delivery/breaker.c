@@ -66,6 +66,15 @@ enum breaker_transition breaker_failure(struct breaker *breaker, int64_t now)
     return BREAKER_OPENED;
 }
 
+enum breaker_transition breaker_probe(struct breaker *breaker)
+{
+    if (breaker->state != BREAKER_OPEN)
+        return BREAKER_UNCHANGED;
+    breaker->state = BREAKER_HALF_OPEN;
+    breaker->probe_in_flight = 0;
+    return BREAKER_HALF_OPENED;
+}
+
 int64_t breaker_probe_at(const struct breaker *breaker)
 {
     return breaker->state == BREAKER_OPEN ? breaker->open_until_ms : INT64_MAX;

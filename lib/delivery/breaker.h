@@ -67,6 +67,13 @@ enum breaker_transition breaker_success(struct breaker *breaker);
  * but the count. */
 enum breaker_transition breaker_failure(struct breaker *breaker, int64_t now);
 
+/* An operator asks for a probe now instead of at the end of the open
+ * period: an open breaker becomes half-open at once (BREAKER_HALF_OPENED),
+ * and the next attempt allowed is the probe; its outcome closes or reopens
+ * it as usual (a failure doubles the open period, as a failed probe does).
+ * Returns BREAKER_UNCHANGED, and changes nothing, when it is not open. */
+enum breaker_transition breaker_probe(struct breaker *breaker);
+
 /* When the open period ends (the earliest an attempt may go out again);
  * INT64_MAX when not open. */
 int64_t breaker_probe_at(const struct breaker *breaker);

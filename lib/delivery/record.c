@@ -8,7 +8,8 @@
  * small JSON document per final outcome: partner, event, outcome, status,
  * attempts, latency, and what was disclosed (agreement, field paths, person
  * reference). A suppression record says which event an agreement kept from
- * which partner, and why. None carries personal data beyond what the
+ * which partner, and why. A partner control record says which operator
+ * paused, resumed or probed which partner, and when. None carries personal data beyond what the
  * original event holds (field names, never values; the person reference is
  * the keyed hash already used as the Kafka key); the partner's response is
  * redacted before it is kept.
@@ -284,6 +285,16 @@ char *record_suppression(const struct record_suppression *suppression, size_t *l
         json_object_set_new(record, "via", json_string(suppression->via));
     if (record && suppression->actor)
         json_object_set_new(record, "actor", json_string(suppression->actor));
+    return record_dump(record, len);
+}
+
+char *record_partner_control(const struct record_partner_control *control, size_t *len)
+{
+    char at[48];
+    codec_timestamp_format(control->at_ms, at, sizeof at);
+    json_t *record = json_pack("{s:s,s:s,s:s,s:s,s:s}", "record", "partner_control", "partner",
+                               control->partner_id, "action", control->action, "actor",
+                               control->actor, "at", at);
     return record_dump(record, len);
 }
 

@@ -99,6 +99,22 @@ struct record_suppression {
 /* The suppression record as compact JSON (caller frees), or NULL. */
 char *record_suppression(const struct record_suppression *suppression, size_t *len);
 
+/* An operator's action on a partner's delivery engine (dispatch's
+ * POST /partners/{id}/pause, resume, probe). Strings are borrowed. */
+struct record_partner_control {
+    const char *partner_id;
+    const char *action; /* "pause", "resume", "probe" */
+    const char *actor;  /* who (X-Placehub-Actor), checked by control_actor_valid */
+    int64_t at_ms;
+};
+
+/* {"record":"partner_control","partner","action","actor","at"} as compact
+ * JSON (caller frees), or NULL when out of memory. It is about no person
+ * and no event: readers of the audit topic that keep only deliveries,
+ * suppressions and objection changes (the disclosure ledger, ctl audit)
+ * pass over it. */
+char *record_partner_control(const struct record_partner_control *control, size_t *len);
+
 /* Fills headers (RECORD_DEAD_LETTER_HEADERS entries) for the dead letter;
  * their values point into storage (at least 1024 bytes), which must live
  * until the message is produced. Returns the header count. */

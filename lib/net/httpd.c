@@ -610,6 +610,18 @@ const char *httpd_request_query(const struct httpd_request *request, const char 
     return MHD_lookup_connection_value(request->connection, MHD_GET_ARGUMENT_KIND, name);
 }
 
+int httpd_request_loopback(const struct httpd_request *request)
+{
+    if (!request || !request->connection)
+        return 0;
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(request->connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!info || !info->client_addr || info->client_addr->sa_family != AF_INET)
+        return 0; /* httpd listens on IPv4 only */
+    const struct sockaddr_in *peer = (const struct sockaddr_in *)(const void *)info->client_addr;
+    return (ntohl(peer->sin_addr.s_addr) >> 24) == 127;
+}
+
 static void httpd_response_set_content_type(struct httpd_response *response,
                                             const char *content_type)
 {

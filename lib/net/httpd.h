@@ -71,6 +71,10 @@ int httpd_port(const struct httpd *httpd);
 const char *httpd_request_header(const struct httpd_request *request, const char *name);
 const char *httpd_request_query(const struct httpd_request *request, const char *name);
 
+/* 1 when the request came from a loopback address (127.0.0.0/8), else 0
+ * (another address, or none known). */
+int httpd_request_loopback(const struct httpd_request *request);
+
 /* Sets status and a JSON body (compact). Takes ownership of json (decref'd). */
 void httpd_response_json(struct httpd_response *response, int status, json_t *json);
 

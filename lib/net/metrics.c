@@ -34,6 +34,8 @@ static const struct {
      "Events written to the dead-letter topic."},
     {"placehub_dispatch_circuit_state", METRIC_GAUGE,
      "A partner's circuit: 0 closed, 1 open, 2 half-open."},
+    {"placehub_dispatch_partner_paused", METRIC_GAUGE,
+     "1 while an operator has paused a partner (POST /partners/{id}/pause), else 0."},
     {"placehub_dispatch_consumer_lag", METRIC_GAUGE,
      "Events on a partner's topic not yet consumed (librdkafka statistics)."},
     {"placehub_ingest_requests_total", METRIC_COUNTER,
@@ -350,6 +352,13 @@ void metrics_dispatch_circuit(const char *partner, int state)
     char labels[256];
     metrics_label(labels, sizeof labels, "partner", partner);
     metrics_gauge_set("placehub_dispatch_circuit_state", labels, state);
+}
+
+void metrics_dispatch_paused(const char *partner, int paused)
+{
+    char labels[256];
+    metrics_label(labels, sizeof labels, "partner", partner);
+    metrics_gauge_set("placehub_dispatch_partner_paused", labels, paused ? 1 : 0);
 }
 
 void metrics_ingest(const char *topic, const char *outcome)

@@ -29,6 +29,8 @@ void metrics_dispatch_out(const char *partner, const char *topic, int delivered,
 void metrics_dispatch_retry(const char *partner, const char *topic);
 /* dispatch: the partner's circuit changed (METRICS_CIRCUIT_*). */
 void metrics_dispatch_circuit(const char *partner, int state);
+/* dispatch: an operator paused (1) or resumed (0) the partner. */
+void metrics_dispatch_paused(const char *partner, int paused);
 /* ingest: a request for topic ended with outcome ("accepted", "rejected",
  * "unavailable"). */
 void metrics_ingest(const char *topic, const char *outcome);

@@ -168,6 +168,24 @@ fail:
     return -1;
 }
 
+struct partner *dispatch_partner_find(struct dispatch *dispatch, const char *id)
+{
+    for (size_t i = 0; id && i < dispatch->partner_count; i++)
+        if (strcmp(partner_id(dispatch->partners[i]), id) == 0)
+            return dispatch->partners[i];
+    return NULL;
+}
+
+struct partner *dispatch_partner(struct dispatch *dispatch, size_t i)
+{
+    return i < dispatch->partner_count ? dispatch->partners[i] : NULL;
+}
+
+const struct partner_shared *dispatch_shared(const struct dispatch *dispatch)
+{
+    return &dispatch->shared;
+}
+
 void dispatch_destroy(struct dispatch *dispatch)
 {
     if (!dispatch)

@@ -20,6 +20,8 @@
 #include "schema/registry.h"
 
 struct dispatch;
+struct partner;
+struct partner_shared;
 
 /* Creates the connector instances and one consumer thread per partner,
  * after the objection register and the disclosure ledger (each with its
@@ -30,6 +32,18 @@ struct dispatch;
  * unknown connector, a ledger that cannot be opened). */
 int dispatch_new(const struct config *config, struct registry *registry, int without_state,
                  struct dispatch **dispatch, char *errstr, size_t errstr_size);
+
+/* The partner whose id is id, or NULL when this dispatch delivers to none
+ * of that id. Borrowed: lives as long as the dispatch. */
+struct partner *dispatch_partner_find(struct dispatch *dispatch, const char *id);
+
+/* The i-th partner (in the configuration's order), or NULL past the last.
+ * Borrowed. */
+struct partner *dispatch_partner(struct dispatch *dispatch, size_t i);
+
+/* What the partners share: the configuration and the producer that writes
+ * to the audit topic. Borrowed. */
+const struct partner_shared *dispatch_shared(const struct dispatch *dispatch);
 
 /* Stops the consumers (stored offsets are committed on close), frees. */
 void dispatch_destroy(struct dispatch *dispatch);

@@ -11,6 +11,7 @@
 #include "dispatch.h"
 #include "core/log.h"
 #include "net/operations.h"
+#include "partner_api.h"
 #include "schema/registry.h"
 #include "service/service.h"
 
@@ -33,7 +34,9 @@ static const char help[] =
     "is skipped.\n"
     "\n"
     "Operators: with operations.dispatch_listen set, /metrics (Prometheus), /healthz,\n"
-    "/readyz and /status (a status page) are served there (docs/operations.md).\n"
+    "/readyz and /status (a status page) are served there (docs/operations.md), and\n"
+    "the partner controls: GET /partners, POST /partners/ID/pause|resume|probe\n"
+    "(a pause is not kept across a restart).\n"
     "\n"
     "Cancellations and corrections go where the original went: the disclosure\n"
     "ledger (governance.ledger, an SQLite file kept from the audit topic and\n"
@@ -111,7 +114,8 @@ int main(int argc, char **argv)
     /* Up first, so /readyz says 503 while the partners start. */
     if (operations_start(config, config->operations.dispatch_listen, "placehub-dispatch",
                          dispatch_is_ready, NULL, &operations, errstr, sizeof errstr) != 0 ||
-        dispatch_new(config, registry, without_state, &dispatch, errstr, sizeof errstr) != 0) {
+        dispatch_new(config, registry, without_state, &dispatch, errstr, sizeof errstr) != 0 ||
+        partner_api_add(operations, dispatch, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "placehub-dispatch: cannot start: %s\n", errstr);
         goto out;
     }
@@ -119,6 +123,7 @@ int main(int argc, char **argv)
     service_wait_for_signal();
     rc = 0;
 out:
+    /* First: its handlers ask the partners' threads (partner_api.c). */
     operations_stop(operations);
     dispatch_destroy(dispatch);
     registry_destroy(registry);

@@ -31,6 +31,9 @@
  * meanwhile; nothing is dropped and other partners, on their own threads,
  * are not slowed.
  *
+ * Operators may pause, resume and probe a partner (partner_control.c):
+ * their requests are applied here, at the start of a turn, on this thread.
+ *
  * Who does what: lib/delivery/window.h keeps the pending events in
  * consumption order, per-person order and which offsets may be stored;
  * lib/delivery/breaker.h decides when attempts may go out;
@@ -80,14 +83,17 @@ static void partner_easy_give(struct partner *partner, CURL *easy)
 /* ---- circuit breaker ---------------------------------------------------- */
 
 /* Acts on what the breaker did: open pauses the partner's partitions,
- * closed resumes them; each is counted and said. reason: what failed. */
-static void partner_circuit(struct partner *partner, enum breaker_transition transition,
-                            const char *reason)
+ * closed resumes them (unless an operator paused the partner); each is
+ * counted and said. reason: what failed. */
+void partner_circuit(struct partner *partner, enum breaker_transition transition,
+                     const char *reason)
 {
     const char *id = partner->config->id;
     switch (transition) {
     case BREAKER_OPENED:
         consumer_pause(partner->consumer, 1);
+        if (!partner->circuit_opened_ms) /* a failed probe reopens: still since then */
+            partner->circuit_opened_ms = clock_wall_ms();
         metrics_dispatch_circuit(id, METRICS_CIRCUIT_OPEN);
         log_warning("circuit open partner=%s failures=%d probe_in_ms=%d reason=%.100s", id,
                     partner->breaker.failures, partner->breaker.open_ms, reason ? reason : "");
@@ -97,7 +103,9 @@ static void partner_circuit(struct partner *partner, enum breaker_transition tra
         log_info("circuit half-open partner=%s: sending a probe", id);
         break;
     case BREAKER_CLOSED_AGAIN:
-        consumer_pause(partner->consumer, 0);
+        partner->circuit_opened_ms = 0;
+        if (!partner->paused)
+            consumer_pause(partner->consumer, 0);
         metrics_dispatch_circuit(id, METRICS_CIRCUIT_CLOSED);
         log_info("circuit closed partner=%s", id);
         break;
@@ -168,6 +176,7 @@ static void partner_start_attempt(struct partner *partner, struct pending *pendi
          * partner's, never the event's. */
         pending->attempts++;
         log_warning("%s partner=%s", reason, partner->config->id);
+        partner_note_error(partner, pending, reason, now);
         partner_circuit(partner, breaker_failure(&partner->breaker, now), "authentication");
         pending->next_attempt_ms = now + partner_backoff(partner, pending->attempts);
         return;
@@ -194,6 +203,10 @@ static void partner_credentials_ready(void *opaque)
 static int64_t partner_start_due(struct partner *partner, int64_t now)
 {
     int64_t next_due = now + 1000;
+    /* Paused: nothing starts, no retry is due, no probe; the loop still
+     * collects what is in flight and settles it. */
+    if (partner->paused)
+        return next_due;
     int decode_tried = 0, held;
     int credentials_ready = atomic_exchange(&partner->credentials_ready, 0);
     struct window_walk walk;
@@ -261,12 +274,14 @@ static void partner_complete(struct partner *partner, struct pending *pending, C
     if (outcome.result == PLACEHUB_REJECTED) {
         /* The partner answered: it is up, this event is what it refuses. */
         partner_circuit(partner, breaker_success(&partner->breaker), NULL);
+        partner_note_error(partner, NULL, outcome.reason, now);
         log_warning("rejected partner=%s event_id=%s status=%d reason=%.100s", partner->config->id,
                     pending->event_id, pending->status, outcome.reason);
         partner_final(partner, pending, 0, outcome.reason);
         return;
     }
     partner_circuit(partner, breaker_failure(&partner->breaker, now), outcome.reason);
+    partner_note_error(partner, pending, outcome.reason, now);
     int64_t delay = partner_backoff(partner, pending->attempts);
     if (retry_after_ms > delay)
         delay = retry_after_ms;
@@ -316,6 +331,8 @@ static void *partner_run(void *arg)
     struct curl_waitfd wait = {.fd = partner->wake_pipe[0], .events = CURL_WAIT_POLLIN};
     while (!atomic_load(partner->shared->stopping)) {
         int64_t now = clock_wall_ms();
+        if (atomic_load(&partner->control_posted))
+            partner_control_serve(partner, now); /* operators' requests (partner_control.c) */
         int more = partner_intake(partner, now);
         int64_t next_due = partner_start_due(partner, now);
         int ended = partner_collect(partner);
@@ -472,7 +489,8 @@ int partner_new(const struct partner_shared *shared, const struct config_partner
     breaker_init(&partner->breaker, &breaker);
     partner->random_state = (unsigned)clock_wall_ms() ^ (unsigned)(uintptr_t)partner;
     snprintf(group, sizeof group, "%s.%s", hub->dispatch.group_prefix, config->id);
-    if (partner_limits(partner, errstr, errstr_size) != 0 ||
+    if (partner_control_init(partner, errstr, errstr_size) != 0 ||
+        partner_limits(partner, errstr, errstr_size) != 0 ||
         partner_connector(partner, errstr, errstr_size) != 0 ||
         partner_transfers(partner, errstr, errstr_size) != 0 ||
         partner_consumer(partner, group, errstr, errstr_size) != 0) {
@@ -481,6 +499,7 @@ int partner_new(const struct partner_shared *shared, const struct config_partner
     }
     partner_governance_warn(partner);
     metrics_dispatch_circuit(config->id, METRICS_CIRCUIT_CLOSED);
+    metrics_dispatch_paused(config->id, 0);
     log_info("partner ready partner=%s group=%s connector=%s topics=%zu max_in_flight=%d",
              config->id, group, delivery_partner_type(partner->delivery)->name, config->topic_count,
              partner->max_in_flight);
@@ -556,5 +575,6 @@ void partner_destroy(struct partner *partner)
             close(partner->wake_pipe[i]);
     window_destroy(partner->window);
     free(partner->agreement_versions);
+    partner_control_fini(partner);
     free(partner);
 }

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include "core/config.h"
+#include "delivery/control.h"
 #include "kafka/producer.h"
 #include "schema/registry.h"
 
@@ -47,6 +48,25 @@ const unsigned char *partner_pseudonym_key(const struct partner *partner, size_t
 
 /* The partner's id, as configured. Borrowed. */
 const char *partner_id(const struct partner *partner);
+
+/* What an operator's request to a partner came to. */
+enum partner_answer {
+    PARTNER_APPLIED,  /* done (or, for CONTROL_NONE, looked at); *state is the state after it */
+    PARTNER_REFUSED,  /* it does not apply now (a probe of a circuit not open); message says
+                       * why; *state is the state */
+    PARTNER_NO_ANSWER /* the partner's thread did not answer within timeout_ms; message says so */
+};
+
+/* Asks the partner's thread to apply action (CONTROL_NONE: only look) and
+ * to copy its state into *state (caller's memory), and waits for it up to
+ * timeout_ms. Any thread may ask (the operations listener's do); the
+ * engine's state is only ever read and changed on its own thread. A pause
+ * takes no new events and starts no attempts (retries included) until a
+ * resume; requests in flight finish and settle as usual. A probe half-opens
+ * an open circuit at once and makes the first waiting event due now. */
+enum partner_answer partner_control(struct partner *partner, enum control_action action,
+                                    int timeout_ms, struct control_state *state, char *message,
+                                    size_t message_size);
 
 /* Starts the partner's thread. Returns 0 or -1 with errstr. */
 int partner_start(struct partner *partner, char *errstr, size_t errstr_size);

@@ -414,9 +414,11 @@ int partner_intake(struct partner *partner, int64_t now)
     while (read(partner->wake_pipe[0], drain, sizeof drain) > 0)
         ;
     int budget = partner->max_in_flight;
-    /* While the circuit is open nothing new is taken: the partitions are
-     * paused and the lag grows in Kafka, not in memory. */
-    while (window_has_room(partner->window) && partner->breaker.state == BREAKER_CLOSED) {
+    /* While the circuit is open, or an operator paused the partner, nothing
+     * new is taken: the partitions are paused and the lag grows in Kafka,
+     * not in memory. */
+    while (window_has_room(partner->window) && partner->breaker.state == BREAKER_CLOSED &&
+           !partner->paused) {
         if (budget-- == 0)
             return 1;
         if (partner->held && now < partner->held_until_ms)
@@ -439,8 +441,8 @@ int partner_intake(struct partner *partner, int64_t now)
                         rd_kafka_err2name(message->err), rd_kafka_message_errstr(message));
         rd_kafka_message_destroy(message);
     }
-    /* Partitions assigned since the circuit opened are paused too. */
-    if (partner->breaker.state != BREAKER_CLOSED)
+    /* Partitions assigned since the circuit opened (or the pause) are paused too. */
+    if (partner->breaker.state != BREAKER_CLOSED || partner->paused)
         consumer_pause(partner->consumer, 1);
     return 0;
 }

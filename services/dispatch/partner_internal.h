@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "delivery/breaker.h"
+#include "delivery/control.h"
 #include "delivery/delivery.h"
 #include "delivery/record.h"
 #include "delivery/window.h"
@@ -72,6 +73,9 @@ struct pending {
      * the wall clock once no earlier event of the person was unsettled. */
     int64_t ledger_asked_ms;
     int sent; /* an attempt reached the transport: the body may have gone */
+    /* Why the last attempt failed, while it waits for the next (shown by
+     * GET /partners; as short as the log line has it, never a body). */
+    char last_error[CONTROL_ERROR_SIZE];
     /* the final outcome */
     int delivered;
     int status;
@@ -116,6 +120,20 @@ struct partner {
     int64_t registry_retry_ms;
     /* agreement_version() of each of config's agreements, in their order. */
     char (*agreement_versions)[AGREEMENT_VERSION_SIZE];
+    /* Operators' controls (partner_control.c). These four are the thread's
+     * own: requests from the operations listener are posted to it and
+     * applied by it at the start of a turn, never touched from outside. */
+    int paused;                /* no intake, no attempt starts; in-flight ones finish */
+    int64_t circuit_opened_ms; /* when the circuit last opened from closed; 0: closed */
+    char last_error[CONTROL_ERROR_SIZE];
+    int64_t last_error_ms; /* 0: none since start */
+    /* Requests waiting for the thread, under control_lock; control_posted
+     * says there are some without taking the lock each turn. */
+    pthread_mutex_t control_lock;
+    pthread_cond_t control_done;
+    int control_ready; /* the lock and condition were initialised */
+    atomic_int control_posted;
+    struct partner_request *requests;
 };
 
 static inline struct pending *pending_of(struct window_entry *entry)
@@ -151,9 +169,31 @@ void partner_suppress(struct partner *partner, struct pending *pending);
  * frees them. Returns how many it freed. */
 size_t partner_settle(struct partner *partner);
 
+/* ---- partner_control.c ---------------------------------------------------- */
+
+/* Sets up (partner_new) and tears down (partner_destroy) the requests'
+ * lock. Returns 0 or -1 with errstr. */
+int partner_control_init(struct partner *partner, char *errstr, size_t errstr_size);
+void partner_control_fini(struct partner *partner);
+
+/* On the partner's thread, at the start of a turn: applies the requests
+ * posted since the last turn and answers them. */
+void partner_control_serve(struct partner *partner, int64_t now);
+
+/* On the partner's thread: an attempt failed (or was refused) with reason;
+ * kept as the partner's last error, and as pending's (may be NULL) while it
+ * waits for its next attempt. */
+void partner_note_error(struct partner *partner, struct pending *pending, const char *reason,
+                        int64_t now);
+
 /* ---- partner.c ------------------------------------------------------------ */
 
 /* The delay before attempt number attempts + 1: exponential, with jitter. */
 int64_t partner_backoff(struct partner *partner, int attempts);
+
+/* Acts on what the breaker did (pauses or resumes the partitions, counts,
+ * logs); reason: what failed, or NULL. */
+void partner_circuit(struct partner *partner, enum breaker_transition transition,
+                     const char *reason);
 
 #endif

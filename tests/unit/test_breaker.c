@@ -210,6 +210,32 @@ static void test_edge_settings(void **state)
     assert_int_equal(fixture->breaker.open_ms, 5000);
 }
 
+/* An operator's probe: only an open breaker moves, to half-open at once,
+ * long before its open period ends; one probe goes; a failed one reopens it
+ * for twice as long, a successful one closes it. */
+static void test_operator_probe(void **state)
+{
+    struct fixture *fixture = *state;
+    assert_int_equal(breaker_probe(&fixture->breaker), BREAKER_UNCHANGED); /* closed */
+    assert_int_equal(fixture->breaker.state, BREAKER_CLOSED);
+    open_it(fixture);
+    fixture->now += 1; /* far before the open period ends */
+    assert_false(allows(fixture, BREAKER_UNCHANGED));
+    assert_int_equal(breaker_probe(&fixture->breaker), BREAKER_HALF_OPENED);
+    assert_int_equal(fixture->breaker.state, BREAKER_HALF_OPEN);
+    assert_int_equal(breaker_probe(&fixture->breaker), BREAKER_UNCHANGED); /* half-open */
+    assert_true(allows(fixture, BREAKER_UNCHANGED));
+    breaker_started(&fixture->breaker);
+    assert_false(allows(fixture, BREAKER_UNCHANGED)); /* one probe only */
+    assert_int_equal(breaker_failure(&fixture->breaker, fixture->now), BREAKER_OPENED);
+    assert_int_equal(fixture->breaker.open_ms, 2 * settings.open_ms);
+    assert_int_equal(breaker_probe(&fixture->breaker), BREAKER_HALF_OPENED);
+    assert_true(allows(fixture, BREAKER_UNCHANGED));
+    breaker_started(&fixture->breaker);
+    assert_int_equal(breaker_success(&fixture->breaker), BREAKER_CLOSED_AGAIN);
+    assert_int_equal(fixture->breaker.open_ms, settings.open_ms);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +248,7 @@ int main(void)
         cmocka_unit_test_setup(test_late_answers_while_open, setup),
         cmocka_unit_test_setup(test_half_open_failure_without_probe, setup),
         cmocka_unit_test_setup(test_edge_settings, setup),
+        cmocka_unit_test_setup(test_operator_probe, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -107,11 +107,12 @@ static void handle(void *context, const struct httpd_request *request,
     if (strcmp(request->path, "/echo") == 0) {
         const char *query = httpd_request_query(request, "q");
         const char *partner = httpd_request_header(request, "x-partner"); /* any case */
-        json_t *echo = json_pack("{s:s, s:s, s:s%, s:I, s:b, s:s, s:s?, s:s?}", "method",
-                                 request->method, "path", request->path, "body", request->body,
-                                 request->body_len, "body_len", (json_int_t)request->body_len,
-                                 "terminated", request->body[request->body_len] == '\0',
-                                 "request_id", request->request_id, "q", query, "partner", partner);
+        json_t *echo =
+            json_pack("{s:s, s:s, s:s%, s:I, s:b, s:s, s:s?, s:s?, s:b}", "method", request->method,
+                      "path", request->path, "body", request->body, request->body_len, "body_len",
+                      (json_int_t)request->body_len, "terminated",
+                      request->body[request->body_len] == '\0', "request_id", request->request_id,
+                      "q", query, "partner", partner, "loopback", httpd_request_loopback(request));
         httpd_response_json(response, 200, echo);
     } else if (strcmp(request->path, "/v1/events") == 0) {
         const char *type = httpd_request_header(request, "Content-Type");
@@ -347,7 +348,7 @@ static void test_request_reaches_the_handler(void **state)
     json_t *expected =
         support_json("{\"method\":\"POST\",\"path\":\"/echo\",\"body\":\"{\\\"n\\\":1}\","
                      "\"body_len\":7,\"terminated\":true,\"q\":\"a b\","
-                     "\"partner\":\"test-gp\"}");
+                     "\"partner\":\"test-gp\",\"loopback\":true}");
     json_object_set(expected, "request_id", json_object_get(echo, "request_id"));
     assert_json_equal(echo, expected);
     json_decref(expected);
@@ -360,6 +361,8 @@ static void test_request_reaches_the_handler(void **state)
     assert_int_equal(json_integer_value(json_object_get(echo, "body_len")), 0);
     assert_true(json_is_null(json_object_get(echo, "q")) || !json_object_get(echo, "q"));
     json_decref(echo);
+    /* No connection: not known to be loopback. */
+    assert_false(httpd_request_loopback(NULL));
 }
 
 static void test_routing_and_json_errors(void **state)

@@ -538,6 +538,11 @@ static void test_kinds_and_malformed(void **state)
         "\"national_data_opt_out\",\"state\":\"recorded\",\"changed_at\":\"" T1_TEXT "\"}",
         1);
     add(ledger, 0, 2, "{\"record\":\"redrive\",\"at\":\"" T1_TEXT "\"}", 1);
+    /* An operator's pause (record_partner_control), as dispatch writes it. */
+    add(ledger, 1, 2,
+        "{\"record\":\"partner_control\",\"partner\":\"homes\",\"action\":\"pause\","
+        "\"actor\":\"j.bloggs@council.example\",\"at\":\"" T1_TEXT "\"}",
+        1);
     assert_int_equal(ledger_count(ledger), 0);
 
     char errstr[512] = "";
@@ -727,6 +732,13 @@ static void test_entry_of_record(void **state)
     free(text);
     const char *other = "{\"record\":\"objection\",\"changed_at\":\"" T1_TEXT "\"}";
     assert_int_equal(ledger_record_parse(other, strlen(other), &record), 0);
+    assert_int_equal(ledger_entry_of_record(&record, 0, 0, &entry, storage, sizeof storage, errstr,
+                                            sizeof errstr),
+                     1);
+    ledger_record_clear(&record);
+    const char *control = "{\"record\":\"partner_control\",\"partner\":\"homes\",\"action\":"
+                          "\"probe\",\"actor\":\"unknown\",\"at\":\"" T1_TEXT "\"}";
+    assert_int_equal(ledger_record_parse(control, strlen(control), &record), 0);
     assert_int_equal(ledger_entry_of_record(&record, 0, 0, &entry, storage, sizeof storage, errstr,
                                             sizeof errstr),
                      1);

@@ -309,6 +309,31 @@ static void test_a_suppression_record_has_every_documented_field(void **state)
     free(text);
 }
 
+/* An operator's pause, resume or probe: who, what, which partner, when;
+ * nothing about a person or an event. */
+static void test_a_partner_control_record_has_every_documented_field(void **state)
+{
+    (void)state;
+    struct record_partner_control control = {
+        .partner_id = "stockport-homes",
+        .action = "pause",
+        .actor = "j.bloggs@council.example",
+        .at_ms = completed_ms,
+    };
+    size_t len = 0;
+    char *text = record_partner_control(&control, &len);
+    assert_non_null(text);
+    assert_int_equal(len, strlen(text));
+    json_t *record = json_loads(text, 0, NULL);
+    json_t *expected = json_pack("{s:s,s:s,s:s,s:s,s:s}", "record", "partner_control", "partner",
+                                 "stockport-homes", "action", "pause", "actor",
+                                 "j.bloggs@council.example", "at", "2026-11-20T08:42:04.002Z");
+    assert_json_equal(record, expected);
+    json_decref(expected);
+    json_decref(record);
+    free(text);
+}
+
 static void test_a_dead_letter_carries_the_failure_in_its_headers(void **state)
 {
     (void)state;
@@ -368,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_a_receipt_without_a_person_key_has_a_null_reference),
         cmocka_unit_test(test_what_a_partner_says_is_escaped_and_valid_utf8),
         cmocka_unit_test(test_a_suppression_record_has_every_documented_field),
+        cmocka_unit_test(test_a_partner_control_record_has_every_documented_field),
         cmocka_unit_test(test_a_dead_letter_carries_the_failure_in_its_headers),
         cmocka_unit_test(test_a_partners_answer_is_redacted),
     };
