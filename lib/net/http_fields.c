@@ -43,6 +43,8 @@ static int http_fields_decode(const char *value, size_t len, char *out, size_t o
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         char c = value[i];
+        if (c == '\0') /* raw: a browser encodes it; a value cut at it would compare as another */
+            return -1;
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {

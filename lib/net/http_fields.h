@@ -16,7 +16,7 @@ int http_fields_cookie(const char *header, const char *name, char *out, size_t o
 /* The value of field name in the form body (len bytes, need not be
  * NUL-terminated), decoded ('+' is a space, %XX a byte), into out. Returns
  * 0, or -1 when absent, longer than out_size - 1, or malformed (a '%' not
- * followed by two hexadecimal digits, or one that decodes to NUL). The
+ * followed by two hexadecimal digits, a NUL byte, or a %00). The
  * first field of that name wins. */
 int http_fields_form(const char *body, size_t len, const char *name, char *out, size_t out_size);
 

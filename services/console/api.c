@@ -241,6 +241,14 @@ static void api_control(struct console_call *call, const char *rest)
     }
     log_info("partner control user=%s partner=%s action=%s status=%d", call->session.name, id,
              action, status);
+    const char *refusal = json_string_value(json_object_get(answer, "error"));
+    if (status >= 400 && refusal) {
+        /* dispatch says why ("the circuit is not open: nothing to probe"):
+         * in the console's own error shape. */
+        httpd_response_error(call->response, status, "dispatch", NULL, "%s", refusal);
+        json_decref(answer);
+        return;
+    }
     console_sampler_wake(call->console->sampler);
     httpd_response_json(call->response, status, answer);
 }

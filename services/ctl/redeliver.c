@@ -225,6 +225,8 @@ int redeliver_send(struct redeliver *redeliver, const struct redeliver_source *s
     struct record_source where = {source->topic, source->partition, source->offset, source->key,
                                   source->key_len};
     struct record_dead_letter dead_letter;
+    char version[24];
+    agreement_version(decision.agreement, version, sizeof version);
     struct record_outcome outcome = {
         .partner_id = delivery_partner_id(redeliver->partner),
         .event_id = event_id,
@@ -237,6 +239,7 @@ int redeliver_send(struct redeliver *redeliver, const struct redeliver_source *s
         .reason = delivered ? NULL : verdict.reason,
         .response_excerpt = verdict.excerpt,
         .agreement_id = decision.agreement->id,
+        .agreement_version = version,
         /* Only what was delivered counts as disclosed here: a failed
          * redelivery is recorded with no fields. */
         .fields = delivered ? fields : NULL,

@@ -189,11 +189,16 @@ async function loadOverview() {
 
 // ---- trace ---------------------------------------------------------------
 
+let traceAsked = 0;
+
 async function trace(eventId) {
+  const asked = ++traceAsked;
   $('trace-error').textContent = '';
-  const result = $('trace-result'); result.replaceChildren();
+  const result = $('trace-result');
   try {
     const answer = await api('/api/trace?event_id=' + encodeURIComponent(eventId));
+    if (asked !== traceAsked) return; // a later trace was asked for: it draws
+    result.replaceChildren();
     result.appendChild(element('h3', 'Event ' + answer.event_id));
     if (answer.intake) {
       const i = answer.intake;
@@ -285,7 +290,10 @@ async function redrive(body, text) {
   if (!await confirmThen(text)) return;
   try {
     const answer = await api('/api/dead-letters/redrive', { body });
-    notice((answer.all_delivered ? 'Redriven: all delivered. ' : 'Redriven: some were not delivered. ') + (answer.summary || ''),
+    const delivered = answer.results.filter(r => r.outcome === 'delivered').length;
+    notice(answer.all_delivered
+      ? 'Redriven: all delivered (' + delivered + ').'
+      : 'Redriven: ' + delivered + ' of ' + answer.results.length + ' delivered; the rest stay dead letters. ' + (answer.summary || ''),
       !answer.all_delivered);
     loadLetters();
   } catch (error) { notice('redrive: ' + error.message, true); }
@@ -301,12 +309,19 @@ async function subject() {
   if ($('subject-to').value) query.set('to', $('subject-to').value);
   try {
     const answer = await api('/api/subject-access?' + query.toString());
-    for (const r of answer.rows) {
-      if (r.person_ref && !r.what && !r.at) { body.appendChild(row(['Person', r.nhs_number || '', r.person_ref])); continue; }
-      body.appendChild(row([r.at, r.what || r.record || '', r.partner || '', r.event_type || '', r.event_id || '',
-        r.agreement || '', r.reason || (r.fields ? r.fields.join(', ') : '')]));
+    let entries = 0;
+    for (const report of answer.rows) {
+      body.appendChild(row(['Person', report.nhs_number, 'reference ' + report.person_ref]));
+      for (const r of report.entries || []) {
+        entries++;
+        const tr = row([r.at, r.what, r.partner || '', r.event_type || '', r.event_id || '',
+          r.agreement ? r.agreement + (r.agreement_version ? ' v' + r.agreement_version : '') : '',
+          r.reason || (r.fields ? r.fields.join(', ') : '')]);
+        tr.className = 'entry';
+        body.appendChild(tr);
+      }
     }
-    if (!answer.rows.length) body.appendChild(row(['nothing recorded about this person']));
+    if (!entries) body.appendChild(row(['', 'nothing recorded about this person']));
   } catch (error) {
     if (error.field) $('subject-error').textContent = error.message; else $('subject-error').textContent = error.message;
   }
