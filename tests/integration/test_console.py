@@ -332,4 +332,31 @@ def test_auditor_subject_access_in_a_browser(make_hub, browser):
     views = audit_records(hub, "personal_data_view")
     assert [v["actor"] for v in views] == ["arthur"] and views[0]["view"] == "subject_access"
     assert nhs not in json.dumps(views)  # the record names the person by reference only
+
+    # A dead letter: the operator sees the fields the partner would have got,
+    # masked; the auditor sees the values, and that view is audited first.
+    hub.partners["council"].behave(status=422, times=1)
+    refused = post_admission(hub, rng, nhs)
+    wait_until(lambda: any(r["event_id"] == refused and r["outcome"] == "dead_lettered"
+                           for r in audit_records(hub, "delivery")), 60, "the dead letter")
+    operator, _ = console.login(OPERATOR)
+    auditor, _ = console.login(AUDITOR)
+    letters = operator.get(console.url + "/api/dead-letters", timeout=120).json()["dead_letters"]
+    letter_id = next(d["id"] for d in letters if d["event_id"] == refused)
+
+    def shown(session):
+        answer = session.get(console.url + "/api/dead-letters/show", params={"id": letter_id},
+                             timeout=120).json()
+        return answer if answer.get("event") else None
+    masked = wait_until(lambda: shown(operator), 60, "the operator's view of the letter")
+    assert nhs not in json.dumps(masked)
+    assert masked["event"]["person"]["nhs_number"] == "(personal data: auditors only)"
+    assert masked["event"]["event_id"] == refused  # the envelope stays readable
+    assert len(audit_records(hub, "personal_data_view")) == 1  # operators' views hold nothing
+    clear = shown(auditor)
+    assert clear["event"]["person"]["nhs_number"] == nhs
+    assert set(masked["fields"]) == set(clear["fields"])  # the same fields, as sent
+    views = audit_records(hub, "personal_data_view")
+    assert [(v["actor"], v["view"], v["subject"]) for v in views[1:]] == [
+        ("arthur", "dead_letter", letter_id)]
     assert nhs not in console.process.output()
