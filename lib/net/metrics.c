@@ -56,7 +56,8 @@ static const struct {
     {"placehub_kafka_broker_rtt_seconds", METRIC_GAUGE,
      "Average round-trip time to each broker (rtt.avg)."},
     {"placehub_kafka_brokers_up", METRIC_GAUGE,
-     "Brokers a Kafka handle has a connection up to (state UP); 0: no broker reachable."},
+     "A Kafka handle's broker connections in state UP (bootstrap ones included, so one "
+     "broker may count twice); 0: no broker reachable."},
 };
 
 /* Delivery latency buckets, seconds. */
