@@ -56,7 +56,7 @@ FUZZ_SECONDS ?= 20
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all deps check-layers test test-unit test-integration test-asan reliability test-valgrind demo kafka-start kafka-stop \
+.PHONY: all deps check-layers test test-unit test-alerts test-integration test-asan reliability test-valgrind demo kafka-start kafka-stop \
         clean format format-check pyenv fuzz fuzz-build fuzz-replay bench
 
 all: $(BINS)
@@ -186,11 +186,26 @@ bench: deps
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory test-unit
+	@$(MAKE) --no-print-directory test-alerts
 	@$(MAKE) --no-print-directory test-integration
 
 test-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 	@$(MAKE) --no-print-directory fuzz-replay
+
+# The Prometheus alert rules (deploy/prometheus/placehub-alerts.yml, wired
+# into docker-compose.yml's Prometheus): promtool checks them and runs their
+# unit tests (tests/prometheus/), a firing and a quiet case per alert.
+# promtool comes from scripts/install-deps.sh (Debian's prometheus package).
+ALERT_RULES := deploy/prometheus/placehub-alerts.yml
+ALERT_TESTS := $(wildcard tests/prometheus/*.test.yml)
+PROMTOOL    ?= promtool
+
+test-alerts:
+	@command -v $(PROMTOOL) >/dev/null 2>&1 || scripts/install-deps.sh
+	$(PROMTOOL) check config deploy/prometheus/prometheus.yml
+	$(PROMTOOL) check rules $(ALERT_RULES)
+	$(PROMTOOL) test rules $(ALERT_TESTS)
 
 # The whole suite again with AddressSanitizer (leaks included) and
 # UndefinedBehaviorSanitizer in every program and unit test, in a separate

@@ -26,6 +26,9 @@ PACKAGES=(
   curl ca-certificates openssl
   # the status page test renders it in headless Chromium
   chromium
+  # promtool, for `make test-alerts` (the alert rules and their unit tests);
+  # Debian ships it in the server's package, whose service is stopped below
+  prometheus
 )
 
 missing=()
@@ -45,6 +48,8 @@ for pkg in "${missing[@]}"; do
     # A cargo of the user's own (rustup) is used by scripts/librdkafka.sh.
     cargo) command -v cargo >/dev/null 2>&1 && continue ;;
     python3|python3-venv|python3-pip) command -v python3 >/dev/null 2>&1 && python3 -m venv --help >/dev/null 2>&1 && continue ;;
+    # Only promtool is used: one from prometheus.io's tarball will do.
+    prometheus) command -v promtool >/dev/null 2>&1 && continue ;;
   esac
   filtered+=("$pkg")
 done
@@ -71,3 +76,10 @@ export DEBIAN_FRONTEND=noninteractive
 # The package lists of a fresh machine are empty or stale: refresh once.
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# The prometheus package starts a Prometheus server where systemd runs; we
+# wanted promtool only, and the server would hold port 9090, which
+# docker-compose.yml's Prometheus publishes. Stop what we just installed.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+  $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+fi

@@ -127,17 +127,27 @@ static int producer_reconnect_backoff(const struct config *config, rd_kafka_conf
 int producer_new(const struct config *config, const char *client_id, int timeout_ms, int linger_ms,
                  struct producer **out, char *errstr, size_t errstr_size)
 {
+    *out = NULL;
+    rd_kafka_conf_t *conf = kafka_conf_new(config, errstr, errstr_size);
+    if (!conf)
+        return -1;
+    return producer_new_conf(config, conf, client_id, timeout_ms, linger_ms, out, errstr,
+                             errstr_size);
+}
+
+int producer_new_conf(const struct config *config, rd_kafka_conf_t *conf, const char *client_id,
+                      int timeout_ms, int linger_ms, struct producer **out, char *errstr,
+                      size_t errstr_size)
+{
     char timeout[32], linger[32];
     struct producer *producer = calloc(1, sizeof *producer);
     *out = NULL;
     if (!producer) {
+        rd_kafka_conf_destroy(conf);
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
     }
     producer->timeout_ms = timeout_ms;
-    rd_kafka_conf_t *conf = kafka_conf_new(config, errstr, errstr_size);
-    if (!conf)
-        goto fail;
     snprintf(timeout, sizeof timeout, "%d", timeout_ms);
     snprintf(linger, sizeof linger, "%d", linger_ms);
     /* Idempotence implies acks=all and ordered, deduplicated retries: a

@@ -45,6 +45,13 @@ enum { PRODUCER_LINGER_ACK_MS = 2, PRODUCER_LINGER_RECORDS_MS = 20 };
 int producer_new(const struct config *config, const char *client_id, int timeout_ms, int linger_ms,
                  struct producer **producer, char *errstr, size_t errstr_size);
 
+/* As producer_new, on conf: a configuration from kafka_conf_new to which
+ * the caller added what it needs (e.g. metrics_kafka_stats). Takes
+ * ownership of conf, whatever the outcome. */
+int producer_new_conf(const struct config *config, rd_kafka_conf_t *conf, const char *client_id,
+                      int timeout_ms, int linger_ms, struct producer **producer, char *errstr,
+                      size_t errstr_size);
+
 /* Flushes what is in flight (up to the timeout), stops the poller, frees. */
 void producer_destroy(struct producer *producer);
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "kafka/kafka.h"
+#include "kafka/producer.h"
 
 enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
 
@@ -26,7 +27,11 @@ static const struct {
     {"placehub_dispatch_events_in_total", METRIC_COUNTER,
      "Events dispatch took from a topic for a partner."},
     {"placehub_dispatch_events_out_total", METRIC_COUNTER,
-     "Final outcomes per partner and topic: delivered or dead_lettered."},
+     "Final outcomes per partner and topic: delivered, suppressed or dead_lettered."},
+    {"placehub_dispatch_suppressed_total", METRIC_COUNTER,
+     "Events withheld from a partner under the agreements, per reason: no_agreement, "
+     "condition, restricted, objection, not_disclosed (other: a reason this build does not "
+     "know)."},
     {"placehub_dispatch_delivery_latency_seconds", METRIC_HISTOGRAM,
      "From the event's Kafka timestamp to its final outcome."},
     {"placehub_dispatch_retries_total", METRIC_COUNTER, "Failed attempts that will be retried."},
@@ -52,6 +57,9 @@ static const struct {
      "Messages received from brokers (rxmsgs)."},
     {"placehub_kafka_broker_rtt_seconds", METRIC_GAUGE,
      "Average round-trip time to each broker (rtt.avg)."},
+    {"placehub_kafka_brokers_up", METRIC_GAUGE,
+     "A Kafka handle's broker connections in state UP (bootstrap ones included, so one "
+     "broker may count twice); 0: no broker reachable."},
 };
 
 /* Delivery latency buckets, seconds. */
@@ -326,18 +334,66 @@ void metrics_dispatch_in(const char *partner, const char *topic)
     metrics_counter_add("placehub_dispatch_events_in_total", labels, 1);
 }
 
+/* partner="p",topic="t",NAME="value" into out. */
+static void metrics_labels3(char *out, size_t out_size, const char *partner, const char *topic,
+                            const char *name, const char *value)
+{
+    char pair[512], third[128];
+    metrics_labels2(pair, sizeof pair, "partner", partner, "topic", topic);
+    metrics_label(third, sizeof third, name, value);
+    snprintf(out, out_size, "%s,%s", pair, third);
+}
+
+void metrics_dispatch_start(const char *partner, const char *topic)
+{
+    static const char *const outcomes[] = {"delivered", "suppressed", "dead_lettered"};
+    char labels[700];
+    metrics_labels2(labels, sizeof labels, "partner", partner, "topic", topic);
+    metrics_counter_add("placehub_dispatch_events_in_total", labels, 0);
+    metrics_counter_add("placehub_dispatch_retries_total", labels, 0);
+    metrics_counter_add("placehub_dispatch_dead_letters_total", labels, 0);
+    for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0]; i++) {
+        metrics_labels3(labels, sizeof labels, partner, topic, "outcome", outcomes[i]);
+        metrics_counter_add("placehub_dispatch_events_out_total", labels, 0);
+    }
+}
+
 void metrics_dispatch_out(const char *partner, const char *topic, int delivered, int64_t latency_ms)
 {
-    char labels[600], pair[512], outcome[64], only[256];
+    char labels[700], pair[512], only[256];
     metrics_labels2(pair, sizeof pair, "partner", partner, "topic", topic);
-    metrics_label(outcome, sizeof outcome, "outcome", delivered ? "delivered" : "dead_lettered");
-    snprintf(labels, sizeof labels, "%s,%s", pair, outcome);
+    metrics_labels3(labels, sizeof labels, partner, topic, "outcome",
+                    delivered ? "delivered" : "dead_lettered");
     metrics_counter_add("placehub_dispatch_events_out_total", labels, 1);
     if (!delivered)
         metrics_counter_add("placehub_dispatch_dead_letters_total", pair, 1);
     metrics_label(only, sizeof only, "partner", partner);
     metrics_observe("placehub_dispatch_delivery_latency_seconds", only,
                     latency_ms > 0 ? (double)latency_ms / 1000.0 : 0.0);
+}
+
+/* The reasons dispatch suppresses for (lib/governance/agreement.h,
+ * correction.h); "objection:<scope>" counts as objection. Anything else is
+ * "other", so a label never carries more than this fixed set. */
+static const char *metrics_suppression_reason(const char *reason)
+{
+    static const char *const known[] = {"no_agreement", "condition", "restricted", "objection",
+                                        "not_disclosed"};
+    size_t len = reason ? strcspn(reason, ":") : 0;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (len == strlen(known[i]) && strncmp(reason, known[i], len) == 0)
+            return known[i];
+    return "other";
+}
+
+void metrics_dispatch_suppressed(const char *partner, const char *topic, const char *reason)
+{
+    char labels[700];
+    metrics_labels3(labels, sizeof labels, partner, topic, "outcome", "suppressed");
+    metrics_counter_add("placehub_dispatch_events_out_total", labels, 1);
+    metrics_labels3(labels, sizeof labels, partner, topic, "reason",
+                    metrics_suppression_reason(reason));
+    metrics_counter_add("placehub_dispatch_suppressed_total", labels, 1);
 }
 
 void metrics_dispatch_retry(const char *partner, const char *topic)
@@ -375,6 +431,16 @@ void metrics_ingest_events(const char *topic, long count)
     metrics_counter_add("placehub_ingest_events_total", labels, count);
 }
 
+void metrics_mllp_start(void)
+{
+    static const char *const outcomes[] = {"accepted", "rejected", "error"};
+    char labels[128];
+    for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0]; i++) {
+        metrics_label(labels, sizeof labels, "outcome", outcomes[i]);
+        metrics_counter_add("placehub_mllp_messages_total", labels, 0);
+    }
+}
+
 void metrics_mllp(const char *outcome)
 {
     char labels[128];
@@ -407,8 +473,14 @@ static int metrics_on_stats(rd_kafka_t *kafka, char *json, size_t json_len, void
                       (double)json_integer_value(json_object_get(stats, "rxmsgs")));
     const char *name;
     json_t *broker;
+    long brokers_up = 0;
     json_object_foreach(json_object_get(stats, "brokers"), name, broker)
     {
+        /* Bootstrap entries count too: before the first metadata answer
+         * they are the only connections there are. */
+        const char *state = json_string_value(json_object_get(broker, "state"));
+        if (state && strcmp(state, "UP") == 0)
+            brokers_up++;
         json_int_t rtt = json_integer_value(json_object_get(json_object_get(broker, "rtt"), "avg"));
         if (json_integer_value(json_object_get(broker, "nodeid")) < 0)
             continue; /* the bootstrap entry */
@@ -417,6 +489,7 @@ static int metrics_on_stats(rd_kafka_t *kafka, char *json, size_t json_len, void
         snprintf(labels, sizeof labels, "%s,%s", client, broker_label);
         metrics_gauge_set("placehub_kafka_broker_rtt_seconds", labels, (double)rtt / 1e6);
     }
+    metrics_gauge_set("placehub_kafka_brokers_up", client, (double)brokers_up);
     if (context->partner) {
         const char *topic_name;
         json_t *topic;
@@ -468,4 +541,19 @@ int metrics_kafka_stats(rd_kafka_conf_t *conf, const char *client, const char *p
     rd_kafka_conf_set_stats_cb(conf, metrics_on_stats);
     rd_kafka_conf_set_opaque(conf, context);
     return 0;
+}
+
+int metrics_producer_new(const struct config *config, const char *client_id, int timeout_ms,
+                         int linger_ms, struct producer **out, char *errstr, size_t errstr_size)
+{
+    *out = NULL;
+    rd_kafka_conf_t *conf = kafka_conf_new(config, errstr, errstr_size);
+    if (!conf)
+        return -1;
+    if (metrics_kafka_stats(conf, client_id, NULL, 5000, errstr, errstr_size) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    return producer_new_conf(config, conf, client_id, timeout_ms, linger_ms, out, errstr,
+                             errstr_size);
 }

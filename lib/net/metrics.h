@@ -19,12 +19,21 @@ enum { METRICS_CIRCUIT_CLOSED = 0, METRICS_CIRCUIT_OPEN = 1, METRICS_CIRCUIT_HAL
 
 /* ---- what the services count (one call per hook) ------------------------ */
 
+/* dispatch: partner's engine started on topic: its counters exist from
+ * now, at zero (so a rate or increase sees the first event). */
+void metrics_dispatch_start(const char *partner, const char *topic);
 /* dispatch: an event taken from topic for partner. */
 void metrics_dispatch_in(const char *partner, const char *topic);
-/* dispatch: a final outcome, with the latency from the event's Kafka
- * timestamp to now (ms). */
+/* dispatch: the final outcome of a delivery, delivered (1) or dead-lettered
+ * (0), with the latency from the event's Kafka timestamp to now (ms). A
+ * suppression is not a delivery: metrics_dispatch_suppressed. */
 void metrics_dispatch_out(const char *partner, const char *topic, int delivered,
                           int64_t latency_ms);
+/* dispatch: an event of topic was withheld from partner (final) for
+ * reason, the suppression reason as recorded ("objection:<scope>" counts as
+ * objection; an unknown reason as other). Counted as events_out outcome
+ * suppressed and as placehub_dispatch_suppressed_total{reason}. */
+void metrics_dispatch_suppressed(const char *partner, const char *topic, const char *reason);
 /* dispatch: an attempt failed and will be retried. */
 void metrics_dispatch_retry(const char *partner, const char *topic);
 /* dispatch: the partner's circuit changed (METRICS_CIRCUIT_*). */
@@ -36,6 +45,8 @@ void metrics_dispatch_paused(const char *partner, int paused);
 void metrics_ingest(const char *topic, const char *outcome);
 /* ingest: count events of topic were acknowledged by the broker. */
 void metrics_ingest_events(const char *topic, long count);
+/* mllp: its counters exist from now, at zero. */
+void metrics_mllp_start(void);
 /* mllp: a message ended with outcome ("accepted", "rejected", "error"). */
 void metrics_mllp(const char *outcome);
 
@@ -46,6 +57,15 @@ void metrics_mllp(const char *outcome);
  * sets the configuration's opaque. Returns 0 or -1 with errstr. */
 int metrics_kafka_stats(rd_kafka_conf_t *conf, const char *client, const char *partner,
                         int interval_ms, char *errstr, size_t errstr_size);
+
+struct config;
+struct producer;
+/* producer_new (kafka/producer.h) with librdkafka statistics exported under
+ * client client_id (placehub_kafka_*, placehub_kafka_brokers_up among
+ * them). Same contract as producer_new. */
+int metrics_producer_new(const struct config *config, const char *client_id, int timeout_ms,
+                         int linger_ms, struct producer **producer, char *errstr,
+                         size_t errstr_size);
 
 /* ---- the table ---------------------------------------------------------- */
 

@@ -1,8 +1,6 @@
 /*
  * operations.c - the operators' listener: /metrics, /healthz, /readyz and
- * the status page (see operations.h). The page is one HTML document with
- * its script inline; it reads nothing but this listener's /metrics, so the
- * figures it shows are the ones Prometheus scrapes.
+ * the status page (see operations.h; the page itself is status_page.c).
  *
  * A service's own routes (operations_add_routes) are looked up first; this
  * file decides who may use them (operations_route_allowed) and the service
@@ -20,6 +18,7 @@
 
 #include "net/httpd.h"
 #include "net/metrics.h"
+#include "net/status_page.h"
 
 struct operations {
     struct httpd *httpd;
@@ -31,97 +30,6 @@ struct operations {
     struct operations_route routes[OPERATIONS_ROUTES_MAX];
     size_t route_count;
 };
-
-static const char operations_page[] =
-    "<!DOCTYPE html>\n"
-    "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-    "<title>placehub status</title>\n"
-    "<style>\n"
-    "body{font-family:system-ui,sans-serif;margin:1.5em;color:#1d2430;background:#f7f8fa}\n"
-    "h1{font-size:1.3em;margin:0 0 .2em}#updated{color:#5a6270;font-size:.9em}\n"
-    "table{border-collapse:collapse;margin:1em 0;background:#fff}\n"
-    "th,td{padding:.35em .8em;border-bottom:1px solid #dde1e6;text-align:right}\n"
-    "th:first-child,td:first-child{text-align:left}\n"
-    "td.closed{color:#18794e}td.open,td.half-open{color:#b42318;font-weight:bold}\n"
-    "#error{color:#b42318;font-weight:bold}svg{background:#fff;border:1px solid #dde1e6}\n"
-    "</style></head><body>\n"
-    "<h1>placehub: <span id=\"service\">SERVICE</span></h1>\n"
-    "<div id=\"updated\">loading&hellip;</div><div id=\"error\"></div>\n"
-    "<table id=\"partners\"><thead><tr><th>Partner</th><th>Events in</th>"
-    "<th>Delivered</th><th>Dead-lettered</th><th>Retries</th><th>Lag</th>"
-    "<th>Delivered/s</th><th>Circuit</th></tr></thead><tbody></tbody></table>\n"
-    "<div>Delivered per second, last 5 minutes</div>\n"
-    "<svg id=\"chart\" width=\"600\" height=\"120\" viewBox=\"0 0 600 120\"></svg>\n"
-    "<div id=\"legend\"></div>\n"
-    "<script>\n"
-    "'use strict';\n"
-    "const params=new URLSearchParams(location.search);\n"
-    "const token=params.get('token');\n"
-    "const every=Math.max(500,Number(params.get('interval')||2000));\n"
-    "const colours=['#2f6fde','#d9480f','#2b8a3e','#862e9c','#c92a2a','#0b7285','#5c940d'];\n"
-    "const history={};let previous=null;\n"
-    "function parse(text){const rows=[];for(const line of text.split('\\n')){\n"
-    "  if(!line||line[0]==='#')continue;\n"
-    "  const m=/^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\\{(.*)\\})? (\\S+)$/.exec(line);if(!m)continue;\n"
-    "  const labels={};const re=/([a-zA-Z_][a-zA-Z0-9_]*)=\"((?:[^\"\\\\]|\\\\.)*)\"/g;let l;\n"
-    "  "
-    "while((l=re.exec(m[2]||''))!==null)labels[l[1]]=l[2].replace(/\\\\(.)/"
-    "g,(a,c)=>c==='n'?'\\n':c);\n"
-    "  rows.push({name:m[1],labels,value:Number(m[3])});}return rows;}\n"
-    "function cell(row,partner,metric,text,cls){const td=document.createElement('td');\n"
-    "  td.dataset.partner=partner;td.dataset.metric=metric;td.textContent=text;\n"
-    "  if(cls)td.className=cls;row.appendChild(td);}\n"
-    "function draw(){const svg=document.getElementById('chart');svg.replaceChildren();\n"
-    "  const legend=document.getElementById('legend');legend.replaceChildren();\n"
-    "  let top=1;for(const p in history)for(const v of history[p])top=Math.max(top,v);\n"
-    "  Object.keys(history).sort().forEach((p,i)=>{const points=history[p];\n"
-    "    const colour=colours[i%colours.length];\n"
-    "    const line=document.createElementNS('http://www.w3.org/2000/svg','polyline');\n"
-    "    line.setAttribute('fill','none');line.setAttribute('stroke',colour);\n"
-    "    line.setAttribute('points',points.map((v,k)=>(600-(points.length-1-k)*4)+','+"
-    "(115-v/top*105)).join(' '));\n"
-    "    svg.appendChild(line);const key=document.createElement('span');\n"
-    "    key.style.color=colour;key.textContent='\\u25a0 '+p+'  ';legend.appendChild(key);});}\n"
-    "function show(rows,now){const partners={};\n"
-    "  const get=p=>partners[p]||(partners[p]={in:0,delivered:0,dead:0,retries:0,lag:0,"
-    "circuit:null});\n"
-    "  for(const r of rows){const p=r.labels.partner;if(p===undefined)continue;\n"
-    "    if(r.name==='placehub_dispatch_events_in_total')get(p).in+=r.value;\n"
-    "    else if(r.name==='placehub_dispatch_events_out_total'){\n"
-    "      if(r.labels.outcome==='delivered')get(p).delivered+=r.value;else "
-    "get(p).dead+=r.value;}\n"
-    "    else if(r.name==='placehub_dispatch_retries_total')get(p).retries+=r.value;\n"
-    "    else if(r.name==='placehub_dispatch_consumer_lag')get(p).lag+=r.value;\n"
-    "    else if(r.name==='placehub_dispatch_circuit_state')get(p).circuit=r.value;}\n"
-    "  const body=document.querySelector('#partners tbody');body.replaceChildren();\n"
-    "  for(const p of Object.keys(partners).sort()){const f=partners[p];\n"
-    "    let rate=0;if(previous&&previous.partners[p]){\n"
-    "      "
-    "rate=Math.max(0,(f.delivered-previous.partners[p].delivered)/((now-previous.at)/1000));}\n"
-    "    (history[p]=history[p]||[]).push(rate);if(history[p].length>150)history[p].shift();\n"
-    "    const names=['closed','open','half-open'];\n"
-    "    const circuit=f.circuit===null?'unknown':(names[f.circuit]||'unknown');\n"
-    "    const row=document.createElement('tr');row.dataset.partner=p;\n"
-    "    cell(row,p,'partner',p);cell(row,p,'in',String(f.in));\n"
-    "    cell(row,p,'delivered',String(f.delivered));cell(row,p,'dead_lettered',String(f.dead));\n"
-    "    cell(row,p,'retries',String(f.retries));cell(row,p,'lag',String(f.lag));\n"
-    "    cell(row,p,'rate',rate.toFixed(1));cell(row,p,'circuit',circuit,circuit);\n"
-    "    body.appendChild(row);}\n"
-    "  previous={at:now,partners};draw();}\n"
-    "async function refresh(){try{\n"
-    "    const answer=await fetch('metrics',{headers:token?{Authorization:'Bearer '+token}:{},"
-    "cache:'no-store'});\n"
-    "    if(!answer.ok)throw new Error('HTTP '+answer.status);\n"
-    "    const now=Date.now();show(parse(await answer.text()),now);\n"
-    "    document.getElementById('error').textContent='';\n"
-    "    const updated=document.getElementById('updated');\n"
-    "    updated.textContent='updated '+new Date(now).toISOString();updated.dataset.ok='1';\n"
-    "  }catch(e){document.getElementById('error').textContent='cannot read /metrics: "
-    "'+e.message;}\n"
-    "  setTimeout(refresh,every);}\n"
-    "refresh();\n"
-    "</script></body></html>\n";
 
 /* Constant-time comparison of the presented token with ours. */
 static int operations_authorised(const struct operations *operations,
@@ -311,19 +219,12 @@ static void operations_handle(void *context, const struct httpd_request *request
                  "text/plain; version=0.0.4");
         return;
     }
-    /* The page with the service's name in place of SERVICE. */
-    const char *mark = strstr(operations_page, "SERVICE");
-    size_t head = (size_t)(mark - operations_page), name = strlen(operations->service);
-    size_t len = sizeof operations_page - 1 - 7 + name;
-    char *page = malloc(len + 1);
+    size_t len = 0;
+    char *page = status_page_render(operations->service, &len);
     if (!page) {
         httpd_response_error(response, 500, "out_of_memory", NULL, "out of memory");
         return;
     }
-    memcpy(page, operations_page, head);
-    memcpy(page + head, operations->service, name);
-    memcpy(page + head + name, mark + 7, sizeof operations_page - 1 - head - 7);
-    page[len] = '\0';
     response->status = 200;
     response->body = page;
     response->body_len = len;

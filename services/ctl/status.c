@@ -2,8 +2,9 @@
  * status.c - `placehub-ctl status`: the hub at a glance. Brokers and topics
  * from Kafka's metadata; each partner's lag from its consumer group's
  * committed offsets against the topics' end offsets; outstanding dead
- * letters from the dead-letter topic; circuit states from dispatch's
- * /metrics (operations.dispatch_listen), when it is configured and up.
+ * letters from the dead-letter topic; circuit states and suppressions (by
+ * reason) from dispatch's /metrics (operations.dispatch_listen), when it is
+ * configured and up.
  */
 #include <curl/curl.h>
 #include <getopt.h>
@@ -19,9 +20,11 @@ static const char status_help[] =
     "The hub at a glance:\n"
     "  - brokers, and each topic's partitions and end offsets (messages written);\n"
     "  - per partner: its consumer group, committed offsets, lag (events written\n"
-    "    to its topics and not yet delivered or dead-lettered), outstanding dead\n"
-    "    letters, and its circuit (closed, open, half-open) as dispatch reports it\n"
-    "    on operations.dispatch_listen (\"unknown\" when dispatch is not reachable).\n"
+    "    to its topics and not yet settled: delivered, suppressed or dead-lettered),\n"
+    "    outstanding dead letters, and, as dispatch reports them on\n"
+    "    operations.dispatch_listen (\"unknown\" when dispatch is not reachable),\n"
+    "    its circuit (closed, open, half-open) and the events withheld from it under\n"
+    "    the agreements since dispatch started (suppressed, by reason).\n"
     "A partner NEEDS ATTENTION when its lag exceeds --max-lag, it has outstanding\n"
     "dead letters, or its circuit is not closed. Next steps: docs/operations.md.\n"
     "\n"
@@ -117,6 +120,59 @@ static const char *status_circuit(const char *metrics, const char *partner)
         return "unknown";
     int state = atoi(line + strlen(prefix));
     return state == 0 ? "closed" : state == 1 ? "open" : "half-open";
+}
+
+/* The value of label name in one series' labels (a="x",b="y", up to end),
+ * unescaped into out. Returns 1 when found. */
+static int status_label(const char *labels, const char *end, const char *name, char *out,
+                        size_t out_size)
+{
+    size_t name_len = strlen(name);
+    for (const char *at = labels; at < end;) {
+        const char *equals = memchr(at, '=', (size_t)(end - at));
+        if (!equals || equals + 1 >= end || equals[1] != '"')
+            return 0;
+        int wanted = (size_t)(equals - at) == name_len && strncmp(at, name, name_len) == 0;
+        size_t used = 0;
+        const char *c = equals + 2;
+        for (; c < end && *c != '"'; c++) {
+            char ch = *c;
+            if (ch == '\\' && c + 1 < end)
+                ch = *++c == 'n' ? '\n' : *c;
+            if (wanted && used + 1 < out_size)
+                out[used++] = ch;
+        }
+        if (wanted) {
+            out[used] = '\0';
+            return 1;
+        }
+        at = c + 1 < end && c[1] == ',' ? c + 2 : end;
+    }
+    return 0;
+}
+
+/* Events dispatch withheld from partner, {"reason": count, ...}, from its
+ * placehub_dispatch_suppressed_total series; NULL when metrics is NULL. */
+static json_t *status_suppressed(const char *metrics, const char *partner)
+{
+    static const char prefix[] = "placehub_dispatch_suppressed_total{";
+    if (!metrics)
+        return NULL;
+    json_t *reasons = json_object();
+    for (const char *line = metrics; line && *line;) {
+        const char *next = strchr(line, '\n');
+        const char *close = strstr(line, "} ");
+        char who[256], reason[64];
+        if (strncmp(line, prefix, sizeof prefix - 1) == 0 && close && (!next || close < next) &&
+            status_label(line + sizeof prefix - 1, close, "partner", who, sizeof who) &&
+            strcmp(who, partner) == 0 &&
+            status_label(line + sizeof prefix - 1, close, "reason", reason, sizeof reason)) {
+            json_int_t count = json_integer_value(json_object_get(reasons, reason));
+            json_object_set_new(reasons, reason, json_integer(count + atoll(close + 2)));
+        }
+        line = next ? next + 1 : NULL;
+    }
+    return reasons;
 }
 
 /* Reads --max-lag. Returns 0, or the exit code after a message. */
@@ -248,6 +304,9 @@ static json_t *status_partner(const struct config *config, const struct config_p
                             circuit, "attention", *needs);
     if (known)
         json_object_set_new(row, "lag", json_integer(lag));
+    /* null when dispatch did not answer: unknown, not none. */
+    json_t *suppressed = status_suppressed(metrics, partner->id);
+    json_object_set_new(row, "suppressed", suppressed ? suppressed : json_null());
     return row;
 }
 
@@ -279,16 +338,41 @@ static void status_print_topics(const json_t *brokers, const json_t *topics)
     printf("\n");
 }
 
+/* "5 (objection 3, no_agreement 2)", "0", or "unknown" into out. */
+static void status_format_suppressed(const json_t *reasons, char *out, size_t out_size)
+{
+    if (!json_is_object(reasons)) {
+        snprintf(out, out_size, "unknown");
+        return;
+    }
+    long long sum = 0;
+    const char *reason;
+    json_t *count;
+    json_object_foreach((json_t *)reasons, reason, count) sum += json_integer_value(count);
+    int used = snprintf(out, out_size, "%lld", sum);
+    const char *separator = " (";
+    json_object_foreach((json_t *)reasons, reason, count)
+    {
+        if (used < 0 || (size_t)used >= out_size || !json_integer_value(count))
+            continue;
+        used += snprintf(out + used, out_size - (size_t)used, "%s%s %lld", separator, reason,
+                         (long long)json_integer_value(count));
+        separator = ", ";
+    }
+    if (used >= 0 && (size_t)used < out_size && separator[0] == ',')
+        snprintf(out + used, out_size - (size_t)used, ")");
+}
+
 static void status_print_partners(const json_t *partners)
 {
-    static const char *const partner_headings[] = {"PARTNER", "LAG",   "DEAD LETTERS",
+    static const char *const partner_headings[] = {"PARTNER", "LAG",   "DEAD LETTERS", "SUPPRESSED",
                                                    "CIRCUIT", "STATE", "GROUP"};
-    struct table *table = table_new(6, partner_headings);
+    struct table *table = table_new(7, partner_headings);
     size_t i;
     json_t *row;
     json_array_foreach(partners, i, row)
     {
-        char lag[32], dead_letters[32];
+        char lag[32], dead_letters[32], suppressed[256];
         json_t *lag_value = json_object_get(row, "lag");
         if (json_is_integer(lag_value))
             snprintf(lag, sizeof lag, "%lld", (long long)json_integer_value(lag_value));
@@ -296,9 +380,11 @@ static void status_print_partners(const json_t *partners)
             snprintf(lag, sizeof lag, "unknown");
         snprintf(dead_letters, sizeof dead_letters, "%lld",
                  (long long)json_integer_value(json_object_get(row, "dead_letters")));
+        status_format_suppressed(json_object_get(row, "suppressed"), suppressed, sizeof suppressed);
         const char *cells[] = {json_string_value(json_object_get(row, "partner")),
                                lag,
                                dead_letters,
+                               suppressed,
                                json_string_value(json_object_get(row, "circuit")),
                                json_is_true(json_object_get(row, "attention")) ? "NEEDS ATTENTION"
                                                                                : "ok",

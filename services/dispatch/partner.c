@@ -500,6 +500,8 @@ int partner_new(const struct partner_shared *shared, const struct config_partner
     partner_governance_warn(partner);
     metrics_dispatch_circuit(config->id, METRICS_CIRCUIT_CLOSED);
     metrics_dispatch_paused(config->id, 0);
+    for (size_t t = 0; t < config->topic_count; t++)
+        metrics_dispatch_start(config->id, config->topics[t]);
     log_info("partner ready partner=%s group=%s connector=%s topics=%zu max_in_flight=%d",
              config->id, group, delivery_partner_type(partner->delivery)->name, config->topic_count,
              partner->max_in_flight);

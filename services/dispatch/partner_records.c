@@ -154,6 +154,7 @@ void partner_final(struct partner *partner, struct pending *pending, int deliver
 void partner_suppress(struct partner *partner, struct pending *pending)
 {
     window_set_state(partner->window, &pending->entry, WINDOW_RECORDING);
+    metrics_dispatch_suppressed(partner->config->id, pending->source.topic, pending->suppression);
     log_debug("suppressed partner=%s event_id=%s reason=%s agreement=%s", partner->config->id,
               pending->event_id, pending->suppression,
               pending->agreement ? pending->agreement->id : "none");

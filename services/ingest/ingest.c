@@ -693,8 +693,8 @@ int ingest_new(const struct config *config, struct registry *registry, struct in
         }
         log_info("publishing partners=%zu", publishers_count(ingest->publishers));
     }
-    if (producer_new(config, "placehub-ingest", config->ingest.produce_timeout_ms,
-                     PRODUCER_LINGER_ACK_MS, &ingest->producer, errstr, errstr_size) != 0 ||
+    if (metrics_producer_new(config, "placehub-ingest", config->ingest.produce_timeout_ms,
+                             PRODUCER_LINGER_ACK_MS, &ingest->producer, errstr, errstr_size) != 0 ||
         objection_write_topics_ensure(producer_handle(ingest->producer), config, 30000, errstr,
                                       errstr_size) != 0)
         goto fail;

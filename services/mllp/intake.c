@@ -253,11 +253,12 @@ int intake_new(const struct config *config, struct registry *registry, struct in
                  config->path, config->mllp.raw_topic);
         goto fail;
     }
-    if (producer_new(config, "placehub-mllp", config->mllp.produce_timeout_ms,
-                     PRODUCER_LINGER_ACK_MS, &intake->producer, errstr, errstr_size) != 0 ||
+    if (metrics_producer_new(config, "placehub-mllp", config->mllp.produce_timeout_ms,
+                             PRODUCER_LINGER_ACK_MS, &intake->producer, errstr, errstr_size) != 0 ||
         kafka_topics_ensure(producer_handle(intake->producer), config, 30000, errstr,
                             errstr_size) != 0)
         goto fail;
+    metrics_mllp_start();
     struct listener_settings settings = {
         config->mllp.listen, (size_t)config->mllp.max_message_bytes, config->mllp.read_timeout_ms,
         config->mllp.max_connections};

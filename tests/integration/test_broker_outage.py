@@ -1,22 +1,43 @@
 """Ingest acknowledges only what the broker acknowledged: with the broker
 stopped, a POST is answered 503 (carrying the event id to retry with) within
 the produce timeout; once the broker is back, the same event is accepted and
-delivered. Runs on its own broker, since it stops it."""
+delivered. Meanwhile ingest's /metrics says how many brokers its producer
+has up (placehub_kafka_brokers_up, what the broker-unavailable alert reads)
+and counts the 503s. Runs on its own broker, since it stops it."""
 import random
+import re
 import time
 import uuid
 
+import requests
+
 import events
-from harness import wait_until
+from harness import free_port, wait_until
+
+
+def ingest_metric(url, name, labels):
+    """The value of one series on ingest's /metrics, or None."""
+    text = requests.get(url + "/metrics", timeout=10).text
+    match = re.search(rf"^{name}\{{{re.escape(labels)}\}} (\S+)$", text, re.M)
+    return float(match.group(1)) if match else None
 
 
 def test_503_while_kafka_is_down_then_accepted(make_hub, broker):
-    hub = make_hub({"housing": ["admission"]}, produce_timeout_ms=3000)
+    operations_port = free_port()
+    hub = make_hub({"housing": ["admission"]}, produce_timeout_ms=3000,
+                   extra_config=f'operations:\n  ingest_listen: "127.0.0.1:{operations_port}"\n')
+    operations = f"http://127.0.0.1:{operations_port}"
+    brokers_up = ("placehub_kafka_brokers_up", 'client="placehub-ingest"')
     rng = random.Random(17)
     first = hub.post("admission", events.admission(rng))
     assert first.status_code == 202, first.text
+    # librdkafka's statistics come every 5 s.
+    wait_until(lambda: (ingest_metric(operations, *brokers_up) or 0) >= 1, 30,
+               "ingest's producer to report its broker up")
 
     broker.stop()
+    wait_until(lambda: ingest_metric(operations, *brokers_up) == 0, 30,
+               "ingest's producer to report no broker up")
     event = events.admission(rng)
     event["event_id"] = str(uuid.uuid4())
     began = time.monotonic()
@@ -38,7 +59,12 @@ def test_503_while_kafka_is_down_then_accepted(make_hub, broker):
     for member, event_id in zip(batch, batch_ids):
         member["event_id"] = event_id
 
+    assert ingest_metric(operations, "placehub_ingest_requests_total",
+                         'topic="admission",outcome="unavailable"') == 2
+
     broker.start()
+    wait_until(lambda: (ingest_metric(operations, *brokers_up) or 0) >= 1, 60,
+               "ingest's producer to report its broker up again")
     # The sender retries with the same event id until the broker is back.
     def retried():
         answer = hub.post("admission", event)

@@ -817,6 +817,53 @@ def check_kafka_volume(d):
     return problems
 
 
+def check_prometheus_rules(d):
+    """Prometheus reads its config and the alert rules from this repository:
+    each file prometheus.yml names under rule_files is mounted read-only
+    from deploy/prometheus/, and together they hold the placehub alerts
+    (tests/prometheus/ tests them with promtool)."""
+    problems = []
+    for name, svc in services(d).items():
+        if not str(svc.get("image", "")).startswith("prom/prometheus:"):
+            continue
+        mounts = {t: (s, ro) for s, t, ro in volume_mounts(svc)}
+        args = command(svc)
+        config_path = next((a.split("=", 1)[1] for a in args
+                            if a.startswith("--config.file=")), "/etc/prometheus/prometheus.yml")
+        if config_path not in mounts:
+            problems.append(f"{name}: {config_path} is not mounted from the repository")
+            continue
+        config = yaml.safe_load((ROOT / mounts[config_path][0]).read_text())
+        rule_files = config.get("rule_files") or []
+        if not rule_files:
+            problems.append(f"{name}: {mounts[config_path][0]} has no rule_files: no alerts")
+        alerts = set()
+        for rule_file in rule_files:
+            path = posixpath.join(posixpath.dirname(config_path), rule_file)
+            if path not in mounts:
+                problems.append(f"{name}: rule file {path} is not mounted "
+                                f"(mounts: {sorted(mounts)})")
+                continue
+            source, read_only = mounts[path]
+            host_file = ROOT / source
+            if not read_only:
+                problems.append(f"{name}: {path} mounted writable")
+            if not host_file.is_file() or (ROOT / "deploy" / "prometheus") not in \
+                    host_file.resolve().parents:
+                problems.append(f"{name}: {path} comes from {source}, not a file in "
+                                f"deploy/prometheus/")
+                continue
+            for group in yaml.safe_load(host_file.read_text())["groups"]:
+                alerts.update(rule["alert"] for rule in group["rules"] if "alert" in rule)
+        wanted = {"PlacehubPartnerCircuitOpen", "PlacehubConsumerLagGrowing",
+                  "PlacehubDeadLettersHigh", "PlacehubIngestUnavailable",
+                  "PlacehubBrokerUnavailable", "PlacehubNoEventsIngested"}
+        if rule_files and not wanted <= alerts:
+            problems.append(f"{name}: alerts missing from its rule files: "
+                            f"{sorted(wanted - alerts)}")
+    return problems
+
+
 def check_ingest_stop_grace(d):
     """On `docker compose stop` ingest flushes for produce_timeout_ms + 1 s
     (services/ingest/ingest.c); Compose must not SIGKILL it earlier."""
@@ -836,7 +883,8 @@ CHECKS = [check_services_present, check_addresses_reach_services,
           check_published_ports_unique, check_topics_created, check_config_mounts,
           check_schemas_in_image, check_image_has_programs, check_dockerfile_runtime,
           check_healthcheck_tools_in_image, check_dockerignore, check_healthchecks,
-          check_depends_on, check_restart_policies, check_kafka_volume, check_ingest_stop_grace]
+          check_depends_on, check_restart_policies, check_kafka_volume, check_ingest_stop_grace,
+          check_prometheus_rules]
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__[len("check_"):])
@@ -944,6 +992,18 @@ BREAKAGES = [
     ("no restart policy", check_restart_policies, _del("schema-registry", "restart")),
     ("kafka data not on a volume", check_kafka_volume, _del("kafka", "volumes")),
     ("ingest killed before its flush", check_ingest_stop_grace, _svc("ingest", "stop_grace_period", "10s")),
+    ("alert rules not mounted", check_prometheus_rules,
+     lambda compose, config: compose["services"]["prometheus"].update(volumes=[
+         v for v in compose["services"]["prometheus"]["volumes"]
+         if not (isinstance(v, dict) and v["target"].endswith("placehub-alerts.yml"))])),
+    ("alert rules mounted writable", check_prometheus_rules,
+     lambda compose, config: [v.update(read_only=False)
+                              for v in compose["services"]["prometheus"]["volumes"]
+                              if isinstance(v, dict) and v["target"].endswith("-alerts.yml")]),
+    ("alert rules from elsewhere", check_prometheus_rules,
+     lambda compose, config: [v.update(source="./config/placehub.docker.yaml")
+                              for v in compose["services"]["prometheus"]["volumes"]
+                              if isinstance(v, dict) and v["target"].endswith("-alerts.yml")]),
 ]
 
 DOCKERFILE_BREAKAGES = [
