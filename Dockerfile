@@ -28,6 +28,8 @@ WORKDIR /src
 COPY Makefile ./
 COPY scripts/librdkafka.sh scripts/
 COPY tools/librdkafka/ tools/librdkafka/
+# The console's pages are compiled into placehub-console.
+COPY tools/embed-assets.py tools/
 COPY include/ include/
 COPY lib/ lib/
 COPY connectors/ connectors/
@@ -82,7 +84,7 @@ WORKDIR /opt/placehub
 USER 10001:10001
 
 # Documentation only; what is published is up to docker-compose.yml.
-# 8080 ingest, 8081 embedded registry, 9101/9102 simulated partners.
-EXPOSE 8080 8081 9101 9102
+# 8080 ingest, 8081 embedded registry, 9190 console, 9101/9102 simulated partners.
+EXPOSE 8080 8081 9190 9101 9102
 
 CMD ["placehub-ingest", "-c", "/opt/placehub/config/placehub.docker.yaml"]

@@ -251,6 +251,9 @@ void config_destroy(struct config *config)
     free(config->console.listen);
     free(config->console.users_file);
     free(config->console.ledger);
+    free(config->console.ingest_url);
+    free(config->console.dispatch_url);
+    free(config->console.mllp_url);
     free(config);
 }
 

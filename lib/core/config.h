@@ -190,6 +190,12 @@ struct config {
          * access), fed from the audit topic; default
          * "../var/placehub-console-ledger.db". */
         char *ledger;
+        /* Where the console reads each service's operations port, as
+         * "http://host:port"; NULL: from operations.*_listen (a wildcard
+         * address read on loopback). Set under Compose: "http://dispatch:9181". */
+        char *ingest_url;
+        char *dispatch_url;
+        char *mllp_url;
         int session_idle_minutes; /* a session unused this long ends */
         int sample_interval_ms;   /* how often the services' /metrics are read */
         int line;                 /* of the console section, for messages */

@@ -217,17 +217,14 @@ static void api_control(struct console_call *call, const char *rest)
                              "action: pause, resume or probe, not '%s'", action);
         return;
     }
-    const char *listen = call->console->config->operations.dispatch_listen;
-    char host[256];
-    int port;
-    if (!listen || httpd_parse_listen(listen, host, sizeof host, &port, errstr, sizeof errstr)) {
+    char path[200];
+    snprintf(path, sizeof path, "/partners/%s/%s", id, action);
+    if (console_service_url(call->console->config, "dispatch", path, url, sizeof url) != 0) {
         httpd_response_error(call->response, 503, "unavailable", NULL,
-                             "operations.dispatch_listen is not set: the console cannot reach "
-                             "dispatch");
+                             "neither console.dispatch_url nor operations.dispatch_listen is "
+                             "set: the console cannot reach dispatch");
         return;
     }
-    snprintf(url, sizeof url, "http://%s:%d/partners/%s/%s",
-             strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host, port, id, action);
     char *body = NULL;
     int status = console_http("POST", url, call->console->token, call->session.name, &body, errstr,
                               sizeof errstr);

@@ -116,6 +116,12 @@ void console_sampler_wake(struct console_sampler *sampler);
 int console_run(char *const argv[], size_t max_bytes, int timeout_ms, char **out, char *error,
                 size_t error_size);
 
+/* The URL of path on service's ("ingest", "dispatch", "mllp") operations
+ * port: console.<service>_url when set, else from operations.<service>_listen.
+ * Returns 0, or -1 when neither is configured. */
+int console_service_url(const struct config *config, const char *service, const char *path,
+                        char *out, size_t out_size);
+
 /* An HTTP request to a service's operations port: method "GET" or "POST",
  * url, the bearer token ("" none) and the X-Placehub-Actor (NULL none).
  * Returns the HTTP status with the body in *body (caller frees), or -1

@@ -173,3 +173,32 @@ int console_http(const char *method, const char *url, const char *token, const c
     curl_easy_cleanup(curl);
     return (int)status;
 }
+
+int console_service_url(const struct config *config, const char *service, const char *path,
+                        char *out, size_t out_size)
+{
+    int dispatch = strcmp(service, "dispatch") == 0, ingest = strcmp(service, "ingest") == 0;
+    const char *url = dispatch ? config->console.dispatch_url
+                      : ingest ? config->console.ingest_url
+                               : config->console.mllp_url;
+    const char *listen = dispatch ? config->operations.dispatch_listen
+                         : ingest ? config->operations.ingest_listen
+                                  : config->operations.mllp_listen;
+    if (url) {
+        size_t len = strlen(url);
+        while (len > 0 && url[len - 1] == '/')
+            len--;
+        snprintf(out, out_size, "%.*s%s", (int)len, url, path);
+        return 0;
+    }
+    char host[256], errstr[128];
+    int port;
+    if (!listen || httpd_parse_listen(listen, host, sizeof host, &port, errstr, sizeof errstr) != 0)
+        return -1;
+    /* A wildcard address is read on loopback: the console beside the service. */
+    const char *reach = strcmp(host, "0.0.0.0") == 0 || host[0] == '\0' ? "127.0.0.1"
+                        : strcmp(host, "::") == 0                       ? "[::1]"
+                                                                        : host;
+    snprintf(out, out_size, "http://%s:%d%s", reach, port, path);
+    return 0;
+}

@@ -197,31 +197,14 @@ static void sampler_intake_series(struct console_sampler *sampler, const char *n
 
 /* ---- one sample ----------------------------------------------------------- */
 
-/* http://HOST:PORT/path for an operations listen address ("0.0.0.0" and
- * "::" are read on loopback); 0, or -1 when listen is NULL. */
-static int sampler_url(const char *listen, const char *path, char *out, size_t out_size)
-{
-    char host[256];
-    int port;
-    char errstr[128];
-    if (!listen || httpd_parse_listen(listen, host, sizeof host, &port, errstr, sizeof errstr) != 0)
-        return -1;
-    if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "") == 0)
-        snprintf(host, sizeof host, "127.0.0.1");
-    else if (strcmp(host, "::") == 0)
-        snprintf(host, sizeof host, "[::1]");
-    snprintf(out, out_size, "http://%s:%d%s", host, port, path);
-    return 0;
-}
-
 /* GETs path on a service's operations port; the body (caller frees) or
  * NULL, with its state in services[name]. */
-static char *sampler_get(struct console_sampler *sampler, const char *name, const char *listen,
+static char *sampler_get(struct console_sampler *sampler, const char *name, const char *service,
                          const char *path, json_t *services)
 {
     char url[512], errstr[512];
     char *body = NULL;
-    if (sampler_url(listen, path, url, sizeof url) != 0) {
+    if (console_service_url(sampler->config, service, path, url, sizeof url) != 0) {
         json_object_set_new(services, name, json_pack("{s:s}", "state", "not configured"));
         return NULL;
     }
@@ -239,17 +222,13 @@ static char *sampler_get(struct console_sampler *sampler, const char *name, cons
 
 static void sampler_take(struct console_sampler *sampler)
 {
-    const struct config *config = sampler->config;
     json_t *services = json_object();
-    char *dispatch =
-        sampler_get(sampler, "dispatch", config->operations.dispatch_listen, "/metrics", services);
-    char *partners = dispatch
-                         ? sampler_get(sampler, "dispatch_partners",
-                                       config->operations.dispatch_listen, "/partners", services)
-                         : NULL;
-    char *ingest =
-        sampler_get(sampler, "ingest", config->operations.ingest_listen, "/metrics", services);
-    char *mllp = sampler_get(sampler, "mllp", config->operations.mllp_listen, "/metrics", services);
+    char *dispatch = sampler_get(sampler, "dispatch", "dispatch", "/metrics", services);
+    char *partners =
+        dispatch ? sampler_get(sampler, "dispatch_partners", "dispatch", "/partners", services)
+                 : NULL;
+    char *ingest = sampler_get(sampler, "ingest", "ingest", "/metrics", services);
+    char *mllp = sampler_get(sampler, "mllp", "mllp", "/metrics", services);
     json_object_del(services, "dispatch_partners");
     pthread_mutex_lock(&sampler->lock);
     int at = sampler->next;

@@ -169,6 +169,8 @@ def listeners(d, name):
         found.append(split_hostport(config["ingest"]["listen"]))
     elif prog == "placehub-registry":
         found.append(split_hostport(config["schema_registry"]["listen"]))
+    elif prog == "placehub-console":
+        found.append(split_hostport(config["console"]["listen"]))
     elif prog == "placehub-partner-sim":
         # The program's default (services/partner-sim/partner_sim.h).
         found.append(split_hostport(option(args, "--listen") or "127.0.0.1:9101"))
@@ -288,6 +290,10 @@ def config_addresses(config):
     registry = config.get("schema_registry") or {}
     if registry.get("mode") == "external":
         result.append(("schema_registry.url", *split_hostport(registry["url"])))
+    console = config.get("console") or {}
+    for key in ("ingest_url", "dispatch_url", "mllp_url"):
+        if console.get(key):
+            result.append((f"console.{key}", *split_hostport(console[key])))
     for partner in config.get("partners") or []:
         url = (partner.get("options") or {}).get("url")
         if url:
@@ -408,7 +414,7 @@ def dockerignore_excludes(dockerignore, path):
 
 def check_services_present(d):
     wanted = ["kafka", "schema-registry", "ingest", "dispatch", "registry", "partner-housing",
-              "partner-leisure"]
+              "partner-leisure", "console"]
     return [f"docker-compose.yml has no service {name!r}" for name in wanted
             if name not in services(d)]
 
@@ -780,9 +786,11 @@ def check_depends_on(d):
                 problems.append(f"{name} depends on {target}, which only runs under a profile")
         needed = []
         prog = program(svc)
-        if prog in ("placehub-ingest", "placehub-dispatch"):
+        if prog in ("placehub-ingest", "placehub-dispatch", "placehub-console"):
+            # Partners' urls are dispatch's; the console's urls the console's.
             needed = [(w, h) for w, h, _ in config_addresses(d.config)
-                      if prog == "placehub-dispatch" or not w.startswith("partner")]
+                      if (not w.startswith("partner") or prog == "placehub-dispatch")
+                      and (not w.startswith("console.") or prog == "placehub-console")]
         store = environment(svc).get("SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS")
         if store:
             needed = [("kafkastore", split_hostport(s)[0]) for s in store.split(",")]
