@@ -173,7 +173,7 @@ def chromium():
 @pytest.mark.skipif(chromium() is None and os.environ.get("CI") != "true",
                     reason="headless Chromium not installed (scripts/install-deps.sh installs it)")
 def test_status_page_renders_and_matches_metrics(make_hub, broker, tmp_path):
-    assert chromium(), "CI installs chromium (scripts/install-deps.sh)"
+    assert chromium(), "CI installs chromium (scripts/install-deps.sh --browser)"
     hub, urls = operations_hub(make_hub, tmp_path,
                                {"housing": ["admission"], "gp": ["discharge"]})
     rng = random.Random(603)
