@@ -65,8 +65,9 @@ rd_kafka_t *ctl_consumer(const struct config *config, const char *group, char *e
 /* An NHS number from the command line, as people type it ("9990123454",
  * "999 012 3454", "999-012-3454"; nhs_number_normalise, lib/core/nhs.h),
  * into out (out_size at least 11). Returns 0, or prints "placehub-ctl
- * WHAT: reason" (which digit or check failed, never the number) and
- * returns CTL_EXIT_USAGE. what names the subcommand and option. */
+ * WHAT REASON" (e.g. "replay: --nhs" "is not a valid NHS number: the check
+ * digit ...": which character, grouping or check failed, never the number)
+ * and returns CTL_EXIT_USAGE. */
 int ctl_nhs_number(const char *what, const char *text, char *out, size_t out_size);
 
 /* Checks what the subcommands will need beyond the file: the schemas and

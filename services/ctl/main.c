@@ -144,7 +144,7 @@ int ctl_nhs_number(const char *what, const char *text, char *out, size_t out_siz
     char reason[512];
     if (nhs_number_normalise(text, out, out_size, reason, sizeof reason) == 0)
         return 0;
-    fprintf(stderr, "placehub-ctl %s: %s\n", what, reason);
+    fprintf(stderr, "placehub-ctl %s %s\n", what, reason);
     return CTL_EXIT_USAGE;
 }
 

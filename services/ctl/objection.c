@@ -280,7 +280,7 @@ int ctl_objection(struct ctl *ctl, int argc, char **argv)
         return CTL_EXIT_USAGE;
     }
     char nhs[16], what[64];
-    snprintf(what, sizeof what, "objection %s: --nhs (nothing written)", verb);
+    snprintf(what, sizeof what, "objection %s: nothing written: --nhs", verb);
     if (ctl_nhs_number(what, options.nhs, nhs, sizeof nhs) != 0)
         return CTL_EXIT_USAGE;
     if (ctl_load(ctl) != 0)

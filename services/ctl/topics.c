@@ -60,8 +60,10 @@ static int topics_visit(void *opaque, const rd_kafka_message_t *message)
     return 0;
 }
 
-/* Partitions and counts of one topic, and its two ends added to plan. */
-static int topics_measure(rd_kafka_t *consumer, struct topic_row *row, struct scan_plan *plan,
+/* Partitions and counts of one topic; its first messages added to
+ * plans[0], its last ones to plans[1] (a consumer reads a partition at one
+ * place at a time: two scans). */
+static int topics_measure(rd_kafka_t *consumer, struct topic_row *row, struct scan_plan *plans,
                           char *errstr, size_t errstr_size)
 {
     row->partitions = scan_partition_count(consumer, row->name, errstr, errstr_size);
@@ -76,11 +78,10 @@ static int topics_measure(rd_kafka_t *consumer, struct topic_row *row, struct sc
         if (scan_watermarks(consumer, row->name, p, &low, &high, errstr, errstr_size) != 0)
             return -1;
         row->messages += high - low;
-        if (high > low &&
-            (scan_plan_offsets(consumer, plan, row->name, p, low, low + 1, errstr, errstr_size) !=
-                 0 ||
-             (high - 1 > low && scan_plan_offsets(consumer, plan, row->name, p, high - 1, high,
-                                                  errstr, errstr_size) != 0)))
+        if (high > low && (scan_plan_offsets(consumer, &plans[0], row->name, p, low, low + 1,
+                                             errstr, errstr_size) != 0 ||
+                           scan_plan_offsets(consumer, &plans[1], row->name, p, high - 1, high,
+                                             errstr, errstr_size) != 0))
             return -1;
     }
     return 0;
@@ -160,21 +161,24 @@ int ctl_topics(struct ctl *ctl, int argc, char **argv)
     struct topic_row rows[72];
     size_t count = topics_rows(ctl->config, rows, sizeof rows / sizeof *rows);
     char errstr[512];
-    struct scan_plan plan = {0};
+    struct scan_plan plans[2] = {{0}, {0}};
     int rc = CTL_EXIT_ERROR;
     rd_kafka_t *consumer = ctl_consumer(ctl->config, NULL, errstr, sizeof errstr);
-    for (size_t i = 0; consumer && i < count; i++)
-        if (topics_measure(consumer, &rows[i], &plan, errstr, sizeof errstr) != 0)
+    if (!consumer)
+        goto out;
+    for (size_t i = 0; i < count; i++)
+        if (topics_measure(consumer, &rows[i], plans, errstr, sizeof errstr) != 0)
             goto out;
-    if (consumer &&
-        scan_run(consumer, &plan, 0, 0, topics_visit, rows, errstr, sizeof errstr) >= 0) {
-        topics_print(ctl, rows);
-        rc = CTL_EXIT_OK;
-    }
+    for (int end = 0; end < 2; end++)
+        if (scan_run(consumer, &plans[end], 0, 0, topics_visit, rows, errstr, sizeof errstr) < 0)
+            goto out;
+    topics_print(ctl, rows);
+    rc = CTL_EXIT_OK;
 out:
     if (rc != CTL_EXIT_OK)
         fprintf(stderr, "placehub-ctl topics: %s\n", errstr);
-    scan_plan_free(&plan);
+    scan_plan_free(&plans[0]);
+    scan_plan_free(&plans[1]);
     if (consumer) {
         rd_kafka_consumer_close(consumer);
         rd_kafka_destroy(consumer);
