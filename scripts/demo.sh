@@ -295,13 +295,13 @@ if [ "$detach" = 1 ]; then
   bold "The hub keeps running in the background; stop it with scripts/demo.sh --stop (make demo-stop)."
   exit 0
 fi
-bold "The hub keeps running; press Ctrl-C (or q) to stop it."
 # Ctrl-C is read here as a key rather than sent as a signal: the signal
 # would reach make too, which would then report the demo as failed
 # ("Error 130"). The terminal's settings are put back however this ends.
 saved="$(stty -g)"
 trap 'stty "$saved"; cleanup' EXIT
 stty -isig -icanon -echo
+bold "The hub keeps running; press Ctrl-C (or q) to stop it."
 while IFS= read -rsn1 key; do
   case "$key" in $'\x03'|q|Q) break ;; esac
 done
