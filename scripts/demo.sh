@@ -302,7 +302,9 @@ saved="$(stty -g)"
 trap 'stty "$saved"; cleanup' EXIT
 stty -isig -icanon -echo
 bold "The hub keeps running; press Ctrl-C (or q) to stop it."
-while IFS= read -rsn1 key; do
-  case "$key" in $'\x03'|q|Q) break ;; esac
+# One byte at a time with dd: bash's own `read -n` turns signals back on.
+while :; do
+  key="$(dd bs=1 count=1 2>/dev/null | od -An -tx1 | tr -d ' \n')"
+  case "$key" in 03|71|51|"") break ;; esac   # Ctrl-C, q, Q; nothing: the terminal went away
 done
 exit 0
