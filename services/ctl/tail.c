@@ -181,9 +181,12 @@ static int tail_line(void *opaque, const rd_kafka_message_t *message)
     int schema_id = -1;
     json_t *value = message->payload ? decode_value(ctl->registry, message, &schema_id) : NULL;
     const char *record = json_string_value(json_object_get(value, "record"));
-    if (decode_header(message, "placehub.partner", type, sizeof type)[0] || !message->payload) {
+    if (decode_header(message, "placehub.partner", type, sizeof type)[0]) {
         type[0] = '\0';
         tail_dead_letter(&summary, message, type, sizeof type);
+    } else if (!message->payload) {
+        snprintf(type, sizeof type, "tombstone"); /* a compacted topic's deletion */
+        tail_add(&summary, "no value");
     } else if (schema_id >= 0) {
         snprintf(type, sizeof type, "%s",
                  json_string_value(json_object_get(value, "event_type"))
