@@ -1,7 +1,8 @@
 /*
  * placehub-ctl: the operator's command. main() picks the subcommand; each
- * lives in its own file (status.c, tail and replay in replay.c, dlq.c,
- * audit.c, schemas.c, objection.c) and parses its own options (see ctl.h).
+ * lives in its own file (status.c, topics.c, tail.c, replay.c, dlq.c,
+ * audit.c, subject.c, schemas.c, objection.c) and parses its own options
+ * (see ctl.h). --check-config, what every program takes, is here.
  */
 #include <getopt.h>
 #include <stdio.h>
