@@ -238,14 +238,27 @@ pyenv:
 # timeouts, so two share two cores well. PYTEST_ARGS= runs them one by one.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
+# The browser tests (the console, the status pages) drive Debian's chromium
+# and chromium-driver: installed here, for the tests only.
 test-integration: all pyenv $(MOCK_CLUSTER)
+	@scripts/install-deps.sh --browser
 	@BUILD=$(BUILD) .cache/venv/bin/python -m pytest -q tests/integration $(PYTEST_ARGS)
 
 # --- the dev stack -------------------------------------------------------
 
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@scripts/demo.sh
+	@scripts/demo.sh $(DEMO_ARGS)
+
+# The demo left running in the background, to script against
+# (scripts/demo.sh --help); DEMO_ARGS=--fresh starts from empty topics.
+.PHONY: demo-detach demo-stop
+demo-detach: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh --detach $(DEMO_ARGS)
+
+demo-stop:
+	@scripts/demo.sh --stop
 
 kafka-start:
 	@scripts/kafka.sh start
@@ -269,6 +282,37 @@ format-check:
 # lib/ is layered (docs/architecture.md): no module includes a higher layer.
 check-layers:
 	@$(PYTHON) tools/check-layers.py
+
+# --- install -------------------------------------------------------------
+# make install PREFIX=/opt/placehub [DESTDIR=/tmp/stage]: the programs in
+# bin/, the example connector in lib/placehub/connectors/, connector.h for
+# partners' connectors in include/placehub/, and in share/placehub/ the
+# schemas and the example configurations (config/placehub.yaml finds the
+# schemas as ../schemas, as in the tree). The programs read -c CONFIG
+# (default config/placehub.yaml in the folder they run in).
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+INSTALL ?= install
+PLACEHUB_SHARE = $(DESTDIR)$(PREFIX)/share/placehub
+
+.PHONY: install uninstall
+install: all
+	$(INSTALL) -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/placehub/connectors \
+	  $(DESTDIR)$(PREFIX)/include/placehub $(PLACEHUB_SHARE)/schemas $(PLACEHUB_SHARE)/config
+	$(INSTALL) -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	$(INSTALL) -m 755 $(EXAMPLE_CONNECTOR) $(DESTDIR)$(PREFIX)/lib/placehub/connectors/
+	$(INSTALL) -m 644 include/placehub/connector.h $(DESTDIR)$(PREFIX)/include/placehub/
+	$(INSTALL) -m 644 schemas/*.avsc schemas/catalogue.json $(PLACEHUB_SHARE)/schemas/
+	$(INSTALL) -m 644 config/placehub.yaml config/placehub.docker.yaml $(PLACEHUB_SHARE)/config/
+
+uninstall:
+	rm -f $(patsubst $(BUILD)/bin/%,$(DESTDIR)$(PREFIX)/bin/%,$(BINS))
+	rm -f $(DESTDIR)$(PREFIX)/lib/placehub/connectors/$(notdir $(EXAMPLE_CONNECTOR))
+	rm -f $(DESTDIR)$(PREFIX)/include/placehub/connector.h
+	rm -rf $(PLACEHUB_SHARE)
+	-rmdir $(DESTDIR)$(PREFIX)/lib/placehub/connectors $(DESTDIR)$(PREFIX)/lib/placehub \
+	  $(DESTDIR)$(PREFIX)/include/placehub 2>/dev/null
 
 clean:
 	rm -rf $(BUILD)

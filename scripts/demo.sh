@@ -9,35 +9,105 @@
 # sees them, and the audit topic's disclosure and suppression records.
 #
 # Run through `make demo` (which installs and builds first). In a terminal it
-# keeps the hub running until Ctrl-C; otherwise (or with --once) it stops
-# everything it started and exits.
+# keeps the hub running until Ctrl-C (or q), then stops everything it started
+# and exits 0; otherwise (or with --once) it does so straight away. With
+# --detach it leaves the hub running in the background (make demo-detach), to
+# script against with placehub-ctl and curl; --stop (make demo-stop) stops it.
+#
+# The topics, the disclosure ledger and the logs are kept between runs, so
+# each run adds to what earlier ones wrote; --fresh starts from empty ones.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 CONFIG="config/placehub.yaml"
 RUN="$REPO/.run/demo"
+PIDS="$RUN/demo.pids"   # a detached demo's "name pid" lines; "kafka -" when it started Kafka
 BIN="$REPO/${BUILD:-build}/bin"
 INGEST="http://127.0.0.1:8080"
 REGISTRY="http://127.0.0.1:8081"
 PARTNERS=("stockport-homes|http://127.0.0.1:9101" "life-leisure|http://127.0.0.1:9102")
 
-once=0
-case "${1:-}" in
-  --once) once=1 ;;
-  -h|--help)
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
-    echo; echo "Usage: scripts/demo.sh [--once]"; exit 0 ;;
-  "") ;;
-  *) echo "demo: unknown option '$1' (try --help)" >&2; exit 2 ;;
-esac
-[ -t 0 ] || once=1
+usage() {
+  awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"
+  echo
+  echo "Usage: scripts/demo.sh [--once | --detach] [--fresh]"
+  echo "       scripts/demo.sh --stop"
+  echo "  --once     stop everything and exit after the showcase (the default when"
+  echo "             stdin is not a terminal)"
+  echo "  --detach   leave the hub running in the background after the showcase"
+  echo "             (process ids in ${PIDS#$REPO/}); stop it with --stop"
+  echo "  --stop     stop a detached demo (and the Kafka broker, if it started it)"
+  echo "  --fresh    first delete what earlier runs left: the broker's topic data"
+  echo "             (.run/kafka/data), the disclosure ledger (var/) and the demo's"
+  echo "             logs (the pseudonym keys in .run/demo/keys are kept)"
+}
+
+once=0 detach=0 fresh=0 stop=0
+for argument in "$@"; do
+  case "$argument" in
+    --once) once=1 ;;
+    --detach) detach=1 ;;
+    --fresh) fresh=1 ;;
+    --stop) stop=1 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "demo: unknown option '$argument' (try --help)" >&2; exit 2 ;;
+  esac
+done
+if [ "$once" = 1 ] && [ "$detach" = 1 ]; then
+  echo "demo: --once and --detach exclude each other" >&2
+  exit 2
+fi
+
+# Whether pid is still one of the programs a demo started: a pid is reused
+# once its process has gone, and an unrelated process must never be signalled.
+ours() {
+  [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q "$BIN/placehub-"
+}
+
+stop_detached() {
+  if [ ! -f "$PIDS" ]; then
+    echo "demo: no detached demo is running"
+    return 0
+  fi
+  local name pid left kafka=0
+  while read -r name pid; do
+    if [ "$name" = kafka ]; then kafka=1; elif ours "$pid"; then kill "$pid" 2>/dev/null || true; fi
+  done <"$PIDS"
+  for _ in $(seq 1 100); do   # up to 10 s to finish what they hold
+    left=0
+    while read -r name pid; do
+      if [ "$name" != kafka ] && ours "$pid"; then left=1; fi
+    done <"$PIDS"
+    [ "$left" = 0 ] && break
+    sleep 0.1
+  done
+  while read -r name pid; do
+    if [ "$name" != kafka ] && ours "$pid"; then
+      echo "demo: $name ($pid) did not stop within 10 s: killing it" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done <"$PIDS"
+  if [ "$kafka" = 1 ]; then scripts/kafka.sh stop >/dev/null; fi
+  rm -f "$PIDS"
+  echo "demo: stopped (logs in ${RUN#$REPO/})"
+}
+
+if [ "$stop" = 1 ]; then
+  stop_detached
+  exit 0
+fi
+if [ "$detach" = 0 ] && [ ! -t 0 ]; then once=1; fi
 
 bold() { if [ -t 1 ]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
 
 for program in ingest dispatch registry partner-sim mllp; do
   [ -x "$BIN/placehub-$program" ] || { echo "demo: $BIN/placehub-$program is missing: run 'make demo'" >&2; exit 1; }
 done
+if [ -f "$PIDS" ]; then
+  echo "demo: a detached demo runs (${PIDS#$REPO/}): stop it first with scripts/demo.sh --stop (make demo-stop)" >&2
+  exit 1
+fi
 for port in 8080 8081 2575 9101 9102; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "demo: port $port on 127.0.0.1 is already in use (an earlier demo? stop it, or change $CONFIG)" >&2
@@ -45,27 +115,51 @@ for port in 8080 8081 2575 9101 9102; do
   fi
 done
 
+if [ "$fresh" = 1 ]; then
+  if scripts/kafka.sh status >/dev/null 2>&1; then
+    echo "demo: --fresh deletes the broker's data, but the broker runs: stop it first (scripts/kafka.sh stop)" >&2
+    exit 1
+  fi
+  rm -rf .run/kafka/data
+  rm -f var/placehub-ledger.db var/placehub-ledger.db-* var/placehub-ledger.db.*
+  rm -f "$RUN"/*.log
+  echo "demo: --fresh: the topics, the disclosure ledger and the logs of earlier runs are deleted"
+fi
+
 mkdir -p "$RUN"
 began="$(date -u +%Y-%m-%dT%H:%M:%S)"   # this run's audit records are the ones since
 pids=()
 started_kafka=0
 cleanup() {
   set +e
+  trap - INT TERM HUP
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
   if [ "$started_kafka" = 1 ]; then scripts/kafka.sh stop >/dev/null; fi
+  rm -f "$PIDS.starting"
   echo "demo: stopped (logs in ${RUN#$REPO/})"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# Asked to stop (Ctrl-C before the hub is up, kill, the terminal closed):
+# that is how a demo ends, not a failure: stop everything (the EXIT trap)
+# and exit 0.
+trap 'exit 0' INT TERM HUP
 
 bold "1. Kafka (KRaft, single node on 127.0.0.1:9092)"
 if ! scripts/kafka.sh status >/dev/null 2>&1; then started_kafka=1; fi
+rm -f "$PIDS.starting"
+if [ "$detach" = 1 ] && [ "$started_kafka" = 1 ]; then echo "kafka -" >"$PIDS.starting"; fi
 scripts/kafka.sh start
 
 start() { # name, command...
   local name="$1"; shift
-  "$@" >"$RUN/$name.log" 2>&1 &
+  if [ "$detach" = 1 ]; then
+    # A session of its own: closing this terminal does not stop it.
+    setsid "$@" </dev/null >"$RUN/$name.log" 2>&1 &
+    echo "$name $!" >>"$PIDS.starting"
+  else
+    "$@" >"$RUN/$name.log" 2>&1 &
+  fi
   pids+=("$!")
 }
 wait_http() { # url, what
@@ -88,14 +182,16 @@ wait_http() { # url, what
   rm -f "$RUN/demo-publisher.minted" )
 
 # The pseudonym keys the demo's agreements name (config/placehub.yaml names
-# them as env: references; a key is never written in the configuration).
-# Made once and kept, so a person's pseudonym stays the same between runs.
+# them as file:.run/demo/keys/NAME; a key is never written in the
+# configuration). Files rather than variables of this shell: placehub-ctl run
+# from another shell (the runbook's dlq redrive, replay --redeliver) reads
+# them too. Made once and kept, so a person's pseudonym stays the same
+# between runs.
 mkdir -p "$RUN/keys"
 chmod 700 "$RUN/keys"
 for name in HOMES LEISURE; do
   key="$RUN/keys/$name"
   if [ ! -s "$key" ]; then (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$key"); fi
-  export "PLACEHUB_DEMO_${name}_PSEUDONYM_KEY=$(cat "$key")"
 done
 
 bold "2. placehub services and two simulated partners"
@@ -188,8 +284,27 @@ echo "        --data @tests/data/referral.json $INGEST/v1/events/referral   # th
 echo "   python3 scripts/mllp-send.py 127.0.0.1:2575 tests/data/hl7/a03.hl7   # a discharge, as a hospital sends it"
 echo "   curl ${PARTNERS[1]#*|}/_sim/requests          # what the leisure partner received"
 echo "   curl $REGISTRY/subjects                      # the embedded schema registry"
+echo "   ${BIN#$REPO/}/placehub-ctl topics             # the runbook: docs/operations.md"
+echo "   ${BIN#$REPO/}/placehub-ctl tail admission -n 3"
 if [ "$once" = 1 ]; then
   exit 0
 fi
-bold "The hub keeps running; press Ctrl-C to stop it."
-while :; do sleep 3600; done
+if [ "$detach" = 1 ]; then
+  mv "$PIDS.starting" "$PIDS"
+  trap - EXIT INT TERM HUP
+  bold "The hub keeps running in the background; stop it with scripts/demo.sh --stop (make demo-stop)."
+  exit 0
+fi
+# Ctrl-C is read here as a key rather than sent as a signal: the signal
+# would reach make too, which would then report the demo as failed
+# ("Error 130"). The terminal's settings are put back however this ends.
+saved="$(stty -g)"
+trap 'stty "$saved"; cleanup' EXIT
+stty -isig -icanon -echo
+bold "The hub keeps running; press Ctrl-C (or q) to stop it."
+# One byte at a time with dd: bash's own `read -n` turns signals back on.
+while :; do
+  key="$(dd bs=1 count=1 2>/dev/null | od -An -tx1 | tr -d ' \n')"
+  case "$key" in 03|71|51|"") break ;; esac   # Ctrl-C, q, Q; nothing: the terminal went away
+done
+exit 0

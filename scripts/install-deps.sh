@@ -3,9 +3,24 @@
 # fresh Debian 12 (bookworm) machine. Idempotent: packages already present are
 # skipped, so the README commands can call it every time.
 #
-# Usage: scripts/install-deps.sh [--check]
-#   --check   only report what is missing; exit 1 if anything is.
+# Usage: scripts/install-deps.sh [--check] [--browser]
+#   --check     only report what is missing; exit 1 if anything is.
+#   --browser   the packages of the browser tests instead (the console and
+#               the status pages
+#               in headless Chromium: chromium, chromium-driver).
+#               Only the test set-up that runs those tests asks for them;
+#               building, `make demo` and the other tests never need a browser.
 set -euo pipefail
+
+check=0 browser=0
+for argument in "$@"; do
+  case "$argument" in
+    --check) check=1 ;;
+    --browser) browser=1 ;;
+    -h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 0 ;;
+    *) echo "install-deps: unknown option '$argument' (try --help)" >&2; exit 2 ;;
+  esac
+done
 
 PACKAGES=(
   # toolchain
@@ -24,12 +39,13 @@ PACKAGES=(
   # integration tests are driven from Python
   python3 python3-venv python3-pip
   curl ca-certificates openssl
-  # the status page test renders it in headless Chromium
-  chromium
   # promtool, for `make test-alerts` (the alert rules and their unit tests);
   # Debian ships it in the server's package, whose service is stopped below
   prometheus
 )
+# Debian 12's browser and its WebDriver, for the browser tests alone.
+BROWSER_PACKAGES=(chromium chromium-driver)
+if [ "$browser" = 1 ]; then PACKAGES=("${BROWSER_PACKAGES[@]}"); fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -59,7 +75,7 @@ if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi
 
-if [ "${1:-}" = "--check" ]; then
+if [ "$check" = 1 ]; then
   echo "missing packages: ${missing[*]}" >&2
   exit 1
 fi

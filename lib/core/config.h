@@ -67,6 +67,7 @@ struct config_agreement {
     int direct_care;        /* the partner gives direct care: objections do not stop it */
     int restricted_records; /* it may receive restricted records */
     char *pseudonym_key;    /* "env:NAME" or "file:/path", or NULL: no pseudonym */
+    int pseudonym_key_line, pseudonym_key_column; /* of its value, for messages about it */
     int line, column;
 };
 

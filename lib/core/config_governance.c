@@ -250,6 +250,8 @@ static int config_agreement_parse_pseudonym_key(struct config_parser *parser,
                            "never written in the configuration itself",
                            key_label);
     agreement->pseudonym_key = strdup(config_scalar(key));
+    agreement->pseudonym_key_line = (int)key->start_mark.line + 1;
+    agreement->pseudonym_key_column = (int)key->start_mark.column + 1;
     if (!agreement->pseudonym_key)
         return config_fail(parser, key, "out of memory");
     for (size_t k = 0; k < agreement->field_count; k++)

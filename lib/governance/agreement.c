@@ -571,27 +571,31 @@ int agreement_load_key(const struct config *config, const struct config_partner 
                        unsigned char *key, size_t key_size, size_t *key_len, char *errstr,
                        size_t errstr_size)
 {
-    const char *reference = NULL;
+    const struct config_agreement *named = NULL;
     *key_len = 0;
     for (size_t i = 0; i < partner->agreement_count; i++)
         if (partner->agreements[i].pseudonym_key)
-            reference = partner->agreements[i].pseudonym_key;
-    if (!reference)
+            named = &partner->agreements[i];
+    if (!named)
         return 0;
+    /* Messages cite the line that names the key: that is what to fix (or
+     * the variable it names, to set), not the partner's first line. */
+    const char *reference = named->pseudonym_key;
     char secret[1024], problem[256];
     if (secret_read(reference, secret, sizeof secret, problem, sizeof problem) != 0) {
-        snprintf(errstr, errstr_size, "%s:%d: partner %s: agreements' pseudonym_key: %s",
-                 config->path, partner->line, partner->id, problem);
+        snprintf(errstr, errstr_size, "%s:%d:%d: partner %s: agreement %s: pseudonym_key: %s",
+                 config->path, named->pseudonym_key_line, named->pseudonym_key_column, partner->id,
+                 named->id, problem);
         explicit_bzero(secret, sizeof secret);
         return -1;
     }
     size_t len = strlen(secret);
     if (len < AGREEMENT_KEY_MIN || len > key_size) {
         snprintf(errstr, errstr_size,
-                 "%s:%d: partner %s: agreements' pseudonym_key %s holds %zu bytes; it needs %d "
-                 "to %zu (e.g. the output of: openssl rand -hex 32)",
-                 config->path, partner->line, partner->id, reference, len, AGREEMENT_KEY_MIN,
-                 key_size);
+                 "%s:%d:%d: partner %s: agreement %s: pseudonym_key %s holds %zu bytes; it needs "
+                 "%d to %zu (e.g. the output of: openssl rand -hex 32)",
+                 config->path, named->pseudonym_key_line, named->pseudonym_key_column, partner->id,
+                 named->id, reference, len, AGREEMENT_KEY_MIN, key_size);
         explicit_bzero(secret, sizeof secret);
         return -1;
     }

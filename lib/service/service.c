@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "delivery/connector.h"
+#include "delivery/delivery.h"
+#include "kafka/kafka.h"
 #include "governance/agreement.h"
 #include "schema/event.h"
 #include "core/log.h"
@@ -104,6 +106,48 @@ void service_check_connectors(const char *program, const struct config *config)
             exit(1);
         }
     }
+    /* Then what the partners' set-up reads from outside the file (dispatch
+     * does it again when it starts them): a --check-config that passes
+     * while a variable is unset in this environment would be a lie. */
+    if (service_check_delivery(program, config) != 0)
+        exit(1);
+}
+
+/* One problem, with the file and line: messages from the configuration's
+ * own checks carry them already; the others get the line given. */
+static void service_report(const char *program, const struct config *config, int line,
+                           const char *message)
+{
+    if (strncmp(message, config->path, strlen(config->path)) == 0)
+        fprintf(stderr, "%s: configuration error: %s\n", program, message);
+    else
+        fprintf(stderr, "%s: configuration error: %s:%d: %s\n", program, config->path, line,
+                message);
+}
+
+int service_check_delivery(const char *program, const struct config *config)
+{
+    char errstr[1024];
+    int problems = 0;
+    rd_kafka_conf_t *conf = kafka_conf_new(config, errstr, sizeof errstr);
+    if (conf) {
+        rd_kafka_conf_destroy(conf);
+    } else {
+        service_report(program, config, config->kafka.line, errstr);
+        problems++;
+    }
+    for (size_t i = 0; i < config->partner_count; i++) {
+        const struct config_partner *partner = &config->partners[i];
+        struct delivery_partner *delivery = NULL;
+        if (!partner->connector)
+            continue; /* a publisher only: nothing is delivered to it */
+        if (delivery_partner_new(config, partner, &delivery, errstr, sizeof errstr) != 0) {
+            service_report(program, config, partner->line, errstr);
+            problems++;
+        }
+        delivery_partner_destroy(delivery);
+    }
+    return problems;
 }
 
 void service_load_person_key(const char *program, const struct config *config)

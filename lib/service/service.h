@@ -39,8 +39,19 @@ void service_check_agreements(const char *program, const struct config *config,
 /* Finds each partner's connector (connector_find) and checks its options
  * against what the connector and the host declare (connector_options_check,
  * lib/delivery/connector.h), or exits 1 with the file, line and what to fix.
- * Partners without a connector (publishers only) are skipped. */
+ * Partners without a connector (publishers only) are skipped. Then
+ * service_check_delivery: exits 1 when anything it reports is missing. */
 void service_check_connectors(const char *program, const struct config *config);
+
+/* What delivering needs beyond the file itself, read as dispatch and
+ * placehub-ctl's redelivery read it: for each partner with a connector, its
+ * set-up (options, transport settings and their files, credentials) and its
+ * agreements' pseudonym keys; the broker's secrets (kafka.sasl_password_env
+ * and the like). Nothing is connected to. Prints each problem on stderr as
+ * "program: configuration error: file:line: ..." and returns how many
+ * (0: all there). For --check-config: a variable unset in this shell is
+ * reported here rather than when the first event is sent. */
+int service_check_delivery(const char *program, const struct config *config);
 
 /* Sets the key of the person keys (event_person_key_set, lib/schema/event.h) from
  * governance.person_key, or exits 1 saying what is wrong. Without one, the

@@ -16,7 +16,6 @@
 #include "schema/catalogue.h"
 #include "schema/codec.h"
 #include "ctl.h"
-#include "core/nhs.h"
 
 static const char audit_help[] =
     "Usage: placehub-ctl audit person NHS_NUMBER [--json]\n"
@@ -28,7 +27,9 @@ static const char audit_help[] =
     "(person.nhs_number) on the event topics, then every record the audit topic\n"
     "holds about those events: deliveries (partner, time, outcome, agreement and\n"
     "fields disclosed, when recorded), suppressions (held back under an agreement,\n"
-    "and why), and redeliveries by placehub-ctl (\"via\" redrive or replay).\n"
+    "and why: the REASON column), and redeliveries by placehub-ctl (\"via\" redrive\n"
+    "or replay). Both lists are in time order (events by when the hub accepted\n"
+    "them, records by when they happened).\n"
     "\n"
     "A row with outcome \"delivered\" is a disclosure: the partner has the event.\n"
     "\"dead_lettered\" and \"failed\" were not received; \"suppressed\" was withheld.\n"
@@ -124,14 +125,69 @@ static const char *audit_text(json_t *object, const char *key)
     return json_string_value(json_object_get(object, key));
 }
 
+/* When a row happened: an audit record's completed_at (deliveries) or at
+ * (suppressions), an event's accepted_at (when the hub recorded it). */
+static int64_t audit_time(json_t *row)
+{
+    static const char *const members[] = {"completed_at", "at", "accepted_at"};
+    int64_t millis;
+    for (size_t i = 0; i < sizeof members / sizeof *members; i++)
+        if (audit_text(row, members[i]) &&
+            codec_timestamp_parse(audit_text(row, members[i]), &millis) == 0)
+            return millis;
+    return INT64_MAX; /* undated rows last */
+}
+
+/* Time order; rows of the same millisecond by where they were read
+ * (topic, partition, offset), so the order is the same on every run. */
 static int audit_by_time(const void *a, const void *b)
 {
     json_t *left = *(json_t *const *)a, *right = *(json_t *const *)b;
-    const char *l = audit_text(left, "completed_at") ? audit_text(left, "completed_at")
-                                                     : audit_text(left, "at");
-    const char *r = audit_text(right, "completed_at") ? audit_text(right, "completed_at")
-                                                      : audit_text(right, "at");
-    return strcmp(l ? l : "", r ? r : "");
+    int64_t l = audit_time(left), r = audit_time(right);
+    if (l != r)
+        return l < r ? -1 : 1;
+    json_t *ls = json_object_get(left, "source"), *rs = json_object_get(right, "source");
+    int by_topic = strcmp(audit_text(ls, "topic") ? audit_text(ls, "topic") : "",
+                          audit_text(rs, "topic") ? audit_text(rs, "topic") : "");
+    if (by_topic)
+        return by_topic;
+    json_int_t lp = json_integer_value(json_object_get(ls, "partition")),
+               rp = json_integer_value(json_object_get(rs, "partition")),
+               lo = json_integer_value(json_object_get(ls, "offset")),
+               ro = json_integer_value(json_object_get(rs, "offset"));
+    if (lp != rp)
+        return lp < rp ? -1 : 1;
+    return lo < ro ? -1 : lo > ro;
+}
+
+/* Puts array (events or records: partitions are read concurrently) in
+ * time order. -1 when out of memory (the array is left as it was). */
+static int audit_sort(json_t *array)
+{
+    size_t n = json_array_size(array);
+    json_t **sorted = calloc(n ? n : 1, sizeof *sorted);
+    if (!sorted)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = json_incref(json_array_get(array, i));
+    qsort(sorted, n, sizeof *sorted, audit_by_time);
+    json_array_clear(array);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(array, sorted[i]);
+    free(sorted);
+    return 0;
+}
+
+/* Why a row was not a disclosure: "objection: detail" for a suppression,
+ * "HTTP 422" for a delivery that failed; NULL for a disclosure. */
+static const char *audit_reason(json_t *row, char *out, size_t out_size)
+{
+    const char *reason = audit_text(row, "reason"), *detail = audit_text(row, "detail");
+    if (!reason)
+        return NULL;
+    snprintf(out, out_size, "%s%s%s", reason, detail && detail[0] ? ": " : "",
+             detail ? detail : "");
+    return out;
 }
 
 static void audit_print(struct audit *audit)
@@ -151,15 +207,15 @@ static void audit_print(struct audit *audit)
     }
     table_print(table, stdout);
     printf("\nDisclosures and suppressions: %zu\n", json_array_size(audit->records));
-    static const char *const record_headings[] = {"AT",      "PARTNER", "TYPE",      "EVENT ID",
-                                                  "OUTCOME", "VIA",     "AGREEMENT", "FIELDS"};
-    table = table_new(8, record_headings);
+    static const char *const record_headings[] = {
+        "AT", "PARTNER", "TYPE", "EVENT ID", "OUTCOME", "VIA", "AGREEMENT", "FIELDS", "REASON"};
+    table = table_new(9, record_headings);
     json_array_foreach(audit->records, i, row)
     {
         const char *at = audit_text(row, "completed_at") ? audit_text(row, "completed_at")
                                                          : audit_text(row, "at");
         json_t *fields = json_object_get(row, "fields");
-        char field_list[512] = "";
+        char field_list[512] = "", reason[320];
         size_t f, used = 0;
         json_t *field;
         json_array_foreach(fields, f, field)
@@ -177,7 +233,8 @@ static void audit_print(struct audit *audit)
                                audit_text(row, "outcome"),
                                audit_text(row, "via") ? audit_text(row, "via") : "dispatch",
                                audit_text(row, "agreement"),
-                               json_is_array(fields) ? field_list : NULL};
+                               json_is_array(fields) ? field_list : NULL,
+                               audit_reason(row, reason, sizeof reason)};
         table_add(table, cells);
     }
     table_print(table, stdout);
@@ -196,10 +253,8 @@ int ctl_audit(struct ctl *ctl, int argc, char **argv)
     char errstr[1024];
     /* As people type it: "999 012 3454" and "999-012-3454" too. */
     char nhs[16];
-    if (nhs_number_normalise(argv[optind + 1], nhs, sizeof nhs, errstr, sizeof errstr) != 0) {
-        fprintf(stderr, "placehub-ctl audit: NHS_NUMBER: %s\n", errstr);
+    if (ctl_nhs_number("audit: NHS_NUMBER", argv[optind + 1], nhs, sizeof nhs) != 0)
         return CTL_EXIT_USAGE;
-    }
     if (ctl_load(ctl) != 0 || !ctl_registry(ctl))
         return CTL_EXIT_ERROR;
     struct audit audit = {.ctl = ctl,
@@ -221,18 +276,9 @@ int ctl_audit(struct ctl *ctl, int argc, char **argv)
         fprintf(stderr, "placehub-ctl audit: %s\n", errstr);
         goto out;
     }
-    /* Partitions are read concurrently: put the records in time order. */
-    size_t n = json_array_size(audit.records);
-    json_t **sorted = calloc(n ? n : 1, sizeof *sorted);
-    if (!sorted)
+    /* Partitions and topics are read concurrently: time order. */
+    if (audit_sort(audit.events) != 0 || audit_sort(audit.records) != 0)
         goto out;
-    for (size_t i = 0; i < n; i++)
-        sorted[i] = json_incref(json_array_get(audit.records, i));
-    qsort(sorted, n, sizeof *sorted, audit_by_time);
-    json_array_clear(audit.records);
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(audit.records, sorted[i]);
-    free(sorted);
     if (ctl->json)
         output_json_line(json_pack("{s:s,s:O,s:O}", "nhs_number", nhs, "events", audit.events,
                                    "records", audit.records));

@@ -35,6 +35,7 @@ struct ctl {
     struct registry *registry; /* loaded by ctl_registry, on first use */
     int json;                  /* --json: machine-readable output */
     int progress;              /* stderr is a terminal and --quiet was not given */
+    int quiet;                 /* --quiet: no progress bar, no summary on stderr */
 };
 
 /* Options every subcommand takes; getopt_long's short options string for
@@ -60,6 +61,21 @@ struct registry *ctl_registry(struct ctl *ctl);
 /* A consumer handle in no group, for assign-only reading. NULL with errstr. */
 rd_kafka_t *ctl_consumer(const struct config *config, const char *group, char *errstr,
                          size_t errstr_size);
+
+/* An NHS number from the command line, as people type it ("9990123454",
+ * "999 012 3454", "999-012-3454"; nhs_number_normalise, lib/core/nhs.h),
+ * into out (out_size at least 11). Returns 0, or prints "placehub-ctl
+ * WHAT REASON" (e.g. "replay: --nhs" "is not a valid NHS number: the check
+ * digit ...": which character, grouping or check failed, never the number)
+ * and returns CTL_EXIT_USAGE. */
+int ctl_nhs_number(const char *what, const char *text, char *out, size_t out_size);
+
+/* Checks what the subcommands will need beyond the file: the schemas and
+ * agreements, every partner's connector, credentials and pseudonym keys
+ * (dlq redrive and replay --redeliver deliver as dispatch does), the
+ * broker's secrets and governance.person_key. Prints each problem and
+ * returns CTL_EXIT_ERROR, or "configuration OK" and CTL_EXIT_OK. */
+int ctl_check_config(struct ctl *ctl, int argc, char **argv);
 
 /* Parses "2026-11-22T10:15:30Z", "2026-11-22T10:15:30.000Z", "2026-11-22"
  * (midnight UTC), or milliseconds since the epoch. 0 or -1. */
@@ -98,6 +114,14 @@ int scan_plan_offsets(rd_kafka_t *consumer, struct scan_plan *plan, const char *
                       size_t errstr_size);
 
 void scan_plan_free(struct scan_plan *plan);
+
+/* The partition count of topic, or -1 with errstr (unknown topic, broker
+ * unreachable). */
+int scan_partition_count(rd_kafka_t *consumer, const char *topic, char *errstr, size_t errstr_size);
+
+/* The low and high watermarks of topic/partition: 0, or -1 with errstr. */
+int scan_watermarks(rd_kafka_t *consumer, const char *topic, int32_t partition, int64_t *low,
+                    int64_t *high, char *errstr, size_t errstr_size);
 
 /* Called for each message in range: 0 to go on, 1 to stop early, -1 on error. */
 typedef int scan_fn(void *opaque, const rd_kafka_message_t *message);
@@ -164,6 +188,31 @@ void redeliver_set_actor(struct redeliver *redeliver, const char *actor);
 
 void redeliver_destroy(struct redeliver *redeliver);
 
+/* ---- delivered.c: the disclosure ledger, asked before sending again ----- */
+
+struct ledger;
+
+/* Opens the disclosure ledger at path (NULL: governance.ledger) as a
+ * visitor (lib/governance/ledger.h). 0, or -1 with errstr. Close with
+ * ledger_close. */
+int ctl_ledger_open(struct ctl *ctl, const char *path, struct ledger **ledger, char *errstr,
+                    size_t errstr_size);
+
+/* A delivery found on record. */
+struct ctl_delivery {
+    char at[48];  /* when it completed */
+    char via[16]; /* "dispatch", "redrive" or "replay" */
+};
+
+/* Whether partner has a "delivered" receipt for event_id at or after
+ * since_ms, about the person whose reference is key (the event's Kafka
+ * key). Returns 1 with *found filled, 0 when none (or the key is not a
+ * person reference), -1 with errstr when the ledger or the audit topic
+ * could not be read. */
+int ctl_delivered_since(struct ctl *ctl, struct ledger *ledger, const void *key, size_t key_len,
+                        const char *partner, const char *event_id, int64_t since_ms,
+                        struct ctl_delivery *found, char *errstr, size_t errstr_size);
+
 /* ---- dlq.c -------------------------------------------------------------- */
 
 /* Counts outstanding (not redriven) dead letters per partner into counts
@@ -180,6 +229,7 @@ int ctl_audit(struct ctl *ctl, int argc, char **argv);
 int ctl_schemas(struct ctl *ctl, int argc, char **argv);
 int ctl_objection(struct ctl *ctl, int argc, char **argv);
 int ctl_subject_access(struct ctl *ctl, int argc, char **argv);
+int ctl_topics(struct ctl *ctl, int argc, char **argv);
 
 /* ---- output.c: tables for people --------------------------------------- */
 

@@ -18,6 +18,7 @@
 #include "core/clock.h"
 #include "schema/codec.h"
 #include "ctl.h"
+#include "governance/ledger.h"
 #include "kafka/producer.h"
 
 static const char dlq_help[] =
@@ -37,7 +38,11 @@ static const char dlq_help[] =
     "  redrive  once the cause is fixed, send dead letters again to THEIR partner\n"
     "           only, through its connector (no consumer group moves). A receipt\n"
     "           (\"via\": \"redrive\") goes to the audit topic; when delivered, the dead\n"
-    "           letter is marked redriven. One that fails again stays outstanding\n"
+    "           letter is marked redriven. One that fails again stays outstanding.\n"
+    "           One its partner has received since (redriven already, or a later\n"
+    "           delivery on record in the disclosure ledger: a replay, dispatch) is\n"
+    "           not sent again and nothing is written for it. Every partner is set\n"
+    "           up (connector, credentials, pseudonym key) before anything is sent\n"
     "\n"
     "Options:\n"
     "      --partner ID     only this partner's dead letters\n"
@@ -50,9 +55,11 @@ static const char dlq_help[] =
     "  -c, --config FILE    configuration (default config/placehub.yaml)\n"
     "  -h, --help           this text\n"
     "\n"
-    "Exit codes: 0 done (list: none outstanding), 1 error, 2 bad command line,\n"
-    "3 list: dead letters outstanding; show: no such dead letter; redrive: some\n"
-    "were not delivered.\n"
+    "Exit codes: 0 done (list: none outstanding), 1 could not do it (configuration,\n"
+    "a partner's secret unset here, broker; nothing sent), 2 bad command line\n"
+    "(redrive: an ID that is no dead letter; nothing sent), 3 list: dead letters\n"
+    "outstanding; show: no such dead letter; redrive: some were not delivered, or\n"
+    "were already delivered and not sent again.\n"
     "\n"
     "Example: placehub-ctl dlq list --partner stockport-homes\n"
     "         placehub-ctl dlq redrive --all --partner stockport-homes\n";
@@ -327,22 +334,17 @@ static int dlq_redrive_one(struct dlq *dlq, struct dead_letter *letter, struct r
     return 1;
 }
 
-static int dlq_redrive(struct dlq *dlq, char **ids, size_t id_count, int all, int attempts)
+/* The dead letters a redrive is to send: every outstanding one (--all)
+ * and those named. Returns 0, or CTL_EXIT_USAGE after saying which ID is
+ * not a dead letter (nothing is sent then). */
+static int dlq_redrive_choose(struct dlq *dlq, char **ids, size_t id_count, int all,
+                              struct dead_letter **chosen, size_t *chosen_count)
 {
-    if (!all && id_count == 0) {
-        fprintf(stderr, "placehub-ctl dlq redrive: name dead letters (ID...) or --all\n");
-        return CTL_EXIT_USAGE;
-    }
-    struct dead_letter **chosen = calloc(dlq->count ? dlq->count : 1, sizeof *chosen);
-    size_t chosen_count = 0;
-    int rc = CTL_EXIT_OK;
-    if (!chosen)
-        return CTL_EXIT_ERROR;
-    if (all) {
+    *chosen_count = 0;
+    if (all)
         for (size_t i = 0; i < dlq->count; i++)
             if (!dlq->letters[i].redriven)
-                chosen[chosen_count++] = &dlq->letters[i];
-    }
+                chosen[(*chosen_count)++] = &dlq->letters[i];
     for (size_t i = 0; i < id_count; i++) {
         int32_t partition;
         int64_t offset;
@@ -350,69 +352,172 @@ static int dlq_redrive(struct dlq *dlq, char **ids, size_t id_count, int all, in
         if (dlq_parse_id(ids[i], &partition, &offset) == 0)
             letter = dlq_find(dlq, partition, offset);
         if (!letter) {
-            fprintf(stderr, "placehub-ctl dlq redrive: no dead letter %s\n", ids[i]);
-            free(chosen);
-            return CTL_EXIT_ATTENTION;
+            fprintf(stderr,
+                    "placehub-ctl dlq redrive: no dead letter %s%s%s on %s (IDs are "
+                    "PARTITION:OFFSET from 'placehub-ctl dlq list'): nothing sent\n",
+                    ids[i], dlq->partner ? " for partner " : "", dlq->partner ? dlq->partner : "",
+                    dlq->ctl->config->dispatch.dead_letter_topic);
+            return CTL_EXIT_USAGE;
         }
-        if (letter->redriven)
-            fprintf(stderr, "placehub-ctl dlq redrive: %s was redriven already: sending again\n",
-                    ids[i]);
-        chosen[chosen_count++] = letter;
+        int twice = 0;
+        for (size_t c = 0; c < *chosen_count; c++)
+            twice |= chosen[c] == letter;
+        if (!twice)
+            chosen[(*chosen_count)++] = letter;
     }
-    size_t delivered = 0, failed = 0;
-    /* One engine per partner, made when first needed. */
+    return 0;
+}
+
+/* One engine per partner of the chosen dead letters, all set up before
+ * anything is sent: a partner that cannot be set up (a secret unset in
+ * this environment, a partner gone from the configuration) stops the
+ * redrive with nothing sent. */
+struct dlq_engines {
     struct {
-        char partner[128];
+        const char *partner; /* borrowed from a dead letter */
         struct redeliver *redeliver;
-    } engines[64];
-    size_t engine_count = 0;
+    } engine[64];
+    size_t count;
+};
+
+static struct redeliver *dlq_engine(struct dlq_engines *engines, const char *partner)
+{
+    for (size_t e = 0; e < engines->count; e++)
+        if (strcmp(engines->engine[e].partner, partner) == 0)
+            return engines->engine[e].redeliver;
+    return NULL;
+}
+
+static int dlq_engines_new(struct dlq *dlq, struct dead_letter **chosen, size_t chosen_count,
+                           struct dlq_engines *engines)
+{
+    char errstr[1024];
+    for (size_t i = 0; i < chosen_count; i++) {
+        const char *partner = chosen[i]->partner;
+        if (dlq_engine(engines, partner))
+            continue;
+        struct redeliver *redeliver =
+            engines->count < 64 ? redeliver_new(dlq->ctl->config, partner, errstr, sizeof errstr)
+                                : NULL;
+        if (!redeliver) {
+            fprintf(stderr,
+                    "placehub-ctl dlq redrive: cannot deliver to %s: %s\n"
+                    "Nothing was sent. ('placehub-ctl --check-config' checks every partner.)\n",
+                    partner, engines->count < 64 ? errstr : "more than 64 partners at once");
+            return -1;
+        }
+        if (dlq->actor)
+            redeliver_set_actor(redeliver, dlq->actor);
+        engines->engine[engines->count].partner = partner;
+        engines->engine[engines->count++].redeliver = redeliver;
+    }
+    return 0;
+}
+
+static void dlq_engines_destroy(struct dlq_engines *engines)
+{
+    for (size_t e = 0; e < engines->count; e++)
+        redeliver_destroy(engines->engine[e].redeliver);
+}
+
+/* Whether the dead letter's partner has received its event since it was
+ * dead-lettered: redriven already (its marker), or a later "delivered"
+ * receipt in the disclosure ledger (a replay, dispatch after a restart).
+ * 1 with found filled, 0, or -1 after a message. */
+static int dlq_already_delivered(struct dlq *dlq, struct ledger *ledger,
+                                 const struct dead_letter *letter, struct ctl_delivery *found)
+{
+    char errstr[1024];
+    int64_t since_ms = 0;
+    memset(found, 0, sizeof *found);
+    if (letter->redriven) {
+        snprintf(found->via, sizeof found->via, "redrive");
+        return 1;
+    }
+    if (codec_timestamp_parse(letter->at, &since_ms) != 0)
+        since_ms = 0;
+    int rc = ctl_delivered_since(dlq->ctl, ledger, letter->key, letter->key_len, letter->partner,
+                                 letter->event_id, since_ms, found, errstr, sizeof errstr);
+    if (rc < 0)
+        fprintf(stderr, "placehub-ctl dlq redrive: cannot read the disclosure ledger: %s\n",
+                errstr);
+    return rc;
+}
+
+static void dlq_redrive_outcome(const struct dlq *dlq, const struct dead_letter *letter,
+                                const char *outcome)
+{
+    if (!dlq->ctl->json)
+        return;
+    char id[48];
+    snprintf(id, sizeof id, "%d:%lld", (int)letter->partition, (long long)letter->offset);
+    output_json_line(json_pack("{s:s,s:s,s:s,s:s}", "id", id, "partner", letter->partner,
+                               "event_id", letter->event_id, "outcome", outcome));
+}
+
+/* Sends the chosen dead letters, skipping those delivered since. */
+static int dlq_redrive_send(struct dlq *dlq, struct dead_letter **chosen, size_t chosen_count,
+                            struct dlq_engines *engines, struct ledger *ledger, int attempts)
+{
+    size_t delivered = 0, failed = 0, skipped = 0;
     for (size_t i = 0; i < chosen_count; i++) {
         struct dead_letter *letter = chosen[i];
-        struct redeliver *redeliver = NULL;
-        int stored = 1;
-        for (size_t e = 0; e < engine_count && !redeliver; e++)
-            if (strcmp(engines[e].partner, letter->partner) == 0)
-                redeliver = engines[e].redeliver;
-        if (!redeliver) {
-            char errstr[512];
-            redeliver = redeliver_new(dlq->ctl->config, letter->partner, errstr, sizeof errstr);
-            if (!redeliver) {
-                fprintf(stderr, "placehub-ctl dlq redrive: %s\n", errstr);
-                failed++;
-                continue;
-            }
-            if (dlq->actor)
-                redeliver_set_actor(redeliver, dlq->actor);
-            if (engine_count < 64) {
-                snprintf(engines[engine_count].partner, sizeof engines[engine_count].partner, "%s",
-                         letter->partner);
-                engines[engine_count++].redeliver = redeliver;
-            } else {
-                stored = 0;
-            }
+        struct ctl_delivery found;
+        int already = dlq_already_delivered(dlq, ledger, letter, &found);
+        if (already < 0)
+            return CTL_EXIT_ERROR;
+        if (already) {
+            fprintf(stderr,
+                    "placehub-ctl dlq redrive: %d:%lld (event %s) was already delivered to %s%s%s "
+                    "(via %s): not sent again, nothing recorded\n",
+                    (int)letter->partition, (long long)letter->offset, letter->event_id,
+                    letter->partner, found.at[0] ? " at " : "", found.at, found.via);
+            skipped++;
+            dlq_redrive_outcome(dlq, letter, "already_delivered");
+            continue;
         }
-        int sent = dlq_redrive_one(dlq, letter, redeliver, attempts);
+        int sent = dlq_redrive_one(dlq, letter, dlq_engine(engines, letter->partner), attempts);
         if (sent > 0)
             delivered++;
         else
             failed++;
-        if (dlq->ctl->json) {
-            char id[48];
-            snprintf(id, sizeof id, "%d:%lld", (int)letter->partition, (long long)letter->offset);
-            output_json_line(json_pack("{s:s,s:s,s:s,s:s}", "id", id, "partner", letter->partner,
-                                       "event_id", letter->event_id, "outcome",
-                                       sent > 0 ? "delivered" : "failed"));
-        }
-        if (!stored)
-            redeliver_destroy(redeliver);
+        dlq_redrive_outcome(dlq, letter, sent > 0 ? "delivered" : "failed");
     }
-    for (size_t e = 0; e < engine_count; e++)
-        redeliver_destroy(engines[e].redeliver);
-    free(chosen);
     if (!dlq->ctl->json)
-        printf("%zu redriven, %zu not delivered\n", delivered, failed);
-    if (failed)
-        rc = CTL_EXIT_ATTENTION;
+        printf("%zu redriven, %zu not delivered%s", delivered, failed, skipped ? ", " : "\n");
+    if (!dlq->ctl->json && skipped)
+        printf("%zu already delivered (not sent again)\n", skipped);
+    return failed || skipped ? CTL_EXIT_ATTENTION : CTL_EXIT_OK;
+}
+
+static int dlq_redrive(struct dlq *dlq, char **ids, size_t id_count, int all, int attempts)
+{
+    if (!all && id_count == 0) {
+        fprintf(stderr, "placehub-ctl dlq redrive: name dead letters (ID...) or --all\n");
+        return CTL_EXIT_USAGE;
+    }
+    struct dead_letter **chosen = calloc(dlq->count + id_count + 1, sizeof *chosen);
+    struct dlq_engines engines = {.count = 0};
+    struct ledger *ledger = NULL;
+    size_t chosen_count = 0;
+    char errstr[1024];
+    if (!chosen)
+        return CTL_EXIT_ERROR;
+    int rc = dlq_redrive_choose(dlq, ids, id_count, all, chosen, &chosen_count);
+    if (rc != 0)
+        goto out;
+    rc = CTL_EXIT_ERROR;
+    if (dlq_engines_new(dlq, chosen, chosen_count, &engines) != 0)
+        goto out;
+    if (chosen_count && ctl_ledger_open(dlq->ctl, NULL, &ledger, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "placehub-ctl dlq redrive: %s: nothing sent\n", errstr);
+        goto out;
+    }
+    rc = dlq_redrive_send(dlq, chosen, chosen_count, &engines, ledger, attempts);
+out:
+    ledger_close(ledger);
+    dlq_engines_destroy(&engines);
+    free(chosen);
     return rc;
 }
 

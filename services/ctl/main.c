@@ -1,7 +1,8 @@
 /*
  * placehub-ctl: the operator's command. main() picks the subcommand; each
- * lives in its own file (status.c, tail and replay in replay.c, dlq.c,
- * audit.c, schemas.c, objection.c) and parses its own options (see ctl.h).
+ * lives in its own file (status.c, topics.c, tail.c, replay.c, dlq.c,
+ * audit.c, subject.c, schemas.c, objection.c) and parses its own options
+ * (see ctl.h). --check-config, what every program takes, is here.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -14,6 +15,8 @@
 #include "ctl.h"
 #include "kafka/kafka.h"
 #include "core/log.h"
+#include "core/nhs.h"
+#include "service/service.h"
 
 static const char help[] =
     "Usage: placehub-ctl SUBCOMMAND [OPTIONS]\n"
@@ -34,12 +37,19 @@ static const char help[] =
     "                         under which agreement; what was withheld and why\n"
     "                         (from the disclosure ledger: fast, time-ordered)\n"
     "  schemas list|show|check  the schema catalogue; check a new version\n"
+    "  topics                 the hub's topics: partitions, messages, first and last\n"
+    "\n"
+    "  placehub-ctl --check-config [-c FILE]\n"
+    "                         check the configuration and that every secret the\n"
+    "                         subcommands need (partners' credentials, pseudonym\n"
+    "                         keys, Kafka's, the person key) can be read here\n"
     "\n"
     "Options every subcommand takes:\n"
     "  -c, --config FILE   configuration (default config/placehub.yaml)\n"
     "      --json          one JSON document per line instead of tables\n"
     "  -q, --quiet         no progress bar (it is drawn on stderr only when stderr\n"
-    "                      is a terminal)\n"
+    "                      is a terminal) and no summary line on stderr (printed\n"
+    "                      when piped too)\n"
     "  -h, --help          help\n"
     "\n"
     "Exit codes:\n"
@@ -64,6 +74,7 @@ int ctl_common_option(struct ctl *ctl, int option, const char *subcommand_help)
         return 0;
     case 'q':
         ctl->progress = 0;
+        ctl->quiet = 1;
         return 0;
     case 'h':
         fputs(subcommand_help, stdout);
@@ -129,6 +140,49 @@ rd_kafka_t *ctl_consumer(const struct config *config, const char *group, char *e
     return consumer;
 }
 
+int ctl_nhs_number(const char *what, const char *text, char *out, size_t out_size)
+{
+    char reason[512];
+    if (nhs_number_normalise(text, out, out_size, reason, sizeof reason) == 0)
+        return 0;
+    fprintf(stderr, "placehub-ctl %s %s\n", what, reason);
+    return CTL_EXIT_USAGE;
+}
+
+int ctl_check_config(struct ctl *ctl, int argc, char **argv)
+{
+    static const char check_help[] =
+        "Usage: placehub-ctl --check-config [-c FILE]\n"
+        "\n"
+        "Checks the configuration as the subcommands will use it: the file, the\n"
+        "schemas and agreements, each partner's connector and the secrets its\n"
+        "delivery reads (credentials, the agreements' pseudonym keys: dlq redrive and\n"
+        "replay --redeliver need them), Kafka's secrets and governance.person_key.\n"
+        "A secret named env:NAME must be set in this environment.\n"
+        "\n"
+        "Exit codes: 0 all there, 1 something is missing (each problem is printed\n"
+        "with the file and line), 2 bad command line.\n";
+    enum { CHECK = 1000 };
+    static const struct option options[] = {
+        CTL_COMMON_LONG, {"check-config", no_argument, NULL, CHECK}, {NULL, 0, NULL, 0}};
+    int option;
+    while ((option = getopt_long(argc, argv, CTL_COMMON_SHORT, options, NULL)) != -1)
+        if (option != CHECK)
+            ctl_common_option(ctl, option, check_help);
+    if (optind != argc) {
+        fprintf(stderr, "placehub-ctl --check-config: unexpected argument '%s'\n", argv[optind]);
+        return CTL_EXIT_USAGE;
+    }
+    if (ctl_load(ctl) != 0 || !ctl_registry(ctl))
+        return CTL_EXIT_ERROR;
+    /* Each exits 1 with the file and line of what is wrong. */
+    service_check_agreements("placehub-ctl", ctl->config, ctl->registry);
+    service_check_connectors("placehub-ctl", ctl->config);
+    service_load_person_key("placehub-ctl", ctl->config);
+    printf("%s: configuration OK\n", ctl->config_path);
+    return CTL_EXIT_OK;
+}
+
 int ctl_parse_time(const char *text, int64_t *millis)
 {
     char *end = NULL;
@@ -159,6 +213,7 @@ static const struct {
     {"schemas", ctl_schemas},
     {"objection", ctl_objection},
     {"subject-access", ctl_subject_access},
+    {"topics", ctl_topics},
 };
 
 int main(int argc, char **argv)
@@ -167,6 +222,13 @@ int main(int argc, char **argv)
     const char *level = getenv("PLACEHUB_LOG_LEVEL");
     /* Quiet by default: the output is the point, not librdkafka's notes. */
     log_init("placehub-ctl", level ? -1 : LOG_WARNING);
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--check-config") == 0) {
+            int rc = ctl_check_config(&ctl, argc, argv);
+            registry_destroy(ctl.registry);
+            config_destroy(ctl.config);
+            return rc;
+        }
     if (argc < 2 || argv[1][0] == '-') {
         if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
             fputs(help, stdout);

@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include "core/clock.h"
-#include "core/nhs.h"
 #include "ctl.h"
 #include "governance/objection_write.h"
 #include "kafka/producer.h"
@@ -280,11 +279,10 @@ int ctl_objection(struct ctl *ctl, int argc, char **argv)
                 show ? "" : ", --scope and --by");
         return CTL_EXIT_USAGE;
     }
-    char nhs[16], reason[512];
-    if (nhs_number_normalise(options.nhs, nhs, sizeof nhs, reason, sizeof reason) != 0) {
-        fprintf(stderr, "placehub-ctl objection %s: --nhs %s (nothing written)\n", verb, reason);
+    char nhs[16], what[64];
+    snprintf(what, sizeof what, "objection %s: nothing written: --nhs", verb);
+    if (ctl_nhs_number(what, options.nhs, nhs, sizeof nhs) != 0)
         return CTL_EXIT_USAGE;
-    }
     if (ctl_load(ctl) != 0)
         return CTL_EXIT_ERROR;
     /* The person reference must be the one ingest and mllp key events with. */

@@ -1,9 +1,9 @@
 /*
- * replay.c - `placehub-ctl tail` and `placehub-ctl replay`: read events
- * back from the topics, decoded, and print, export or redeliver them.
+ * replay.c - `placehub-ctl replay`: read events back from the topics,
+ * decoded, and print, export or redeliver them (tail is in tail.c).
  *
- * Both read with an assign-only consumer in no group (ctl.h): nothing they
- * do moves a consumer group. `replay --redeliver PARTNER` sends the matching
+ * It reads with an assign-only consumer in no group (ctl.h): nothing it
+ * does moves a consumer group. `replay --redeliver PARTNER` sends the matching
  * events to that partner alone through redeliver.c, each with a receipt on
  * the audit topic marked "via": "replay".
  */
@@ -16,25 +16,6 @@
 #include "schema/codec.h"
 #include "ctl.h"
 #include "schema/framing.h"
-
-static const char tail_help[] =
-    "Usage: placehub-ctl tail TOPIC [-n COUNT] [--from-beginning] [--follow]\n"
-    "\n"
-    "Prints the latest messages of TOPIC as JSON lines, decoded: events (admission,\n"
-    "discharge, referral, employment-support and dead letters) from Avro to plain\n"
-    "JSON, audit receipts as they are, with topic, partition, offset, timestamp and\n"
-    "headers. Reads without a consumer group: no one's progress moves.\n"
-    "\n"
-    "Options:\n"
-    "  -n, --lines COUNT     the last COUNT messages of each partition (default 10)\n"
-    "      --from-beginning  every message the topic holds\n"
-    "  -f, --follow          then wait for new messages until Ctrl-C\n"
-    "  -c, --config FILE     configuration (default config/placehub.yaml)\n"
-    "  -h, --help            this text\n"
-    "\n"
-    "Exit codes: 0 done, 1 error (broker, unknown topic), 2 bad command line.\n"
-    "\n"
-    "Example: placehub-ctl tail discharge -n 5\n";
 
 static const char replay_help[] =
     "Usage: placehub-ctl replay [--from TIME] [--to TIME] [--offsets T:P:START[-END]]...\n"
@@ -55,7 +36,9 @@ static const char replay_help[] =
     "      --offsets T:P:START[-END]  topic T, partition P, offsets START to END-1\n"
     "                        (repeatable; END omitted: up to the current end)\n"
     "      --type TYPE       only this event type (topic); repeatable\n"
-    "      --nhs NUMBER      only events about this person (person.nhs_number)\n"
+    "      --nhs NUMBER      only events about this person (person.nhs_number):\n"
+    "                        10 digits or grouped 3-3-4 with spaces or hyphens\n"
+    "                        (\"999 012 3454\"); checked (Modulus 11), exit 2 if not\n"
     "      --partner ID      only the event types partner ID subscribes to\n"
     "Output:\n"
     "      --format FORMAT   json (default: one decoded event per line) or csv\n"
@@ -72,7 +55,8 @@ static const char replay_help[] =
     "  -q, --quiet           no progress bar or summary on stderr\n"
     "  -h, --help            this text\n"
     "\n"
-    "Exit codes: 0 done, 1 error, 2 bad command line, 3 nothing matched or some\n"
+    "Exit codes: 0 done, 1 error (configuration, a secret the redelivery needs,\n"
+    "broker), 2 bad command line or NHS number, 3 nothing matched or some\n"
     "redeliveries failed.\n"
     "\n"
     "Examples:\n"
@@ -80,70 +64,14 @@ static const char replay_help[] =
     "  placehub-ctl replay --type discharge --format csv -o discharges.csv\n"
     "  placehub-ctl replay --from 2026-11-22 --redeliver stockport-homes\n";
 
-/* ---- tail --------------------------------------------------------------- */
-
-static int tail_print(void *opaque, const rd_kafka_message_t *message)
-{
-    output_json_line(decode_message(opaque, message));
-    fflush(stdout);
-    return 0;
-}
-
-int ctl_tail(struct ctl *ctl, int argc, char **argv)
-{
-    static const struct option options[] = {CTL_COMMON_LONG,
-                                            {"lines", required_argument, NULL, 'n'},
-                                            {"from-beginning", no_argument, NULL, 'B'},
-                                            {"follow", no_argument, NULL, 'f'},
-                                            {NULL, 0, NULL, 0}};
-    long long last = 10;
-    int follow = 0, option;
-    while ((option = getopt_long(argc, argv, CTL_COMMON_SHORT "n:f", options, NULL)) != -1) {
-        if (option == 'n') {
-            char *end;
-            last = strtoll(optarg, &end, 10);
-            if (*end || last < 0) {
-                fprintf(stderr, "placehub-ctl tail: --lines must be a count, not '%s'\n", optarg);
-                return CTL_EXIT_USAGE;
-            }
-        } else if (option == 'B') {
-            last = -1;
-        } else if (option == 'f') {
-            follow = 1;
-        } else {
-            ctl_common_option(ctl, option, tail_help);
-        }
-    }
-    if (optind + 1 != argc) {
-        fprintf(stderr, "placehub-ctl tail: name one topic. Try 'placehub-ctl tail --help'.\n");
-        return CTL_EXIT_USAGE;
-    }
-    if (ctl_load(ctl) != 0 || !ctl_registry(ctl))
-        return CTL_EXIT_ERROR;
-    char errstr[512];
-    struct scan_plan plan = {0};
-    int rc = CTL_EXIT_ERROR;
-    rd_kafka_t *consumer = ctl_consumer(ctl->config, NULL, errstr, sizeof errstr);
-    if (!consumer || scan_plan_tail(consumer, &plan, argv[optind], last, errstr, sizeof errstr) ||
-        scan_run(consumer, &plan, follow, 0, tail_print, ctl->registry, errstr, sizeof errstr) < 0)
-        fprintf(stderr, "placehub-ctl tail: %s\n", errstr);
-    else
-        rc = CTL_EXIT_OK;
-    scan_plan_free(&plan);
-    if (consumer) {
-        rd_kafka_consumer_close(consumer);
-        rd_kafka_destroy(consumer);
-    }
-    return rc;
-}
-
 /* ---- replay ------------------------------------------------------------- */
 
 struct replay {
     struct ctl *ctl;
     int64_t from_ms, to_ms;
-    const char *nhs;
+    const char *nhs; /* NULL, or number: the person to select */
     size_t nhs_len;
+    char number[16]; /* --nhs, checked and reduced to its 10 digits */
     int csv;
     FILE *out;
     struct redeliver *redeliver;
@@ -378,8 +306,12 @@ static int replay_parse_options(struct ctl *ctl, int argc, char **argv, struct r
             request->types[request->type_count++] = optarg;
             break;
         case NHS:
-            replay->nhs = optarg;
-            replay->nhs_len = strlen(optarg);
+            /* Checked before anything is read: a mistyped number would
+             * match nobody, silently. */
+            if (ctl_nhs_number("replay: --nhs", optarg, replay->number, sizeof replay->number) != 0)
+                return CTL_EXIT_USAGE;
+            replay->nhs = replay->number;
+            replay->nhs_len = strlen(replay->number);
             break;
         case PARTNER:
             request->partner_id = optarg;
@@ -542,7 +474,8 @@ static int replay_open_sink(struct ctl *ctl, struct replay *replay,
 }
 
 /* The summary: a JSON line or a sentence for a redelivery, the counts on
- * stderr with --progress otherwise. */
+ * stderr otherwise (unless --quiet), whether or not stderr is a terminal:
+ * a piped or scripted run wants to know as much. */
 static void replay_report(const struct ctl *ctl, const struct replay *replay,
                           const char *redeliver_id)
 {
@@ -554,7 +487,7 @@ static void replay_report(const struct ctl *ctl, const struct replay *replay,
     else if (redeliver_id)
         printf("%lld events matched; %lld delivered to %s, %lld failed\n", replay->matched,
                replay->delivered, redeliver_id, replay->failed);
-    else if (ctl->progress)
+    else if (!ctl->quiet)
         fprintf(stderr, "%lld events matched of %lld read\n", replay->matched, replay->read);
 }
 

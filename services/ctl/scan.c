@@ -54,9 +54,7 @@ void scan_plan_free(struct scan_plan *plan)
     plan->count = 0;
 }
 
-/* The partition count of topic, or -1 with errstr. */
-static int scan_partitions(rd_kafka_t *consumer, const char *topic, char *errstr,
-                           size_t errstr_size)
+int scan_partition_count(rd_kafka_t *consumer, const char *topic, char *errstr, size_t errstr_size)
 {
     const struct rd_kafka_metadata *metadata = NULL;
     rd_kafka_topic_t *handle = rd_kafka_topic_new(consumer, topic, NULL);
@@ -78,8 +76,8 @@ static int scan_partitions(rd_kafka_t *consumer, const char *topic, char *errstr
     return count;
 }
 
-static int scan_watermarks(rd_kafka_t *consumer, const char *topic, int32_t partition, int64_t *low,
-                           int64_t *high, char *errstr, size_t errstr_size)
+int scan_watermarks(rd_kafka_t *consumer, const char *topic, int32_t partition, int64_t *low,
+                    int64_t *high, char *errstr, size_t errstr_size)
 {
     rd_kafka_resp_err_t err =
         rd_kafka_query_watermark_offsets(consumer, topic, partition, low, high, 10000);
@@ -117,7 +115,7 @@ int scan_plan_times(rd_kafka_t *consumer, struct scan_plan *plan, const char *co
                     size_t errstr_size)
 {
     for (size_t t = 0; t < topic_count; t++) {
-        int partitions = scan_partitions(consumer, topics[t], errstr, errstr_size);
+        int partitions = scan_partition_count(consumer, topics[t], errstr, errstr_size);
         if (partitions < 0)
             return -1;
         for (int32_t p = 0; p < partitions; p++) {
@@ -150,7 +148,7 @@ int scan_plan_times(rd_kafka_t *consumer, struct scan_plan *plan, const char *co
 int scan_plan_tail(rd_kafka_t *consumer, struct scan_plan *plan, const char *topic, int64_t last,
                    char *errstr, size_t errstr_size)
 {
-    int partitions = scan_partitions(consumer, topic, errstr, errstr_size);
+    int partitions = scan_partition_count(consumer, topic, errstr, errstr_size);
     if (partitions < 0)
         return -1;
     for (int32_t p = 0; p < partitions; p++) {
@@ -170,7 +168,7 @@ int scan_plan_offsets(rd_kafka_t *consumer, struct scan_plan *plan, const char *
                       int32_t partition, int64_t start, int64_t end, char *errstr,
                       size_t errstr_size)
 {
-    int partitions = scan_partitions(consumer, topic, errstr, errstr_size);
+    int partitions = scan_partition_count(consumer, topic, errstr, errstr_size);
     if (partitions < 0)
         return -1;
     if (partition < 0 || partition >= partitions) {

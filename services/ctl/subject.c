@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include "core/clock.h"
-#include "core/nhs.h"
 #include "core/text.h"
 #include "ctl.h"
 #include "governance/ledger.h"
@@ -327,19 +326,11 @@ static int subject_row(void *opaque, const struct ledger_entry *entry)
 static int subject_report(struct ctl *ctl, const struct subject_options *options,
                           const char *person_ref, const char *nhs)
 {
-    char path[4096], errstr[1024];
+    char errstr[1024];
     struct ledger *ledger = NULL;
     struct subject subject = {
         .format = options->format, .progress = ctl->progress, .began_ms = clock_monotonic_ms()};
-    if (options->ledger)
-        snprintf(path, sizeof path, "%s", options->ledger);
-    else if (config_resolve_path(ctl->config, ctl->config->governance.ledger, path, sizeof path) !=
-             0) {
-        fprintf(stderr, "placehub-ctl subject-access: governance.ledger: the path is too long\n");
-        return CTL_EXIT_ERROR;
-    }
-    if (ledger_open(path, ctl->config->dispatch.audit_topic, LEDGER_VISITOR, &ledger, errstr,
-                    sizeof errstr) != 0) {
+    if (ctl_ledger_open(ctl, options->ledger, &ledger, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "placehub-ctl subject-access: %s\n", errstr);
         return CTL_EXIT_ERROR;
     }
@@ -383,11 +374,9 @@ int ctl_subject_access(struct ctl *ctl, int argc, char **argv)
     struct subject_options options;
     if (subject_parse(ctl, argc, argv, &options) != 0)
         return CTL_EXIT_USAGE;
-    char nhs[16], reason[512];
-    if (nhs_number_normalise(options.nhs, nhs, sizeof nhs, reason, sizeof reason) != 0) {
-        fprintf(stderr, "placehub-ctl subject-access: --nhs %s\n", reason);
+    char nhs[16];
+    if (ctl_nhs_number("subject-access: --nhs", options.nhs, nhs, sizeof nhs) != 0)
         return CTL_EXIT_USAGE;
-    }
     if (ctl_load(ctl) != 0)
         return CTL_EXIT_ERROR;
     /* The person reference must be the one ingest and mllp key events with. */

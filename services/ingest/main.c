@@ -41,9 +41,11 @@ static const char help[] =
     "\n"
     "Environment: PLACEHUB_LOG_LEVEL=debug|info|warning|error\n"
     "\n"
-    "Example:\n"
+    "Example (API_KEY: a key minted with --new-api-key, its hash in the sending\n"
+    "partner's ingest section; under make demo, -H @.run/demo/ingest-auth.header\n"
+    "sends the demo's):\n"
     "  placehub-ingest -c config/placehub.yaml &\n"
-    "  curl -X POST -H 'Content-Type: application/json' \\\n"
+    "  curl -H 'Content-Type: application/json' -H \"Authorization: Bearer $API_KEY\" \\\n"
     "       --data @tests/data/admission.json http://127.0.0.1:8080/v1/events/admission\n";
 
 /* --new-api-key / --hash-api-key: operator tools that need no config. */

@@ -13,7 +13,7 @@ import subprocess
 import time
 
 import events
-from harness import BIN, REPO, TOPICS, wait_until
+from harness import BIN, REPO, TOPICS, schema_fields, wait_until
 
 CTL = os.path.join(BIN, "placehub-ctl")
 CATALOGUE = json.load(open(os.path.join(REPO, "schemas", "catalogue.json")))["schemas"]
@@ -61,7 +61,7 @@ def caught_up(hub, broker, partner_id, topics):
 
 def test_help_and_exit_codes(make_hub, tmp_path):
     hub = make_hub({"housing": ["admission"]}, start_dispatch=False)
-    for sub in ["status", "tail", "dlq", "replay", "audit", "schemas"]:
+    for sub in ["status", "tail", "dlq", "replay", "audit", "schemas", "topics"]:
         result = subprocess.run([CTL, sub, "--help"], capture_output=True, text=True)
         assert result.returncode == 0 and "Usage: placehub-ctl " + sub in result.stdout
         assert "Exit codes" in result.stdout
@@ -70,6 +70,15 @@ def test_help_and_exit_codes(make_hub, tmp_path):
     assert ctl(hub, "replay", "--from", "yesterday-ish").returncode == 2
     bad = ctl(hub, "audit", "person", "9990000001")
     assert bad.returncode == 2 and "NHS_NUMBER" in bad.stderr
+    # replay --nhs is checked like every NHS number ctl takes: a mistyped
+    # one is refused with the check that failed, before anything is read.
+    bad = ctl(hub, "replay", "--nhs", "9990123455")
+    assert bad.returncode == 2
+    assert "--nhs is not a valid NHS number: the check digit (the 10th) does not match" \
+        in bad.stderr
+    assert "9990123455" not in bad.stderr
+    bad = ctl(hub, "replay", "--nhs", "999 012-3454")
+    assert bad.returncode == 2 and "mixes spaces and hyphens" in bad.stderr
 
     # schemas check: a required field added without a default breaks readers.
     # A candidate is checked against the subject's latest version; one
@@ -116,7 +125,7 @@ def test_tail_decodes_all_four_types(make_hub):
         assert answer.status_code == 202, answer.text
         sent[event_type] = (answer.json()["event_id"], event)
     for event_type, (event_id, event) in sent.items():
-        lines = json_lines(ctl(hub, "tail", event_type, "-n", "5", check=0).stdout)
+        lines = json_lines(ctl(hub, "tail", event_type, "-n", "5", "--json", check=0).stdout)
         [ours] = [l for l in lines if l["value"].get("event_id") == event_id]
         assert ours["topic"] == event_type and ours["schema_id"] >= 1
         assert ours["headers"]["event_id"] == event_id
@@ -178,6 +187,14 @@ def test_replay_by_person_is_exact_even_where_the_digits_occur_elsewhere(make_hu
     lines = json_lines(ctl(hub, "replay", "--nhs", person, "-q", check=0).stdout)
     assert sorted(l["value"]["event_id"] for l in lines) == sorted(ours)
     assert all(l["value"]["person"]["nhs_number"] == person for l in lines)
+    # Typed as on the NHS card, spaced or hyphenated: the same events. The
+    # summary goes to stderr though it is a pipe here, not a terminal.
+    spaced = f"{person[:3]} {person[3:6]} {person[6:]}"
+    result = ctl(hub, "replay", "--nhs", spaced, check=0)
+    assert sorted(l["value"]["event_id"] for l in json_lines(result.stdout)) == sorted(ours)
+    assert "4 events matched of " in result.stderr
+    result = ctl(hub, "replay", "--nhs", spaced.replace(" ", "-"), "-q", check=0)
+    assert len(json_lines(result.stdout)) == 4 and result.stderr == ""
     rows = list(csv.DictReader(io.StringIO(
         ctl(hub, "replay", "--nhs", person, "--type", "admission", "--format", "csv", "-q",
             check=0).stdout)))
@@ -311,3 +328,180 @@ def test_audit_person_lists_exactly_what_partners_received(make_hub, broker):
 
     nobody = events.nhs_number(random.Random(99))
     assert ctl(hub, "audit", "person", nobody).returncode == 3
+
+
+# --- issue 16 part 3: the CLI path ----------------------------------------------------------
+
+
+def test_tail_reads_as_lines_without_personal_data_and_topics_counts(make_hub, broker):
+    hub = make_hub({"housing": ["admission"]}, start_dispatch=False)
+    rng = random.Random(506)
+    sent = {}
+    for event_type in TOPICS:
+        event = events.make(event_type, rng)
+        answer = hub.post(event_type, event)
+        assert answer.status_code == 202, answer.text
+        sent[event_type] = (answer.json()["event_id"], event)
+    for event_type, (event_id, event) in sent.items():
+        lines = ctl(hub, "tail", event_type, "-n", "5", check=0).stdout.splitlines()
+        [ours] = [line for line in lines if event_id in line]
+        assert ours.startswith("20") and f" {event_type}/" in ours and "@" in ours
+        assert event["event_type"] in ours and f"from {event['source_ods_code']}" in ours
+        person = event["person"]
+        for personal in (person["nhs_number"], person["family_name"], person["given_name"],
+                         person.get("date_of_birth"), event.get("notes")):
+            assert not personal or personal not in ours, "personal data in a tail line"
+
+    rows = {r["topic"]: r for r in json_lines(ctl(hub, "topics", "--json", check=0).stdout)}
+    ends = broker.end_offsets(TOPICS)
+    for topic in TOPICS:
+        row = rows[topic]
+        assert row["partitions"] == 3 and row["role"] == "events"
+        assert row["messages"] == ends[topic]
+        assert row["earliest"] <= row["latest"]
+    assert rows[hub.dead_letter_topic]["role"] == "dead letters"
+    table = ctl(hub, "topics", check=0).stdout
+    assert table.splitlines()[0].split() == ["TOPIC", "ROLE", "PARTITIONS", "MESSAGES",
+                                             "EARLIEST", "LATEST"]
+
+
+def test_audit_person_is_in_time_order_and_shows_why_rows_were_withheld(make_hub, broker):
+    fields = [f for f in schema_fields("admission") if f != "person"]
+    not_care = {"id": "housing-not-care", "purpose": "tests", "legal_basis": "test data only",
+                "event_types": ["admission"], "fields": fields, "direct_care": False,
+                "restricted_records": True}
+    hub = make_hub({"housing": ["admission"]},
+                   partner_options={"housing": {"agreements": [not_care]}})
+    rng = random.Random(507)
+    person = events.nhs_number(rng)
+    ids = []
+    for objected in (False, True, False, False, True):
+        event = events.make("admission", rng, nhs=person)
+        event["sharing"]["objected_to_non_care_sharing"] = objected
+        answer = hub.post("admission", event)
+        assert answer.status_code == 202, answer.text
+        ids.append(answer.json()["event_id"])
+    caught_up(hub, broker, "housing", ["admission"])
+
+    [report] = json_lines(ctl(hub, "audit", "person", person, "--json", check=0).stdout)
+    accepted = [e["accepted_at"] for e in report["events"]]
+    assert sorted(e["event_id"] for e in report["events"]) == sorted(ids)
+    assert accepted == sorted(accepted), "events in the order the hub accepted them"
+    times = [r.get("completed_at") or r.get("at") for r in report["records"]]
+    assert len(times) == 5 and times == sorted(times), "records in time order"
+    withheld = [r for r in report["records"] if r["outcome"] == "suppressed"]
+    assert sorted(r["event_id"] for r in withheld) == sorted([ids[1], ids[4]])
+    assert all(r["reason"] == "objection" for r in withheld)
+    text = ctl(hub, "audit", "person", person, check=0).stdout
+    records = text[text.index("Disclosures and suppressions"):].splitlines()[1:]
+    assert records[0].split()[-1] == "REASON"
+    for row in records[1:]:
+        if " suppressed " in row:
+            assert "objection" in row.split(" suppressed ")[1], row
+
+
+def test_redrive_needs_its_secrets_refuses_unknown_ids_and_never_sends_twice(make_hub, broker):
+    """The runbook's redrive on the demo failed: the pseudonym key's variable
+    was unset in the operator's shell, the error cited the partner's line,
+    it exited 3, and --check-config had said OK. Then: a dead letter that
+    was delivered since is not sent again, and an unknown ID changes
+    nothing."""
+    fields = [f for f in schema_fields("admission") if f != "person"]
+    keyed = {"id": "housing-keyed", "purpose": "tests", "legal_basis": "test data only",
+             "event_types": ["admission"], "fields": fields, "direct_care": True,
+             "restricted_records": True, "pseudonym_key": "env:PLACEHUB_TEST_HOUSING_KEY"}
+    key = {"PLACEHUB_TEST_HOUSING_KEY": "k" * 40}
+    hub = make_hub({"housing": ["admission"]}, env=key,
+                   partner_options={"housing": {"agreements": [keyed]}})
+    with open(hub.config_path) as f:
+        key_line = next(n for n, line in enumerate(f, 1) if "pseudonym_key" in line)
+    without = {k: v for k, v in os.environ.items() if k != "PLACEHUB_TEST_HOUSING_KEY"}
+
+    def run(*args, env=without):
+        return subprocess.run([CTL, *args, "-c", hub.config_path], capture_output=True,
+                              text=True, timeout=300, env=env)
+
+    # --check-config (ctl's and dispatch's) reads what delivery reads.
+    for command in ([CTL, "--check-config"], [os.path.join(BIN, "placehub-dispatch"),
+                                                "--check-config"]):
+        result = subprocess.run([*command, "-c", hub.config_path], capture_output=True,
+                                text=True, timeout=60, env=without)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert (f"{hub.config_path}:{key_line}:" in result.stderr and
+                "pseudonym_key: secret env:PLACEHUB_TEST_HOUSING_KEY: the environment variable "
+                "is not set" in result.stderr), result.stderr
+        assert "configuration OK" not in result.stdout
+    assert run("--check-config", env=dict(without, **key)).returncode == 0
+
+    caught_up(hub, broker, "housing", ["admission"])
+    housing = hub.partners["housing"]
+    rng = random.Random(508)
+    first, second = events.nhs_number(rng), events.nhs_number(rng)
+    before = housing.count()
+    housing.behave(status=422, times=2)
+    first_id, second_id = (post(hub, "admission", rng, nhs=person) for person in (first, second))
+    wait_until(lambda: housing.count() >= before + 2, 30, "the two refusals")
+    caught_up(hub, broker, "housing", ["admission"])
+    letters = {l["event_id"]: l for l in json_lines(run("dlq", "list", "--json").stdout)}
+    assert len(letters) == 2
+
+    def written():
+        return (broker.end_offsets([hub.audit_topic, hub.dead_letter_topic]), housing.count())
+
+    # The key unset here: could not do it (1), nothing sent or written.
+    state = written()
+    result = run("dlq", "redrive", "--all")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{hub.config_path}:{key_line}:" in result.stderr and "Nothing was sent" in result.stderr
+    # An ID that is no dead letter: a bad command line (2), nothing changes.
+    result = run("dlq", "redrive", "0:999999", env=dict(without, **key))
+    assert result.returncode == 2 and "no dead letter 0:999999" in result.stderr
+    assert written() == state
+
+    # One dead letter's event reaches its partner by replay; the other by redrive.
+    replayed = run("replay", "--nhs", first, "--redeliver", "housing", env=dict(without, **key))
+    assert replayed.returncode == 0, replayed.stderr
+    by_replay, other = letters[first_id], letters[second_id]
+    result = run("dlq", "redrive", other["id"], env=dict(without, **key))
+    assert result.returncode == 0 and "1 redriven, 0 not delivered" in result.stdout
+
+    # Neither is sent again, nor recorded: the redriven one by its marker,
+    # the replayed one by the receipt the disclosure ledger holds.
+    state = written()
+    for letter, via in ((other, "redrive"), (by_replay, "replay")):
+        result = run("dlq", "redrive", letter["id"], env=dict(without, **key))
+        assert result.returncode == 3, result.stdout + result.stderr
+        assert (f"{letter['id']} (event {letter['event_id']}) was already delivered to housing"
+                in result.stderr and f"(via {via})" in result.stderr), result.stderr
+        assert "0 redriven, 0 not delivered, 1 already delivered" in result.stdout
+    result = run("dlq", "redrive", "--all", "--json", env=dict(without, **key))
+    assert result.returncode == 3
+    assert [l["outcome"] for l in json_lines(result.stdout)] == ["already_delivered"]
+    assert written() == state
+
+
+def test_make_install_into_a_prefix(tmp_path):
+    prefix = tmp_path / "prefix"
+    stage = tmp_path / "stage"
+    result = subprocess.run(["make", "--no-print-directory", "-s", "install",
+                             f"PREFIX={prefix}", f"DESTDIR={stage}",
+                             f"BUILD={os.path.relpath(os.path.dirname(BIN), REPO)}"],
+                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    root = stage / str(prefix).lstrip("/")
+    for program in ("ctl", "ingest", "dispatch", "registry", "mllp", "partner-sim",
+                    "connector-test"):
+        assert os.access(root / "bin" / f"placehub-{program}", os.X_OK), program
+    assert (root / "lib/placehub/connectors/example.so").exists()
+    assert (root / "include/placehub/connector.h").exists()
+    assert (root / "share/placehub/schemas/catalogue.json").exists()
+    help_text = subprocess.run([str(root / "bin/placehub-ctl"), "--help"], cwd=tmp_path,
+                               capture_output=True, text=True, timeout=30)
+    assert help_text.returncode == 0 and "Usage: placehub-ctl" in help_text.stdout
+    # The installed example configuration finds the installed schemas.
+    config = root / "share/placehub/config/placehub.yaml"
+    checked = subprocess.run([str(root / "bin/placehub-registry"), "-c", str(config),
+                              "--check-config"], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=30)
+    assert checked.returncode == 0, checked.stderr
+    assert f"{root}/share/placehub/config/../schemas" in checked.stdout

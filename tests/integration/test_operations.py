@@ -293,10 +293,8 @@ def send_hl7(port, name):
     return msa.split("|")[1]
 
 
-@pytest.mark.skipif(chromium() is None and os.environ.get("CI") != "true",
-                    reason="headless Chromium not installed (scripts/install-deps.sh installs it)")
 def test_status_pages_render_and_match_metrics(make_hub, broker, tmp_path):
-    assert chromium(), "CI installs chromium (scripts/install-deps.sh)"
+    assert chromium(), "make test installs chromium (scripts/install-deps.sh --browser)"
     mllp_port = free_port()
     # gp takes referrals without an agreement for them: suppressed.
     hub, urls = operations_hub(make_hub, tmp_path,

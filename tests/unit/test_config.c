@@ -82,7 +82,7 @@ static void test_example_loads(void **state)
 
     const struct config_partner *leisure = config_partner_find(config, "life-leisure");
     assert_ptr_equal(leisure, &config->partners[1]);
-    assert_int_equal(leisure->line, 152);
+    assert_int_equal(leisure->line, 153);
     assert_int_equal(leisure->topic_count, 2);
     assert_string_equal(leisure->topics[0], "referral");
     assert_string_equal(leisure->topics[1], "employment-support");
@@ -108,7 +108,10 @@ static void test_example_loads(void **state)
     assert_int_equal(stays->postcode_district_count, 8);
     assert_int_equal(stays->gp_practice_count, 0);
     assert_false(stays->match_any);
-    assert_string_equal(stays->pseudonym_key, "env:PLACEHUB_DEMO_HOMES_PSEUDONYM_KEY");
+    assert_string_equal(stays->pseudonym_key, "file:.run/demo/keys/HOMES");
+    /* Messages about the key cite its own line, below the agreement's. */
+    assert_true(stays->pseudonym_key_line > stays->line);
+    assert_int_equal(stays->pseudonym_key_column, 24);
     assert_int_equal(leisure->agreement_count, 2);
     assert_true(leisure->agreements[0].match_any);
     assert_string_equal(leisure->agreements[0].pseudonym_key, leisure->agreements[1].pseudonym_key);
