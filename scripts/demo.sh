@@ -26,6 +26,7 @@ PIDS="$RUN/demo.pids"   # a detached demo's "name pid" lines; "kafka -" when it 
 BIN="$REPO/${BUILD:-build}/bin"
 INGEST="http://127.0.0.1:8080"
 REGISTRY="http://127.0.0.1:8081"
+CONSOLE="http://127.0.0.1:9190"
 PARTNERS=("stockport-homes|http://127.0.0.1:9101" "life-leisure|http://127.0.0.1:9102")
 
 usage() {
@@ -101,14 +102,14 @@ if [ "$detach" = 0 ] && [ ! -t 0 ]; then once=1; fi
 
 bold() { if [ -t 1 ]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
 
-for program in ingest dispatch registry partner-sim mllp; do
+for program in ingest dispatch registry partner-sim mllp console; do
   [ -x "$BIN/placehub-$program" ] || { echo "demo: $BIN/placehub-$program is missing: run 'make demo'" >&2; exit 1; }
 done
 if [ -f "$PIDS" ]; then
   echo "demo: a detached demo runs (${PIDS#$REPO/}): stop it first with scripts/demo.sh --stop (make demo-stop)" >&2
   exit 1
 fi
-for port in 8080 8081 2575 9101 9102; do
+for port in 8080 8081 2575 9101 9102 9190; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "demo: port $port on 127.0.0.1 is already in use (an earlier demo? stop it, or change $CONFIG)" >&2
     exit 1
@@ -122,6 +123,7 @@ if [ "$fresh" = 1 ]; then
   fi
   rm -rf .run/kafka/data
   rm -f var/placehub-ledger.db var/placehub-ledger.db-* var/placehub-ledger.db.*
+  rm -f var/placehub-console-ledger.db var/placehub-console-ledger.db-* var/placehub-console-ledger.db.*
   rm -f "$RUN"/*.log
   echo "demo: --fresh: the topics, the disclosure ledger and the logs of earlier runs are deleted"
 fi
@@ -194,6 +196,17 @@ for name in HOMES LEISURE; do
   if [ ! -s "$key" ]; then (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$key"); fi
 done
 
+# The console's two users (config/placehub.yaml's console.users_file), with
+# new passwords each run: printed below and kept in console-passwords.
+( umask 077
+  : >"$RUN/console-passwords"
+  for user in operator:operator auditor:auditor; do
+    password="$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    printf '%s\n' "$password" | "$BIN/placehub-console" --add-user "${user%%:*}" --role "${user#*:}" \
+      -c "$CONFIG" >/dev/null
+    printf '%s %s\n' "${user%%:*}" "$password" >>"$RUN/console-passwords"
+  done )
+
 bold "2. placehub services and two simulated partners"
 start partner-stockport-homes "$BIN/placehub-partner-sim" --listen 127.0.0.1:9101 --name stockport-homes
 start partner-life-leisure "$BIN/placehub-partner-sim" --listen 127.0.0.1:9102 --name life-leisure
@@ -202,11 +215,14 @@ start ingest "$BIN/placehub-ingest" -c "$CONFIG"
 wait_http "$INGEST/healthz" "placehub-ingest"
 start dispatch "$BIN/placehub-dispatch" -c "$CONFIG"
 start mllp "$BIN/placehub-mllp" -c "$CONFIG"
+start console "$BIN/placehub-console" -c "$CONFIG"
 wait_http "$REGISTRY/subjects" "placehub-registry"
 for partner in "${PARTNERS[@]}"; do wait_http "${partner#*|}/_sim/healthz" "partner ${partner%%|*}"; done
 for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/2575) 2>/dev/null && break; sleep 0.1; done
 echo "   ingest $INGEST   registry $REGISTRY   HL7 MLLP 127.0.0.1:2575"
 echo "   partners :9101 (housing: admission, discharge)  :9102 (leisure: referral, employment-support)"
+wait_http "$CONSOLE/healthz" "placehub-console"
+echo "   console $CONSOLE/  log in as: $(awk '{printf "%s%s / %s", sep, $1, $2; sep = ", "}' "$RUN/console-passwords")"
 
 bold "3. Sending one sample event of each type (tests/data/*.json)"
 declare -A sent
@@ -286,6 +302,7 @@ echo "   curl ${PARTNERS[1]#*|}/_sim/requests          # what the leisure partne
 echo "   curl $REGISTRY/subjects                      # the embedded schema registry"
 echo "   ${BIN#$REPO/}/placehub-ctl topics             # the runbook: docs/operations.md"
 echo "   ${BIN#$REPO/}/placehub-ctl tail admission -n 3"
+echo "   $CONSOLE/   # the console: where each event went, dead letters, partner controls"
 if [ "$once" = 1 ]; then
   exit 0
 fi

@@ -9,10 +9,11 @@ import subprocess
 import time
 
 import pytest
+import requests
 
 from harness import BIN, REPO
 
-PORTS = [9092, 8080, 8081, 2575, 9101, 9102, 9180, 9181, 9182]
+PORTS = [9092, 8080, 8081, 2575, 9101, 9102, 9180, 9181, 9182, 9190]
 
 
 def port_taken(port):
@@ -87,11 +88,23 @@ def test_detached_demo_is_scriptable_then_stopped():
                                 text=True, timeout=60, env=env)
         assert topics.returncode == 0, topics.stderr
         assert '"topic":"admission"' in topics.stdout
+        # The console runs with the two users the demo printed.
+        users = dict(re.findall(r"(operator|auditor) / ([0-9a-f]{24})", output))
+        assert set(users) == {"operator", "auditor"}, output[-3000:]
+        session = requests.Session()
+        page = session.get("http://127.0.0.1:9190/login", timeout=10)
+        token = re.search(r'name="login_token" value="([0-9a-f]{32})"', page.text).group(1)
+        login = session.post("http://127.0.0.1:9190/login", allow_redirects=False, timeout=30,
+                             data={"login_token": token, "name": "operator",
+                                   "password": users["operator"]})
+        assert login.status_code == 303, login.text
+        assert session.get("http://127.0.0.1:9190/api/session",
+                           timeout=10).json()["role"] == "operator"
     finally:
         stopped = subprocess.run([demo, "--stop"], cwd=REPO, capture_output=True, text=True,
                                  timeout=120, env=env)
     assert stopped.returncode == 0 and "demo: stopped" in stopped.stdout, stopped.stderr
-    assert not any(port_taken(p) for p in (9092, 8080, 8081, 2575, 9101, 9102))
+    assert not any(port_taken(p) for p in (9092, 8080, 8081, 2575, 9101, 9102, 9190))
     assert not os.path.exists(os.path.join(REPO, ".run", "demo", "demo.pids"))
     assert "no detached demo" in subprocess.run([demo, "--stop"], cwd=REPO, capture_output=True,
                                                  text=True, timeout=30).stdout
