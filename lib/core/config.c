@@ -39,6 +39,7 @@ static int config_defaults(struct config *config)
     config->dispatch.audit_topic = strdup("placehub.audit");
     config->governance.objections_topic = strdup("placehub.objections");
     config->governance.ledger = strdup("../var/placehub-ledger.db");
+    config->console.listen = strdup("127.0.0.1:9190");
     config->console.ledger = strdup("../var/placehub-console-ledger.db");
     config->console.session_idle_minutes = 30;
     config->console.sample_interval_ms = 5000;
@@ -60,7 +61,7 @@ static int config_defaults(struct config *config)
         !config->schema_registry.listen || !config->ingest.listen ||
         !config->dispatch.group_prefix || !config->dispatch.dead_letter_topic ||
         !config->dispatch.audit_topic || !config->governance.objections_topic ||
-        !config->governance.ledger || !config->console.ledger)
+        !config->governance.ledger || !config->console.ledger || !config->console.listen)
         return -1;
     return 0;
 }

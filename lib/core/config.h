@@ -181,8 +181,8 @@ struct config {
         char *ledger;
     } governance;
     struct {
-        /* placehub-console (services/console, docs/operations.md). listen
-         * NULL: the console refuses to start and says what to set. */
+        /* placehub-console (services/console, docs/operations.md): where it
+         * listens, "127.0.0.1:9190" by default (this machine only). */
         char *listen;
         /* Who may log in: "name:role:pbkdf2-sha256$..." lines, written by
          * placehub-console --add-user; resolved like schemas_dir. */

@@ -18,4 +18,12 @@ struct text {
 /* Appends len bytes of bytes. */
 void text_append(struct text *text, const char *bytes, size_t len);
 
+/* The value of a hexadecimal digit (either case), or -1 for any other
+ * character. */
+int text_hex_digit(char c);
+
+/* Writes len bytes as 2 * len lowercase hexadecimal digits and a NUL into
+ * out (at least 2 * len + 1 bytes). */
+void text_hex(const unsigned char *bytes, size_t len, char *out);
+
 #endif

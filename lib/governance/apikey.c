@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/text.h"
+
 void apikey_digest(const char *key, size_t len, unsigned char digest[APIKEY_DIGEST_SIZE])
 {
     unsigned int digest_len = APIKEY_DIGEST_SIZE;
@@ -71,24 +73,13 @@ int apikey_new(char *key, size_t key_size, char *hash, size_t hash_size)
     return apikey_hash_text(key, used, hash, hash_size);
 }
 
-static int apikey_hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int apikey_parse_hash(const char *text, unsigned char digest[APIKEY_DIGEST_SIZE])
 {
     if (!text || strncmp(text, "sha256:", 7) != 0 || strlen(text) != 7 + 2 * APIKEY_DIGEST_SIZE)
         return -1;
     for (size_t i = 0; i < APIKEY_DIGEST_SIZE; i++) {
-        int high = apikey_hex_value(text[7 + 2 * i]);
-        int low = apikey_hex_value(text[7 + 2 * i + 1]);
+        int high = text_hex_digit(text[7 + 2 * i]);
+        int low = text_hex_digit(text[7 + 2 * i + 1]);
         if (high < 0 || low < 0)
             return -1;
         digest[i] = (unsigned char)(high << 4 | low);

@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "core/text.h"
+
 int http_fields_cookie(const char *header, const char *name, char *out, size_t out_size)
 {
     size_t name_len = strlen(name);
@@ -26,17 +28,6 @@ int http_fields_cookie(const char *header, const char *name, char *out, size_t o
     return -1;
 }
 
-static int http_fields_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes value (len bytes) into out; -1 when malformed or too long. */
 static int http_fields_decode(const char *value, size_t len, char *out, size_t out_size)
 {
@@ -48,8 +39,8 @@ static int http_fields_decode(const char *value, size_t len, char *out, size_t o
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            int high = i + 1 < len ? http_fields_hex(value[i + 1]) : -1;
-            int low = i + 2 < len ? http_fields_hex(value[i + 2]) : -1;
+            int high = i + 1 < len ? text_hex_digit(value[i + 1]) : -1;
+            int low = i + 2 < len ? text_hex_digit(value[i + 2]) : -1;
             if (high < 0 || low < 0 || (high == 0 && low == 0))
                 return -1;
             c = (char)(high * 16 + low);

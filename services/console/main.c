@@ -253,13 +253,6 @@ int main(int argc, char **argv)
         rc = console_add_user(config, console.users_file, &options);
         goto out;
     }
-    if (!config->console.listen) {
-        fprintf(stderr,
-                "placehub-console: %s: console.listen is not set: add a console: section with "
-                "listen: \"127.0.0.1:9190\" and users_file (docs/operations.md)\n",
-                config->path);
-        goto out;
-    }
     if (console_prepare(&console, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "placehub-console: %s\n", errstr);
         goto out;

@@ -71,16 +71,11 @@ static void server_login_page(struct httpd_response *response, int status, const
     const struct console_asset *page = console_asset_find("/login.html");
     unsigned char bytes[16];
     char token[33], cookie[160];
-    static const char digits[] = "0123456789abcdef";
     if (!page || RAND_bytes(bytes, sizeof bytes) != 1) {
         httpd_response_text(response, 500, "text/plain; charset=utf-8", "no login page\n", 14);
         return;
     }
-    for (size_t i = 0; i < sizeof bytes; i++) {
-        token[2 * i] = digits[bytes[i] >> 4];
-        token[2 * i + 1] = digits[bytes[i] & 15];
-    }
-    token[32] = '\0';
+    text_hex(bytes, sizeof bytes, token);
     /* The page carries two markers the server fills, in either order: the
      * token and the message (plain text from this file, never user input). */
     struct text text = {0};

@@ -17,6 +17,7 @@
 
 #include "console.h"
 #include "core/clock.h"
+#include "core/text.h"
 
 #define SESSIONS_MAX 128
 
@@ -34,15 +35,10 @@ struct console_sessions {
 
 static int session_random_hex(char out[65])
 {
-    static const char digits[] = "0123456789abcdef";
     unsigned char bytes[32];
     if (RAND_bytes(bytes, sizeof bytes) != 1)
         return -1;
-    for (size_t i = 0; i < sizeof bytes; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 15];
-    }
-    out[64] = '\0';
+    text_hex(bytes, sizeof bytes, out);
     return 0;
 }
 

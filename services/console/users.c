@@ -56,25 +56,15 @@ int console_role_parse(const char *text)
     return -1;
 }
 
-static void users_hex(const unsigned char *bytes, size_t len, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 15];
-    }
-    out[2 * len] = '\0';
-}
-
 static int users_unhex(const char *text, size_t text_len, unsigned char *out, size_t len)
 {
     if (text_len != 2 * len)
         return -1;
     for (size_t i = 0; i < len; i++) {
-        unsigned value;
-        if (sscanf(text + 2 * i, "%2x", &value) != 1)
+        int high = text_hex_digit(text[2 * i]), low = text_hex_digit(text[2 * i + 1]);
+        if (high < 0 || low < 0)
             return -1;
-        out[i] = (unsigned char)value;
+        out[i] = (unsigned char)(high * 16 + low);
     }
     return 0;
 }
@@ -235,8 +225,8 @@ int console_users_add(const char *path, const char *name, enum console_role role
         snprintf(errstr, errstr_size, "cannot compute a password hash (OpenSSL)");
         return -1;
     }
-    users_hex(salt, sizeof salt, salt_hex);
-    users_hex(hash, sizeof hash, hash_hex);
+    text_hex(salt, sizeof salt, salt_hex);
+    text_hex(hash, sizeof hash, hash_hex);
     snprintf(temporary, sizeof temporary, "%s.new", path);
     int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;

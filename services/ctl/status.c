@@ -74,13 +74,14 @@ static void status_token(const struct config *config, char *token, size_t token_
     fclose(file);
 }
 
-/* Dispatch's /metrics text (caller frees), or NULL when unreachable. */
-static char *status_dispatch_metrics(const struct config *config)
+/* What dispatch's operations port answers on path (/metrics, /partners:
+ * caller frees), or NULL when unreachable. */
+static char *status_dispatch_get(const struct config *config, const char *path)
 {
     if (!config->operations.dispatch_listen)
         return NULL;
     char url[512], token[512], header[600];
-    snprintf(url, sizeof url, "http://%s/metrics", config->operations.dispatch_listen);
+    snprintf(url, sizeof url, "http://%s%s", config->operations.dispatch_listen, path);
     status_token(config, token, sizeof token);
     struct status_buffer buffer = {0};
     CURL *easy = curl_easy_init();
@@ -304,10 +305,35 @@ static json_t *status_partner(const struct config *config, const struct config_p
                             circuit, "attention", *needs);
     if (known)
         json_object_set_new(row, "lag", json_integer(lag));
+    json_object_set_new(row, "lag_over_limit", json_boolean(!known || lag > max_lag));
     /* null when dispatch did not answer: unknown, not none. */
     json_t *suppressed = status_suppressed(metrics, partner->id);
     json_object_set_new(row, "suppressed", suppressed ? suppressed : json_null());
     return row;
+}
+
+/* Adds dispatch's view of the partner (GET /partners): its state, and the
+ * last error and when, which the log alone held before. */
+static void status_partner_state(json_t *row, const json_t *states, int *needs)
+{
+    const char *id = json_string_value(json_object_get(row, "partner"));
+    size_t i;
+    json_t *state;
+    json_array_foreach(json_object_get(states, "partners"), i, state)
+    {
+        if (!json_is_string(json_object_get(state, "id")) ||
+            strcmp(json_string_value(json_object_get(state, "id")), id) != 0)
+            continue;
+        for (const char *const *key =
+                 (const char *const[]){"state", "last_error", "last_error_at", NULL};
+             *key; key++)
+            json_object_set(row, *key, json_object_get(state, *key));
+        json_object_set(row, "retrying", json_object_get(state, "retrying_total"));
+        if (json_is_true(json_object_get(state, "paused"))) {
+            *needs = 1;
+            json_object_set_new(row, "attention", json_true());
+        }
+    }
 }
 
 static void status_print_topics(const json_t *brokers, const json_t *topics)
@@ -394,6 +420,42 @@ static void status_print_partners(const json_t *partners)
     table_print(table, stdout);
 }
 
+/* For each partner that needs attention, why and what to do. */
+static void status_print_next(const json_t *partners)
+{
+    size_t i;
+    json_t *row;
+    printf("\n");
+    json_array_foreach(partners, i, row)
+    {
+        if (!json_is_true(json_object_get(row, "attention")))
+            continue;
+        const char *id = json_string_value(json_object_get(row, "partner"));
+        const char *state = json_string_value(json_object_get(row, "state"));
+        const char *circuit = json_string_value(json_object_get(row, "circuit"));
+        const char *error = json_string_value(json_object_get(row, "last_error"));
+        const char *error_at = json_string_value(json_object_get(row, "last_error_at"));
+        if (state && strcmp(state, "paused") == 0)
+            printf("%s: paused by an operator; resume it in the console or with POST "
+                   "/partners/%s/resume on dispatch's operations port.\n",
+                   id, id);
+        if (circuit && strcmp(circuit, "closed") != 0 && strcmp(circuit, "unknown") != 0)
+            printf("%s: circuit %s; last error: %s%s%s. Once the partner answers again, "
+                   "\"probe now\" in the console (or POST /partners/%s/probe) closes it at once.\n",
+                   id, circuit, error ? error : "not known (dispatch did not say)",
+                   error_at ? " at " : "", error_at ? error_at : "", id);
+        if (json_integer_value(json_object_get(row, "dead_letters")) > 0)
+            printf("%s: dead letters outstanding: `placehub-ctl dlq list --partner %s` shows "
+                   "why; redrive once fixed.\n",
+                   id, id);
+        if (json_is_true(json_object_get(row, "lag_over_limit")))
+            printf("%s: lag %s: is dispatch running and the partner answering? (the console's "
+                   "overview shows its lag over the last hour)\n",
+                   id, json_is_integer(json_object_get(row, "lag")) ? "over the limit" : "unknown");
+    }
+    printf("docs/operations.md says what to do in each case.\n");
+}
+
 /* The report as text: brokers, topics, partners, then what to do next. */
 static void status_print(const json_t *report, int attention)
 {
@@ -403,8 +465,7 @@ static void status_print(const json_t *report, int attention)
         printf("\n(dead letters not counted: %s)\n",
                json_string_value(json_object_get(report, "dead_letter_error")));
     if (attention)
-        printf("\nNext: `placehub-ctl dlq list --partner ID` shows why; docs/operations.md "
-               "says what to do.\n");
+        status_print_next(json_object_get(report, "partners"));
 }
 
 int ctl_status(struct ctl *ctl, int argc, char **argv)
@@ -445,7 +506,10 @@ int ctl_status(struct ctl *ctl, int argc, char **argv)
 
     if (dlq_outstanding(ctl, dead, errstr, sizeof errstr) != 0)
         json_object_set_new(report, "dead_letter_error", json_string(errstr));
-    metrics = status_dispatch_metrics(config);
+    metrics = status_dispatch_get(config, "/metrics");
+    char *states_text = metrics ? status_dispatch_get(config, "/partners") : NULL;
+    json_t *states = states_text ? json_loads(states_text, 0, NULL) : NULL;
+    free(states_text);
     int attention = 0;
     for (size_t i = 0; i < config->partner_count; i++) {
         const struct config_partner *partner = &config->partners[i];
@@ -454,12 +518,16 @@ int ctl_status(struct ctl *ctl, int argc, char **argv)
         int needs = 0;
         json_t *row = status_partner(config, partner, ends, dead, metrics, max_lag, &needs, errstr,
                                      sizeof errstr);
-        if (!row)
+        if (!row) {
+            json_decref(states);
             goto fail;
+        }
+        status_partner_state(row, states, &needs);
         attention |= needs;
         json_array_append_new(partners, row);
     }
     json_object_del(report, "_ends");
+    json_decref(states);
 
     if (ctl->json)
         output_json_line(json_incref(report));

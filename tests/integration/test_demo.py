@@ -21,13 +21,17 @@ def port_taken(port):
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_demo_runs_end_to_end():
+def demo_ports_or_skip():
     taken = [p for p in PORTS if port_taken(p)]
     if taken:
         message = f"the demo's fixed ports are in use here: {taken}"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
+
+
+def test_demo_runs_end_to_end():
+    demo_ports_or_skip()
     env = dict(os.environ, BUILD=os.environ.get("BUILD", "build"))
     result = subprocess.run([os.path.join(REPO, "scripts", "demo.sh"), "--once"], cwd=REPO,
                             capture_output=True, text=True, timeout=300, env=env)
@@ -39,15 +43,6 @@ def test_demo_runs_end_to_end():
     assert "suppressed for stockport-homes" in output, "the objection was suppressed"
     assert "disclosed  to  life-leisure" in output
     assert " LAG" in output and "demo: stopped" in output
-
-
-def demo_ports_or_skip():
-    taken = [p for p in PORTS if port_taken(p)]
-    if taken:
-        message = f"the demo's fixed ports are in use here: {taken}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 def test_help_prints_the_text_and_usage_only():

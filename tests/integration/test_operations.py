@@ -197,9 +197,14 @@ def test_circuit_state_reaches_metrics_and_ctl_status(make_hub, broker, tmp_path
     [row] = json.loads(result.stdout)["partners"]
     assert row["circuit"] == "open" and row["attention"] and row["lag"] >= 1
     assert row["suppressed"] == {"no_agreement": suppressed} and row["dead_letters"] == 0
+    assert row["state"] == "circuit_open" and row["last_error"] == "HTTP 503"
     human = subprocess.run([CTL, "status", "-c", hub.config_path], capture_output=True,
                            text=True, timeout=120).stdout
     assert "NEEDS ATTENTION" in human and "open" in human
+    # The reason is in status itself, not only in dispatch's log, and the hint
+    # is what closes the circuit, not the dead letters there are none of.
+    assert "housing: circuit open; last error: HTTP 503 at 20" in human, human
+    assert "probe" in human and "dlq list" not in human, human
     hub.partners["housing"].behave(status=200)
 
 
