@@ -484,6 +484,47 @@ static void test_subject(void **state)
     ledger_close(ledger);
 }
 
+/* The console's two questions: everything about one event (at every
+ * partner, in time order), and the latest rows about any event; with the
+ * indexes ledger_index_events adds and (the same answers) without. */
+static void test_event_and_recent(void **state)
+{
+    struct folder *folder = *state;
+    struct ledger *ledger = open_ledger(folder->ledger);
+    add_made(ledger, 0, 10,
+             delivery("homes", "e-1", "dead_lettered", T1_TEXT, PERSON_A, "[\"event_id\"]",
+                      ",\"reason\":\"HTTP 422\""));
+    add_made(ledger, 1, 7, suppression("leisure", "e-1", T2_TEXT, PERSON_A, ""));
+    add_made(ledger, 2, 3, objection_change(PERSON_A, "recorded", T3_TEXT));
+    add_made(ledger, 0, 11,
+             delivery("homes", "e-1", "delivered", T4_TEXT, PERSON_A, "[\"event_id\"]",
+                      ",\"via\":\"redrive\""));
+    add_made(ledger, 1, 8,
+             delivery("leisure", "e-9", "delivered", T3_TEXT, PERSON_B, "[\"event_id\"]", ""));
+    commit(ledger, NULL, 0);
+    char errstr[512] = "";
+    for (int indexed = 0; indexed < 2; indexed++) {
+        if (indexed && ledger_index_events(ledger, errstr, sizeof errstr) != 0)
+            fail_msg("%s", errstr);
+        struct rows rows = {0};
+        assert_int_equal(ledger_event(ledger, "e-1", collect, &rows, errstr, sizeof errstr), 3);
+        assert_string_equal(rows.row[0].outcome, "dead_lettered");
+        assert_string_equal(rows.row[1].record, "suppression");
+        assert_string_equal(rows.row[1].partner, "leisure");
+        assert_string_equal(rows.row[2].via, "redrive");
+        rows_clear(&rows);
+        assert_int_equal(ledger_event(ledger, "e-404", collect, &rows, errstr, sizeof errstr), 0);
+        /* Newest first, only rows about an event (not the objection change). */
+        assert_int_equal(ledger_recent(ledger, 3, collect, &rows, errstr, sizeof errstr), 3);
+        static const int64_t at[] = {T4, T3, T2};
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(rows.row[i].at_ms, at[i]);
+        assert_string_equal(rows.row[1].event_id, "e-9");
+        rows_clear(&rows);
+    }
+    ledger_close(ledger);
+}
+
 static void test_one_row_per_audit_record(void **state)
 {
     struct folder *folder = *state;
@@ -870,6 +911,7 @@ int main(void)
                                         teardown_folder),
         cmocka_unit_test_setup_teardown(test_disclosed, setup_folder, teardown_folder),
         cmocka_unit_test_setup_teardown(test_subject, setup_folder, teardown_folder),
+        cmocka_unit_test_setup_teardown(test_event_and_recent, setup_folder, teardown_folder),
         cmocka_unit_test_setup_teardown(test_one_row_per_audit_record, setup_folder,
                                         teardown_folder),
         cmocka_unit_test_setup_teardown(test_kinds_and_malformed, setup_folder, teardown_folder),
