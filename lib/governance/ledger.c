@@ -552,7 +552,9 @@ static int ledger_bind(struct ledger *ledger, const struct ledger_record *record
     ledger_bind_text(insert, 19, record->via);
     ledger_bind_text(insert, 20, record->scope);
     ledger_bind_text(insert, 21, record->state);
-    ledger_bind_text(insert, 22, record->recorded_by);
+    /* Who: an objection change's recorder, or whoever asked for a redrive,
+     * a replay or a partner control (the record's actor). */
+    ledger_bind_text(insert, 22, record->recorded_by.text ? record->recorded_by : record->actor);
     ledger_bind_text(insert, 23,
                      record->has_source ? (struct ledger_text){NULL, 0} : record->source);
     return 0;
@@ -706,7 +708,8 @@ int ledger_entry_of_record(const struct ledger_record *record, int32_t partition
     entry->via = ledger_store(record->via, &cursor, end);
     entry->scope = ledger_store(record->scope, &cursor, end);
     entry->state = ledger_store(record->state, &cursor, end);
-    entry->recorded_by = ledger_store(record->recorded_by, &cursor, end);
+    entry->recorded_by =
+        ledger_store(record->recorded_by.text ? record->recorded_by : record->actor, &cursor, end);
     if (!record->has_source)
         entry->source = ledger_store(record->source, &cursor, end);
     entry->audit_partition = partition;

@@ -49,15 +49,15 @@ struct ledger_entry {
     const char *outcome; /* deliveries: delivered, dead_lettered, failed */
     const char *agreement;
     const char *agreement_version;
-    const char *fields;     /* deliveries: the field paths disclosed, a JSON array */
-    const char *reason;     /* suppressions, and deliveries not delivered */
-    const char *correction; /* "cancellation" or "correction": the event undoes an earlier one */
-    const char *corrects;   /* the earlier event's id */
-    const char *via;        /* placehub-ctl's redrive or replay */
-    const char *scope;      /* objection changes */
-    const char *state;      /* objection changes: recorded, withdrawn */
-    const char *recorded_by;
-    const char *source; /* objection changes: ctl, api:<publisher> */
+    const char *fields;      /* deliveries: the field paths disclosed, a JSON array */
+    const char *reason;      /* suppressions, and deliveries not delivered */
+    const char *correction;  /* "cancellation" or "correction": the event undoes an earlier one */
+    const char *corrects;    /* the earlier event's id */
+    const char *via;         /* placehub-ctl's redrive or replay */
+    const char *scope;       /* objection changes */
+    const char *state;       /* objection changes: recorded, withdrawn */
+    const char *recorded_by; /* objection changes: who recorded it; else who asked (actor) */
+    const char *source;      /* objection changes: ctl, api:<publisher> */
     int32_t audit_partition;
     int64_t audit_offset;
 };

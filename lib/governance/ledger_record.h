@@ -32,7 +32,7 @@ struct ledger_text {
 struct ledger_record {
     struct ledger_text record, partner, event_id, event_type, outcome, agreement, agreement_version,
         reason, person_ref, cancels_event_id, supersedes_event_id, via, scope, state, recorded_by,
-        source, completed_at, at, changed_at;
+        actor, source, completed_at, at, changed_at;
     /* source: {"topic", "partition", "offset"} */
     int has_source;
     struct ledger_text source_topic;

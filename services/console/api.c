@@ -54,16 +54,16 @@ static const char *api_outcome(const struct ledger_entry *entry)
 static json_t *api_entry_json(const struct ledger_entry *entry)
 {
     json_t *fields = entry->fields ? json_loads(entry->fields, 0, NULL) : NULL;
-    return json_pack("{s:o,s:o,s:o,s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:i,s:I}", "at",
-                     api_time(entry->at_ms), "partner", api_string(entry->partner), "event_id",
-                     api_string(entry->event_id), "event_type", api_string(entry->event_type),
-                     "outcome", api_outcome(entry), "reason", api_string(entry->reason),
-                     "agreement", api_string(entry->agreement), "agreement_version",
-                     api_string(entry->agreement_version), "fields", fields ? fields : json_null(),
-                     "via", api_string(entry->via), "correction", api_string(entry->correction),
-                     "corrects", api_string(entry->corrects), "topic",
-                     api_string(entry->source_topic), "partition", (int)entry->source_partition,
-                     "offset", (json_int_t)entry->source_offset);
+    return json_pack(
+        "{s:o,s:o,s:o,s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:i,s:I}", "at",
+        api_time(entry->at_ms), "partner", api_string(entry->partner), "event_id",
+        api_string(entry->event_id), "event_type", api_string(entry->event_type), "outcome",
+        api_outcome(entry), "reason", api_string(entry->reason), "agreement",
+        api_string(entry->agreement), "agreement_version", api_string(entry->agreement_version),
+        "fields", fields ? fields : json_null(), "via", api_string(entry->via), "by",
+        api_string(entry->recorded_by), "correction", api_string(entry->correction), "corrects",
+        api_string(entry->corrects), "topic", api_string(entry->source_topic), "partition",
+        (int)entry->source_partition, "offset", (json_int_t)entry->source_offset);
 }
 
 static int api_collect(void *opaque, const struct ledger_entry *entry)

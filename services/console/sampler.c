@@ -17,6 +17,8 @@
 
 #include "console.h"
 #include "core/clock.h"
+#include "kafka/kafka.h"
+#include "kafka/lag.h"
 
 #define SAMPLER_PARTNERS 64
 #define SAMPLER_BUCKETS 24
@@ -28,6 +30,7 @@ struct sampler_point {
 
 struct sampler_partner {
     const char *id; /* the configuration's */
+    const struct config_partner *configured;
     struct sampler_point *history;
     double (*buckets)[SAMPLER_BUCKETS]; /* latency histogram per sample */
     /* the latest sample */
@@ -38,6 +41,7 @@ struct sampler_partner {
 
 struct console_sampler {
     const struct config *config;
+    rd_kafka_t *kafka; /* the broker's view of each group's lag (kafka/lag.h) */
     char token[256];
     pthread_t thread;
     pthread_mutex_t lock;
@@ -220,8 +224,34 @@ static char *sampler_get(struct console_sampler *sampler, const char *name, cons
     return NULL;
 }
 
+/* The partner's lag per topic from the broker (its group's committed
+ * offsets against the high watermarks): a JSON object, or NULL when the
+ * broker did not answer (the metric from dispatch's statistics is used). */
+static json_t *sampler_broker_lag(struct console_sampler *sampler,
+                                  const struct sampler_partner *partner)
+{
+    const struct config_partner *configured = partner->configured;
+    struct kafka_lag lags[32];
+    size_t count = configured->topic_count < 32 ? configured->topic_count : 32;
+    char group[300], errstr[512];
+    if (!sampler->kafka)
+        return NULL;
+    for (size_t t = 0; t < count; t++)
+        lags[t].topic = configured->topics[t];
+    snprintf(group, sizeof group, "%s.%s", sampler->config->dispatch.group_prefix, partner->id);
+    if (kafka_group_lag(sampler->kafka, group, lags, count, 5000, errstr, sizeof errstr) != 0)
+        return NULL;
+    json_t *by_topic = json_object();
+    for (size_t t = 0; t < count; t++)
+        json_object_set_new(by_topic, lags[t].topic, json_real((double)lags[t].lag));
+    return by_topic;
+}
+
 static void sampler_take(struct console_sampler *sampler)
 {
+    json_t *broker_lag[SAMPLER_PARTNERS] = {NULL};
+    for (int i = 0; i < sampler->partner_count; i++)
+        broker_lag[i] = sampler_broker_lag(sampler, &sampler->partner[i]);
     json_t *services = json_object();
     char *dispatch = sampler_get(sampler, "dispatch", "dispatch", "/metrics", services);
     char *partners =
@@ -252,6 +282,11 @@ static void sampler_take(struct console_sampler *sampler)
         sampler_parse(sampler, mllp, sampler_intake_series);
     for (int i = 0; i < sampler->partner_count; i++) {
         struct sampler_partner *partner = &sampler->partner[i];
+        if (broker_lag[i]) { /* the broker's figure over the statistics' */
+            json_object_clear(partner->lag_by_topic);
+            json_object_update(partner->lag_by_topic, broker_lag[i]);
+            json_decref(broker_lag[i]);
+        }
         double lag = 0;
         const char *topic;
         json_t *value;
@@ -437,6 +472,8 @@ static void sampler_free(struct console_sampler *sampler)
         json_decref(sampler->partner[i].suppressed_by_reason);
     }
     free(sampler->times);
+    if (sampler->kafka)
+        rd_kafka_destroy(sampler->kafka);
     json_decref(sampler->services);
     json_decref(sampler->ingest);
     json_decref(sampler->mllp);
@@ -469,6 +506,7 @@ struct console_sampler *console_sampler_start(const struct config *config, const
             continue; /* a publisher only: nothing is delivered to it */
         struct sampler_partner *partner = &sampler->partner[sampler->partner_count++];
         partner->id = configured->id;
+        partner->configured = configured;
         partner->history = calloc((size_t)sampler->capacity, sizeof *partner->history);
         partner->buckets = calloc((size_t)sampler->capacity, sizeof *partner->buckets);
         partner->lag_by_topic = json_object();
@@ -476,8 +514,16 @@ struct console_sampler *console_sampler_start(const struct config *config, const
         failed = !partner->history || !partner->buckets || !partner->lag_by_topic ||
                  !partner->suppressed_by_reason;
     }
-    if (failed || pthread_create(&sampler->thread, NULL, sampler_main, sampler) != 0) {
-        snprintf(errstr, errstr_size, "cannot start the sampler: out of memory or threads");
+    errstr[0] = '\0';
+    rd_kafka_conf_t *conf = failed ? NULL : kafka_conf_new(config, errstr, errstr_size);
+    if (conf && kafka_conf_set(conf, "client.id", "placehub-console", errstr, errstr_size) == 0)
+        sampler->kafka = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+    if (conf && !sampler->kafka)
+        rd_kafka_conf_destroy(conf); /* rd_kafka_new took it only on success */
+    if (failed || !sampler->kafka ||
+        pthread_create(&sampler->thread, NULL, sampler_main, sampler) != 0) {
+        if (!errstr[0]) /* Kafka's set-up says why itself */
+            snprintf(errstr, errstr_size, "cannot start the sampler: out of memory or threads");
         sampler_free(sampler);
         return NULL;
     }

@@ -215,7 +215,7 @@ async function trace(eventId) {
     })));
     for (const o of outcomes) {
       const tr = row([o.at, o.partner, o.outcome + (o.correction ? ' (' + o.correction + ')' : ''),
-        [o.reason, o.via ? 'via ' + o.via : ''].filter(Boolean).join('; '),
+        [o.reason, o.via ? 'via ' + o.via + (o.by ? ' by ' + o.by : '') : ''].filter(Boolean).join('; '),
         o.agreement ? o.agreement + (o.agreement_version ? ' v' + o.agreement_version : '') : '',
         o.fields ? o.fields.join(', ') : '']);
       tr.children[2].className = 'outcome-' + o.outcome;
@@ -249,9 +249,13 @@ async function loadLetters() {
   const query = '?partner=' + encodeURIComponent(partner) + ($('letters-all').checked ? '&all=1' : '');
   try {
     const answer = await api('/api/dead-letters' + query);
-    const body = $('letters').tBodies[0]; body.replaceChildren();
+    const body = $('letters').tBodies[0];
+    // A reload keeps what the user selected (a second answer must not undo it).
+    const selected = new Set([...body.querySelectorAll('.letter-select:checked')].map(box => box.value));
+    body.replaceChildren();
     for (const d of answer.dead_letters) {
       const box = element('input'); box.type = 'checkbox'; box.value = d.id; box.className = 'letter-select';
+      box.checked = selected.has(d.id);
       const inspect = element('button', 'inspect'); inspect.type = 'button';
       inspect.addEventListener('click', () => showLetter(d.id));
       const tr = row([box, d.id, d.partner, d.event_type, d.event_id, d.dead_lettered_at, d.attempts,
