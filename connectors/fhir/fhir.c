@@ -40,9 +40,6 @@
 #define FHIR_SNOMED "http://snomed.info/sct"
 #define FHIR_ADMISSION_METHOD                                                                      \
     "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-AdmissionMethod"
-/* R4 has no planned end date; R5 does, and this is its cross-version extension. */
-#define FHIR_PLANNED_END                                                                           \
-    "http://hl7.org/fhir/5.0/StructureDefinition/extension-Encounter.plannedEndDate"
 
 struct fhir {
     const struct placehub_host *host;
@@ -433,9 +430,16 @@ static json_t *fhir_encounter(struct fhir_build *build, const char *event_type, 
                                                     "valueCodeableConcept", "text", words));
     }
     const char *expected = fhir_text(event, "expected_discharge_date");
-    if (expected)
-        json_array_append_new(extensions, json_pack("{s:s, s:s}", "url", FHIR_PLANNED_END,
-                                                    "valueDateTime", expected));
+    if (expected) {
+        /* R4 has no planned end date. R5's cross-version extension
+         * (http://hl7.org/fhir/5.0/...-Encounter.plannedEndDate) is refused
+         * by HAPI FHIR's validator ("invalid Version '5.0'") unless the
+         * server has the cross-version package, so placehub's own. */
+        char extension[320];
+        fhir_system(build->fhir, "extension/expected-discharge-date", extension, sizeof extension);
+        json_array_append_new(extensions,
+                              json_pack("{s:s, s:s}", "url", extension, "valueDate", expected));
+    }
     if (json_array_size(extensions))
         json_object_set_new(encounter, "extension", extensions);
     else
