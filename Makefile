@@ -270,7 +270,7 @@ kafka-stop:
 # other versions may lay out a few lines differently.
 CLANG_FORMAT ?= $(shell command -v clang-format-14 || command -v clang-format)
 FORMAT_SRCS = $(LIB_SRCS) $(CONNECTOR_SRCS) $(wildcard services/*/*.c services/*/*.h \
-              include/placehub/*.h lib/*/*.h tests/unit/*.c tests/unit/*.h \
+              include/placehub/*.h lib/*/*.h connectors/*/*.h tests/unit/*.c tests/unit/*.h \
               tests/fault/*.c tests/fuzz/*.c bench/*.c connectors/example/*.c)
 
 format:
