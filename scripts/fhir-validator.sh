@@ -35,7 +35,7 @@ An answer: {"ok":bool,"millis":N,"errors":[{"location":..,"message":..}],
 "warnings":[...]}. Base FHIR R4 only (no UK Core profiles).
 
 Settings: PLACEHUB_CACHE (default .cache), JAVA_HOME (Java 17 or newer),
-FHIR_VALIDATOR_JAVA_OPTS (default -Xmx1g -XX:+UseSerialGC).
+FHIR_VALIDATOR_JAVA_OPTS (default -Xmx1g -XX:+UseSerialGC -XX:TieredStopAtLevel=1).
 EOF
 }
 
@@ -109,8 +109,11 @@ cmd_run() {
   local classpath
   classpath="$(cmd_build)"
   need_java
+  # The client compiler only: on the 2-core machine the first validation
+  # comes sooner and a test session's Bundles cost a fifth less CPU
+  # than with the server compiler, for a few more milliseconds each.
   # shellcheck disable=SC2086  # several flags
-  exec "$JAVA" ${FHIR_VALIDATOR_JAVA_OPTS:--Xmx1g -XX:+UseSerialGC} \
+  exec "$JAVA" ${FHIR_VALIDATOR_JAVA_OPTS:--Xmx1g -XX:+UseSerialGC -XX:TieredStopAtLevel=1} \
     -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
     -cp "$classpath" "$MAIN_CLASS" "$@"
 }

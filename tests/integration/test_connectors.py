@@ -552,8 +552,8 @@ def test_fhir_events_cut_to_an_agreement_validate(partner, tmp_path, fhir_valida
 # with its reason in docs/connectors.md ("fhir", Validation). A warning not
 # listed fails the test, so a new one is looked at and documented.
 ACCEPTED_WARNINGS = [
-    # No narrative: it would copy the person's details into free text that
-    # the agreement's field list does not govern.
+    # No narrative (a best-practice recommendation): it would only repeat
+    # the person's details as XHTML.
     r"Constraint failed: dom-6: 'A resource should have narrative for robust management' "
     r"\(defined in http://hl7.org/fhir/StructureDefinition/DomainResource\) "
     r"\(Best Practice Recommendation\)",
@@ -604,7 +604,7 @@ def fhir_sample_events():
             topic, f"00000000-0000-4000-8002-{i:012d}",
             sharing={"objected_to_non_care_sharing": True, "restricted_record": True}))
     rng = random.Random(20)
-    for seed in range(48):
+    for seed in range(40):
         for topic in TOPICS:
             event = generated.make(topic, rng, with_hub_fields=True)
             if seed % 4 == 1:
@@ -639,15 +639,20 @@ def test_fhir_every_bundle_is_valid_r4_for_hapi(tmp_path, fhir_validator):
     folder = write_events(tmp_path / "events", {n: e for n, (_, e) in samples.items()})
     must_refuse = {e["event_id"] for topic, e in samples.values() if unkeyed(topic, e)}
     assert 0 < len(must_refuse) < len(samples) // 4
-    configurations = [{}, {"patient": "update",
-                           "identifier_base": "https://fhir.example-partnership.org.uk/Id"},
-                      {"episode_of_care": "false"}]
+    # (options, the topics whose Bundles they change)
+    configurations = [({}, TOPICS),
+                      ({"patient": "update",
+                        "identifier_base": "https://fhir.example-partnership.org.uk/Id"}, TOPICS),
+                      ({"episode_of_care": "false"}, ["employment-support"])]
+    topic_of = {event["event_id"]: topic for topic, event in samples.values()}
     validated, warnings = 0, {}
-    for configuration in configurations:
+    for configuration, topics in configurations:
         bundles, refused = dry_run(folder, **configuration)
         assert set(refused) == must_refuse, refused
         assert len(bundles) == len(samples) - len(must_refuse)
         for event_id, body in bundles.items():
+            if topic_of[event_id] not in topics:
+                continue
             answer = fhir_validator.validate(body)
             assert answer["ok"], f"{configuration} event {event_id}:\n{problems(answer)}"
             for warning in answer["warnings"]:
@@ -656,7 +661,7 @@ def test_fhir_every_bundle_is_valid_r4_for_hapi(tmp_path, fhir_validator):
     unexpected = [f"{location}: {message}" for message, location in warnings.items()
                   if not any(re.fullmatch(p, message) for p in ACCEPTED_WARNINGS)]
     assert not unexpected, "\n".join(unexpected)
-    assert validated > 500, validated
+    assert validated > 400, validated
 
 
 def test_the_fhir_validator_finds_invalid_bundles(tmp_path, fhir_validator):
