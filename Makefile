@@ -57,7 +57,7 @@ UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
 .PHONY: all deps check-layers test test-unit test-alerts test-integration test-asan reliability test-valgrind demo kafka-start kafka-stop \
-        clean format format-check pyenv fuzz fuzz-build fuzz-replay bench
+        clean format format-check pyenv fhir-validator fuzz fuzz-build fuzz-replay bench
 
 all: $(BINS)
 
@@ -238,9 +238,16 @@ pyenv:
 # timeouts, so two share two cores well. PYTEST_ARGS= runs them one by one.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
+# HAPI FHIR's R4 validator (tools/fhir-validator), which every Bundle of the
+# fhir connector's tests goes through: built with Maven the first time
+# (fetching HAPI FHIR) and cached under .cache/fhir-validator; after that
+# this only checks the cache.
+fhir-validator:
+	@scripts/fhir-validator.sh build >/dev/null
+
 # The browser tests (the console, the status pages) drive Debian's chromium
 # and chromium-driver: installed here, for the tests only.
-test-integration: all pyenv $(MOCK_CLUSTER)
+test-integration: all pyenv $(MOCK_CLUSTER) fhir-validator
 	@scripts/install-deps.sh --browser
 	@BUILD=$(BUILD) .cache/venv/bin/python -m pytest -q tests/integration $(PYTEST_ARGS)
 
@@ -270,7 +277,7 @@ kafka-stop:
 # other versions may lay out a few lines differently.
 CLANG_FORMAT ?= $(shell command -v clang-format-14 || command -v clang-format)
 FORMAT_SRCS = $(LIB_SRCS) $(CONNECTOR_SRCS) $(wildcard services/*/*.c services/*/*.h \
-              include/placehub/*.h lib/*/*.h tests/unit/*.c tests/unit/*.h \
+              include/placehub/*.h lib/*/*.h connectors/*/*.h tests/unit/*.c tests/unit/*.h \
               tests/fault/*.c tests/fuzz/*.c bench/*.c connectors/example/*.c)
 
 format:

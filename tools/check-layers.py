@@ -6,7 +6,8 @@ A file in lib/<layer>/ may include headers of its own layer and of lower
 layers only; a header without a folder ("log.h") is refused, so every
 include says which layer it reaches into. The built-in connectors in
 connectors/ are held to what a shared-object connector has: the public ABI
-(include/placehub/) and lib/core/. Services and tests may include any layer.
+(include/placehub/), lib/core/, and headers of their own beside them
+(connectors/fhir/fhir.h). Services and tests may include any layer.
 
 Usage: tools/check-layers.py [ROOT]   (ROOT: the repository, default: here)
 Prints one line per wrong include, "file:line: why", and exits 1 if any.
@@ -29,7 +30,9 @@ RANKS = {
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
 
-def check_file(root, path, allowed, what):
+def check_file(root, path, allowed, what, own_headers=False):
+    """own_headers: a header without a folder is allowed when it lies beside
+    the file (a connector's private header)."""
     problems = []
     with open(os.path.join(root, path), encoding="utf-8") as source:
         for number, line in enumerate(source, 1):
@@ -40,6 +43,9 @@ def check_file(root, path, allowed, what):
             if target.startswith("placehub/"):
                 continue
             folder = target.split("/")[0] if "/" in target else None
+            if folder is None and own_headers and \
+                    os.path.isfile(os.path.join(root, os.path.dirname(path), target)):
+                continue
             if folder is None:
                 problems.append(f'{path}:{number}: #include "{target}" names no layer; '
                                 f'write "<layer>/{target}" (layers: {", ".join(RANKS)})')
@@ -76,7 +82,7 @@ def main(argv):
         for name in sorted(os.listdir(os.path.join(connectors, folder))):
             if name.endswith((".c", ".h")):
                 problems += check_file(root, f"connectors/{folder}/{name}", {"core"},
-                                       "a connector")
+                                       "a connector", own_headers=True)
     for problem in problems:
         print(problem)
     if problems:

@@ -1,9 +1,11 @@
 """pytest fixtures: one real Kafka broker per test module (started by the
-project's own scripts/kafka.sh), and placehub hubs on top of it."""
+project's own scripts/kafka.sh), placehub hubs on top of it, and HAPI FHIR's
+R4 validator, one process for the whole session (fhir_validator.py)."""
 import os
 
 import pytest
 
+from fhir_validator import FhirValidator
 from harness import BIN, Broker, Hub
 
 
@@ -19,6 +21,15 @@ def broker():
     broker = Broker().start()
     yield broker
     broker.destroy()
+
+
+@pytest.fixture(scope="session")
+def fhir_validator(tmp_path_factory):
+    """HAPI FHIR's validator, started on first use and kept for the session:
+    its first validation takes seconds, later ones milliseconds."""
+    validator = FhirValidator(str(tmp_path_factory.mktemp("fhir-validator") / "validator.log"))
+    yield validator
+    assert validator.close() == 0, validator.log_tail()
 
 
 @pytest.hookimpl(hookwrapper=True)

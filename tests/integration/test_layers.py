@@ -56,3 +56,15 @@ def test_a_connector_reaching_past_core_fails(tmp_path):
     assert result.returncode == 1
     assert "connectors/webhook/webhook.c:1:" in result.stdout
     assert "a connector may not include lib/kafka/" in result.stdout
+
+
+def test_a_connector_may_include_only_its_own_headers_without_a_layer(tmp_path):
+    """connectors/fhir/fhir.h is the fhir connector's own: allowed there,
+    but the same name from another connector's folder is not."""
+    root = copy_tree(tmp_path)
+    assert run(root).returncode == 0
+    webhook = root / "connectors" / "webhook" / "webhook.c"
+    webhook.write_text('#include "fhir.h"\n' + webhook.read_text())
+    result = run(root)
+    assert result.returncode == 1
+    assert 'connectors/webhook/webhook.c:1: #include "fhir.h" names no layer' in result.stdout

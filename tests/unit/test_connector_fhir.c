@@ -217,6 +217,19 @@ static void test_identifier_base_and_options(void **state)
         "af723cf4-4e58-4b98-a2de-c0082752e3b3");
     json_decref(bundle);
     json_decref(event);
+
+    /* The expected discharge date: placehub's extension, under the base. */
+    event = test_event("discharge");
+    bundle = bundle_of(instance, "discharge", event, errstr, sizeof errstr);
+    const json_t *extension = json_array_get(
+        json_object_get(json_object_get(entry_of(bundle, "Encounter"), "resource"), "extension"),
+        0);
+    assert_string_equal(
+        json_string_value(json_object_get(extension, "url")),
+        "https://fhir.example-partnership.org.uk/Id/extension/expected-discharge-date");
+    assert_string_equal(json_string_value(json_object_get(extension, "valueDate")), "2026-11-24");
+    json_decref(bundle);
+    json_decref(event);
     type->destroy(instance);
 }
 
