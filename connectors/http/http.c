@@ -497,13 +497,14 @@ struct http_render {
 };
 
 /* The value a name stands for, as a new reference, or NULL when the event
- * has none. Well-known names first, then a field path of the event (as cut
- * to the partner's agreement). */
+ * has none. Well-known names first (event_id, topic, partner_id, pseudonym),
+ * then a field path of the event as cut to the partner's agreement
+ * (event_type there is the event's own: ADMITTED, REFERRAL_SENT, ...). */
 static json_t *http_value(const struct http_render *render, const char *name)
 {
     if (strcmp(name, "event_id") == 0)
         return json_string(render->delivery->event_id);
-    if (strcmp(name, "event_type") == 0)
+    if (strcmp(name, "topic") == 0)
         return json_string(render->delivery->event_type);
     if (strcmp(name, "partner_id") == 0)
         return json_string(render->http->partner_id);

@@ -44,7 +44,7 @@ static int templates_pseudonymised(const struct config_partner *partner)
 
 static int templates_allowed(const struct config_partner *partner, const char *name)
 {
-    static const char *const well_known[] = {"event_id", "event_type", "partner_id"};
+    static const char *const well_known[] = {"event_id", "topic", "partner_id"};
     for (size_t i = 0; i < sizeof well_known / sizeof well_known[0]; i++)
         if (strcmp(name, well_known[i]) == 0)
             return 1;
@@ -73,7 +73,7 @@ static int templates_allowed(const struct config_partner *partner, const char *n
 /* The allowed name nearest to name, when one is near enough to be meant. */
 static const char *templates_nearest(const struct config_partner *partner, const char *name)
 {
-    static const char *const well_known[] = {"event_id", "event_type", "partner_id", "pseudonym"};
+    static const char *const well_known[] = {"event_id", "topic", "partner_id", "pseudonym"};
     const char *nearest = NULL;
     size_t best = SIZE_MAX;
     for (size_t i = 0; i < sizeof well_known / sizeof well_known[0]; i++) {
@@ -124,7 +124,8 @@ static int templates_name(void *arg, const char *name, const char *path)
     const int pseudonym = strcmp(name, "pseudonym") == 0 || strcmp(name, "person.pseudonym") == 0;
     snprintf(walk->errstr, walk->errstr_size,
              "%s:%d: partner %s: options.%s%s%s: {%s} is %s; %sthe names a template may use: "
-             "%s, the envelope (occurred_at, correlation_id, ...) and the fields partner %s's "
+             "%s, the envelope (event_type, occurred_at, correlation_id, ...) and the fields "
+             "partner %s's "
              "agreements allow (%s). Add the field to an agreement's fields if the partner may "
              "have it (docs/governance.md), or take it out of the template",
              walk->config->path, walk->option->line, walk->partner->id, walk->option->key,

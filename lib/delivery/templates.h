@@ -15,8 +15,9 @@
 #include "placehub/connector.h"
 
 /* Names a template may use whatever the agreement: the event's envelope
- * (always disclosed) and these, which the http connector fills itself. */
-#define TEMPLATES_WELL_KNOWN "event_id, event_type, partner_id, pseudonym"
+ * (always disclosed, event_type among them) and these, which the http
+ * connector fills itself. */
+#define TEMPLATES_WELL_KNOWN "event_id, topic, partner_id, pseudonym"
 
 /* Checks every placeholder in partner's template options, when type has
  * any: each must be a well-known name, an always-disclosed field

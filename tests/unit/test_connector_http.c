@@ -254,7 +254,7 @@ static void test_prepare_json(void **state)
     assert_null(json_object_get(episode, "missing"));             /* absent: left out */
     assert_int_equal(json_integer_value(json_object_get(episode, "v")), 2);
     assert_string_equal(json_string_value(json_object_get(episode, "label")),
-                        "admission on Ward 7 (Acute Medical Unit)");
+                        "ADMITTED on Ward 7 (Acute Medical Unit)");
     assert_true(json_is_object(json_object_get(episode, "who")));
     json_decref(sent);
 
