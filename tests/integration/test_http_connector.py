@@ -9,16 +9,21 @@ letter) as the answer map says.
 2. A form-encoded POST, HMAC-signed, checked here with Python's hmac.
 3. A nested JSON body template, OAuth2 client credentials against the
    simulator's own token endpoint (--oauth-client, --require-auth).
+
+And the demo configuration's three partners, as configured there.
 """
 import hashlib
 import hmac
 import json
+import os
 import random
 import re
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
 
 import events
-from harness import wait_until
+from harness import DATA, REPO, wait_until
 
 TOKEN = "tok-" + "b" * 40
 SIGNING_KEY = "leisure-signing-key-0123456789"
@@ -201,3 +206,59 @@ def test_nested_json_template_with_oauth2_client_credentials(make_hub, broker):
                                "postcode": "SK4 9XX"},
                       "unknown_yet": None},
         "schema": 3, "label": "DISCHARGE_PENDING for RXX"}
+
+
+def test_the_demo_partners_configured_with_no_c(make_hub, broker):
+    """config/placehub.yaml's three receiving partners, options and
+    agreements as written there (only their simulators' ports differ, and
+    the pseudonym keys come from the environment): each gets its sample
+    event in its own shape."""
+    with open(os.path.join(REPO, "config", "placehub.yaml")) as f:
+        demo = {p["id"]: p for p in yaml.safe_load(f)["partners"] if p.get("connector") == "http"}
+    assert set(demo) == {"stockport-homes", "life-leisure", "stockport-works"}
+    env, partner_options = {}, {}
+    for pid, partner in demo.items():
+        options = dict(partner["options"])
+        path = urlsplit(options["url"])
+        options["url"] = (lambda tail: lambda sim: sim.url + tail)(
+            path.path + ("?" + path.query if path.query else ""))
+        agreements = []
+        for agreement in partner["agreements"]:
+            agreement = dict(agreement)
+            if "pseudonym_key" in agreement:
+                name = agreement["pseudonym_key"].rsplit("/", 1)[-1]
+                env[f"DEMO_KEY_{name}"] = hashlib.sha256(name.encode()).hexdigest()
+                agreement["pseudonym_key"] = f"env:DEMO_KEY_{name}"
+            agreements.append(agreement)
+        partner_options[pid] = {"connector": "http", "agreements": agreements, **options}
+    hub = make_hub({pid: p["topics"] for pid, p in demo.items()}, env=env,
+                   partner_options=partner_options)
+    for pid, partner in demo.items():
+        caught_up(hub, broker, pid, partner["topics"])
+    sent = {}
+    for topic in ("admission", "discharge", "referral", "employment-support"):
+        with open(os.path.join(DATA, f"{topic}.json")) as f:
+            event = json.load(f)
+        del event["event_id"]
+        sent[topic] = post(hub, topic, event)
+    wait_until(lambda: all(outcomes(broker, hub).get(i) == "delivered" for i in sent.values()),
+               60, "every sample delivered")
+
+    [stay] = records_of(hub.partners["stockport-homes"], sent["discharge"])
+    assert stay["method"] == "PUT"
+    pseudonym = stay["json"]["person"]["pseudonym"]
+    assert stay["path"] == f"/tenants/{pseudonym}/hospital-stays/{sent['discharge']}"
+    assert headers_of(stay)["x-placehub-event-type"] == "discharge"
+    [referral] = records_of(hub.partners["life-leisure"], sent["referral"])
+    assert referral["method"] == "POST" and referral["path"] == "/placehub/referrals"
+    assert referral["json"]["event_id"] == sent["referral"]
+    [progress] = records_of(hub.partners["stockport-works"], sent["employment-support"])
+    with open(os.path.join(DATA, "employment-support.json")) as f:
+        sample = json.load(f)
+    assert progress["path"] == f"/api/participants/{sample['referral_id']}/progress"
+    assert progress["json"] == {
+        "event_id": sent["employment-support"], "event_type": sample["event_type"],
+        "participant": {"given_name": sample["person"]["given_name"],
+                        "family_name": sample["person"]["family_name"]},
+        "programme": {"code": sample["programme"], "name": sample["programme_name"]},
+        "stage": sample["stage"], "job_start_date": sample["job_start_date"]}
