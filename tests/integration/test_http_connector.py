@@ -49,8 +49,10 @@ def records_of(partner, event_id):
 
 
 def outcomes(broker, hub):
-    return {json.loads(v)["event_id"]: json.loads(v)["outcome"]
-            for _, v, _ in broker.read_topic(hub.audit_topic)}
+    """Each event's outcome, from the delivery records of the audit topic
+    (it holds suppression records too, which have none)."""
+    records = [json.loads(v) for _, v, _ in broker.read_topic(hub.audit_topic)]
+    return {r["event_id"]: r["outcome"] for r in records if "outcome" in r}
 
 
 def headers_of(record):
