@@ -7,9 +7,8 @@
  * connector (docs/auth.md).
  *
  * create checks the options and builds the instance; prepare renders the
- * templates for each event; classify judges answers through the answer map.
- *
- * Templates are checked here for syntax only. Which fields they may name is
+ * templates for each event; classify applies the answer map. Templates are
+ * checked here for syntax only. Which fields they may name is
  * the host's to check against the partner's agreements at start-up
  * (lib/delivery/templates.c), since a connector never sees the agreements.
  *
@@ -17,7 +16,6 @@
  * resolves secrets once (signing key, secret header values), wiping them
  * in destroy. Nothing request-specific lives in the instance.
  */
-#include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,15 +99,19 @@ static int http_is_reference(const char *text)
            (strncmp(text, "file:", 5) == 0 && text[5]);
 }
 
+/* Does name hold one of words, in any case? (strcasestr: _GNU_SOURCE) */
 static int http_name_has(const char *name, const char *const *words)
 {
-    char lower[HTTP_HEADER_NAME_MAX];
-    size_t i = 0;
-    for (; name[i] && i + 1 < sizeof lower; i++)
-        lower[i] = (char)tolower((unsigned char)name[i]);
-    lower[i] = '\0';
     for (const char *const *word = words; *word; word++)
-        if (strstr(lower, *word))
+        if (strcasestr(name, *word))
+            return 1;
+    return 0;
+}
+
+static int http_name_is(const char *name, const char *const *names)
+{
+    for (const char *const *each = names; *each; each++)
+        if (strcasecmp(name, *each) == 0)
             return 1;
     return 0;
 }
@@ -181,7 +183,7 @@ static int http_header_add(struct http *http, const char *name, json_t *value, c
                            size_t errstr_size)
 {
     char problem[256];
-    if (!http_token_valid(name) || http_name_has(name, http_reserved_headers)) {
+    if (!http_token_valid(name) || http_name_is(name, http_reserved_headers)) {
         snprintf(errstr, errstr_size,
                  "options.headers: '%.64s' is not a header a partner's configuration may set "
                  "(a valid name, not one the host sets: Content-Length, Host, Idempotency-Key...)",
@@ -192,12 +194,12 @@ static int http_header_add(struct http *http, const char *name, json_t *value, c
         snprintf(errstr, errstr_size, "options.headers: at most %d headers", HTTP_MAX_HEADERS);
         return -1;
     }
-    if (!json_is_string(value)) {
-        snprintf(errstr, errstr_size, "options.headers.%s must be a single value (in quotes)",
-                 name);
+    char number[64];
+    const char *text = template_scalar_text(value, number, sizeof number);
+    if (!text) {
+        snprintf(errstr, errstr_size, "options.headers.%s must be a single value", name);
         return -1;
     }
-    const char *text = json_string_value(value);
     struct http_header *header = &http->headers[http->header_count];
     snprintf(header->name, sizeof header->name, "%s", name);
     if (http_is_reference(text)) {
@@ -257,8 +259,7 @@ static int http_headers(struct http *http, const char *value, char *errstr, size
     return rc;
 }
 
-/* Nothing to check per placeholder here: the host checks names against the
- * agreements. */
+/* Names are the host's to check, against the agreements. */
 static int http_any_name(void *arg, const char *name, const char *path)
 {
     (void)arg, (void)name, (void)path;
@@ -391,7 +392,7 @@ static int http_signing(struct http *http, const struct placehub_options *option
     }
     snprintf(http->signing_header, sizeof http->signing_header, "%s",
              header ? header : "X-Signature");
-    if (header && (!http_token_valid(header) || http_name_has(header, http_reserved_headers))) {
+    if (header && (!http_token_valid(header) || http_name_is(header, http_reserved_headers))) {
         snprintf(errstr, errstr_size,
                  "options.signing_header must be a header name, e.g. X-Signature");
         return -1;

@@ -322,11 +322,15 @@ static void test_prepare_form_and_event(void **state)
                     "options.headers.X-Line: the event has no single-line value for {notes}");
     http->destroy(instance);
 
-    /* The default: the event as it is. */
-    instance = create_ok(test_options_set(&o, "url", "http://127.0.0.1:1/in", NULL));
+    /* The default: the event as it is. Header values may be numbers (YAML
+     * `X-Api-Version: 2`); only exact names are the host's (X-Hostname is not Host). */
+    instance = create_ok(test_options_set(&o, "url", "http://127.0.0.1:1/in", "headers",
+                                          "{\"X-Api-Version\":2,\"X-Hostname\":\"h\"}", NULL));
     memset(&request, 0, sizeof request);
     assert_int_equal(http->prepare(instance, &delivery, &request, errstr, sizeof errstr), 0);
     assert_ptr_equal(request.body, delivery.body);
+    assert_string_equal(test_header(&request, "X-Api-Version"), "2");
+    assert_string_equal(test_header(&request, "X-Hostname"), "h");
     assert_string_equal(test_header(&request, "Content-Type"), "application/json");
     http->release(instance, &request);
     http->destroy(instance);
