@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The placehub demo on the embedded default: a real Kafka broker, the embedded
-# schema registry, ingest, dispatch and two simulated partners, all on
+# schema registry, ingest, dispatch and three simulated partners, all on
 # 127.0.0.1 as configured in config/placehub.yaml. It sends one sample event
 # of each of the four types and shows each arriving at the partner whose
 # data-sharing agreement covers it, cut to the fields the agreement allows;
@@ -27,7 +27,7 @@ BIN="$REPO/${BUILD:-build}/bin"
 INGEST="http://127.0.0.1:8080"
 REGISTRY="http://127.0.0.1:8081"
 CONSOLE="http://127.0.0.1:9190"
-PARTNERS=("stockport-homes|http://127.0.0.1:9101" "life-leisure|http://127.0.0.1:9102")
+PARTNERS=("stockport-homes|http://127.0.0.1:9101" "life-leisure|http://127.0.0.1:9102" "stockport-works|http://127.0.0.1:9103")
 
 usage() {
   awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"
@@ -109,7 +109,7 @@ if [ -f "$PIDS" ]; then
   echo "demo: a detached demo runs (${PIDS#$REPO/}): stop it first with scripts/demo.sh --stop (make demo-stop)" >&2
   exit 1
 fi
-for port in 8080 8081 2575 9101 9102 9190; do
+for port in 8080 8081 2575 9101 9102 9103 9190; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "demo: port $port on 127.0.0.1 is already in use (an earlier demo? stop it, or change $CONFIG)" >&2
     exit 1
@@ -207,9 +207,10 @@ done
     printf '%s %s\n' "${user%%:*}" "$password" >>"$RUN/console-passwords"
   done )
 
-bold "2. placehub services and two simulated partners"
+bold "2. placehub services and three simulated partners"
 start partner-stockport-homes "$BIN/placehub-partner-sim" --listen 127.0.0.1:9101 --name stockport-homes
 start partner-life-leisure "$BIN/placehub-partner-sim" --listen 127.0.0.1:9102 --name life-leisure
+start partner-stockport-works "$BIN/placehub-partner-sim" --listen 127.0.0.1:9103 --name stockport-works
 start registry "$BIN/placehub-registry" -c "$CONFIG"
 start ingest "$BIN/placehub-ingest" -c "$CONFIG"
 wait_http "$INGEST/healthz" "placehub-ingest"
@@ -220,7 +221,7 @@ wait_http "$REGISTRY/subjects" "placehub-registry"
 for partner in "${PARTNERS[@]}"; do wait_http "${partner#*|}/_sim/healthz" "partner ${partner%%|*}"; done
 for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/2575) 2>/dev/null && break; sleep 0.1; done
 echo "   ingest $INGEST   registry $REGISTRY   HL7 MLLP 127.0.0.1:2575"
-echo "   partners :9101 (housing: admission, discharge)  :9102 (leisure: referral, employment-support)"
+echo "   partners :9101 (housing: admission, discharge)  :9102 (leisure: referral)  :9103 (employment support)"
 wait_http "$CONSOLE/healthz" "placehub-console"
 echo "   console $CONSOLE/  log in as: $(awk '{printf "%s%s / %s", sep, $1, $2; sep = ", "}' "$RUN/console-passwords")"
 

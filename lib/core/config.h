@@ -16,6 +16,9 @@ struct config_option {
     char *key;
     char *value;
     int line;
+    /* A partner option written as a YAML mapping or list: value holds it as
+     * compact JSON text (config_partner_options; docs/connectors.md). */
+    int structured;
 };
 
 struct config_topic {

@@ -107,8 +107,8 @@ int config_expect(struct config_parser *parser, const yaml_node_t *node, yaml_no
 
 /* libyaml accepts a key twice in one mapping and config_get would silently
  * use the first: refuse it, so an edit to the second copy is never ignored. */
-static int config_check_duplicate(struct config_parser *parser, const yaml_node_t *mapping,
-                                  const yaml_node_pair_t *pair, const char *where)
+int config_check_duplicate(struct config_parser *parser, const yaml_node_t *mapping,
+                           const yaml_node_pair_t *pair, const char *where)
 {
     const char *text = config_scalar(yaml_document_get_node(parser->document, pair->key));
     for (const yaml_node_pair_t *earlier = mapping->data.mapping.pairs.start; earlier < pair;
@@ -242,8 +242,9 @@ int config_int(struct config_parser *parser, const yaml_node_t *mapping, const c
 }
 
 /* A mapping of plain key: value pairs (librdkafka properties, connector options). */
-int config_options(struct config_parser *parser, const yaml_node_t *mapping, const char *name,
-                   const char *where, struct config_option **options, size_t *count)
+static int config_options_read(struct config_parser *parser, const yaml_node_t *mapping,
+                               const char *name, const char *where, int structured_allowed,
+                               struct config_option **options, size_t *count)
 {
     yaml_node_t *node = config_get(parser, mapping, name);
     if (!node)
@@ -266,17 +267,40 @@ int config_options(struct config_parser *parser, const yaml_node_t *mapping, con
             return config_fail(parser, key, "keys in %s must be plain words", label);
         if (config_check_duplicate(parser, node, pair, label) != 0)
             return -1;
-        if (!config_scalar(value))
+        int structured = !config_scalar(value);
+        if (structured && !structured_allowed)
             return config_fail(parser, value, "%s.%s must be a single value, found %s", label,
                                config_scalar(key), config_node_kind(value));
         (*options)[i].key = strdup(config_scalar(key));
-        (*options)[i].value = strdup(config_scalar(value));
         (*options)[i].line = (int)key->start_mark.line + 1;
+        (*options)[i].structured = structured;
         *count = i + 1;
-        if (!(*options)[i].key || !(*options)[i].value)
+        if (!(*options)[i].key)
             return config_fail(parser, node, "out of memory");
+        if (structured) {
+            char inner[200];
+            snprintf(inner, sizeof inner, "%s.%s", label, config_scalar(key));
+            (*options)[i].value = config_json_text(parser, value, inner);
+            if (!(*options)[i].value)
+                return -1;
+        } else if (!((*options)[i].value = strdup(config_scalar(value)))) {
+            return config_fail(parser, node, "out of memory");
+        }
     }
     return 0;
+}
+
+int config_options(struct config_parser *parser, const yaml_node_t *mapping, const char *name,
+                   const char *where, struct config_option **options, size_t *count)
+{
+    return config_options_read(parser, mapping, name, where, 0, options, count);
+}
+
+int config_partner_options(struct config_parser *parser, const yaml_node_t *mapping,
+                           const char *name, const char *where, struct config_option **options,
+                           size_t *count)
+{
+    return config_options_read(parser, mapping, name, where, 1, options, count);
 }
 
 /* A list of plain values into a new array of copies: config_values without

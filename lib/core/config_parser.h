@@ -92,6 +92,22 @@ int config_values(struct config_parser *parser, const yaml_node_t *mapping, cons
 int config_string_list(struct config_parser *parser, const yaml_node_t *mapping, const char *name,
                        const char *where, char ***out, size_t *count);
 
+/* config_options for a partner's connector options: a value may also be a
+ * mapping or a list, kept as compact JSON text (structured set): plain
+ * scalars that read as JSON numbers, true, false or null keep that type,
+ * anything else is a string. Depth and size are bounded. */
+int config_partner_options(struct config_parser *parser, const yaml_node_t *mapping,
+                           const char *name, const char *where, struct config_option **options,
+                           size_t *count);
+
+/* A mapping or list node as new compact JSON text (caller frees), for
+ * config_partner_options (config_json.c). NULL with config_fail's message. */
+char *config_json_text(struct config_parser *parser, const yaml_node_t *node, const char *where);
+
+/* Refuses a key of mapping seen earlier in it (pair is the later one). */
+int config_check_duplicate(struct config_parser *parser, const yaml_node_t *mapping,
+                           const yaml_node_pair_t *pair, const char *where);
+
 void config_options_free(struct config_option *options, size_t count);
 void config_values_free(struct config_value *values, size_t count);
 void config_string_list_free(char **list, size_t count);

@@ -40,8 +40,8 @@ int config_parse_partners(struct config_parser *parser, struct config *config,
             config_string(parser, item, "id", where, 1, &partner->id) != 0 ||
             config_string(parser, item, "name", where, 0, &partner->name) != 0 ||
             config_string(parser, item, "connector", where, 0, &partner->connector) != 0 ||
-            config_options(parser, item, "options", where, &partner->options,
-                           &partner->option_count) != 0)
+            config_partner_options(parser, item, "options", where, &partner->options,
+                                   &partner->option_count) != 0)
             return -1;
         if (!config_partner_id_valid(partner->id))
             return config_fail(parser, config_get(parser, item, "id"),

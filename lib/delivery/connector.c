@@ -44,11 +44,13 @@
 extern const struct placehub_connector_type placehub_connector_webhook;
 extern const struct placehub_connector_type placehub_connector_fhir;
 extern const struct placehub_connector_type placehub_connector_mail;
+extern const struct placehub_connector_type placehub_connector_http;
 
 static const struct placehub_connector_type *const connector_builtins[] = {
     &placehub_connector_webhook,
     &placehub_connector_fhir,
     &placehub_connector_mail,
+    &placehub_connector_http,
 };
 
 #define CONNECTOR_BUILTIN_COUNT (sizeof connector_builtins / sizeof connector_builtins[0])
@@ -316,6 +318,14 @@ int connector_options_check(const struct placehub_connector_type *type, const st
                          "(its options: %s; the host's: docs/connectors.md, \"Configuring\")",
                          path, given->line, partner->id, given->key, given->key, type->name, names);
             }
+            return -1;
+        }
+        if (given->structured && option->type != PLACEHUB_OPTION_STRING) {
+            snprintf(errstr, errstr_size,
+                     "%s:%d: partner %s: options.%s must be a single value, not a mapping or a "
+                     "list (%s)",
+                     path, given->line, partner->id, given->key,
+                     option->description ? option->description : option->name);
             return -1;
         }
         const char *value = given->value ? given->value : "";

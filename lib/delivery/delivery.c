@@ -10,6 +10,7 @@
  */
 #include "delivery/delivery.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "delivery/auth.h"
 #include "delivery/connector.h"
 #include "delivery/record.h"
+#include "delivery/templates.h"
 
 struct delivery_partner {
     char *id;
@@ -62,6 +64,30 @@ static struct delivery_partner *delivery_partner_alloc(const char *id, char *err
     return partner;
 }
 
+/* A set-up message with the file and line in front: of the option it
+ * names ("options.KEY", as create() and auth_new name them), else of the
+ * partner. */
+static void delivery_where(const struct config *config, const struct config_partner *partner,
+                           const char *message, char *errstr, size_t errstr_size)
+{
+    int line = partner->line;
+    const char *named = strstr(message, "options.");
+    for (size_t i = 0; named && i < partner->option_count; i++) {
+        size_t len = strlen(partner->options[i].key);
+        const char *key = named + strlen("options.");
+        if (strncmp(key, partner->options[i].key, len) == 0 &&
+            !(isalnum((unsigned char)key[len]) || key[len] == '_')) {
+            line = partner->options[i].line;
+            break;
+        }
+    }
+    if (strncmp(message, "partner ", 8) == 0)
+        snprintf(errstr, errstr_size, "%s:%d: %s", config->path, line, message);
+    else
+        snprintf(errstr, errstr_size, "%s:%d: partner %s: %s", config->path, line, partner->id,
+                 message);
+}
+
 int delivery_partner_new(const struct config *config, const struct config_partner *config_partner,
                          struct delivery_partner **out, char *errstr, size_t errstr_size)
 {
@@ -91,8 +117,13 @@ int delivery_partner_new(const struct config *config, const struct config_partne
     /* Options first, before create() reads them: a misspelt key is refused
      * with its file and line, not ignored. */
     if (connector_options_check(partner->type, config, config_partner, errstr, errstr_size) != 0 ||
-        delivery_partner_setup(partner, errstr, errstr_size) != 0 ||
-        agreement_load_key(config, config_partner, partner->pseudonym_key,
+        templates_check(partner->type, config, config_partner, errstr, errstr_size) != 0)
+        goto fail;
+    if (delivery_partner_setup(partner, message, sizeof message) != 0) {
+        delivery_where(config, config_partner, message, errstr, errstr_size);
+        goto fail;
+    }
+    if (agreement_load_key(config, config_partner, partner->pseudonym_key,
                            sizeof partner->pseudonym_key - 1, &partner->pseudonym_key_len, errstr,
                            errstr_size) != 0)
         goto fail;

@@ -28,6 +28,7 @@
 
 #include "core/config.h"
 #include "delivery/connector.h"
+#include "delivery/templates.h"
 #include "delivery/delivery.h"
 
 #define CONNECTOR_TEST_MAX_EVENTS 256
@@ -564,7 +565,8 @@ int connector_test_run(const struct connector_test_settings *settings, FILE *out
     /* The partner's options as dispatch judges them at start-up: a
      * misspelt key is a configuration error there, so it is one here. */
     if (lookup.partner &&
-        connector_options_check(type, config, lookup.partner, errstr, sizeof errstr) != 0) {
+        (connector_options_check(type, config, lookup.partner, errstr, sizeof errstr) != 0 ||
+         templates_check(type, config, lookup.partner, errstr, sizeof errstr) != 0)) {
         fprintf(out, "configuration error: %s\n", errstr);
         goto out;
     }

@@ -244,12 +244,13 @@ class Process:
 class Partner:
     """A simulated partner API (placehub-partner-sim)."""
 
-    def __init__(self, name, workdir):
+    def __init__(self, name, workdir, arguments=()):
+        """arguments: more of placehub-partner-sim's (e.g. --oauth-client)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = Process(f"partner-{name}",
                                [os.path.join(BIN, "placehub-partner-sim"), "--listen",
-                                f"127.0.0.1:{self.port}", "--name", name], workdir)
+                                f"127.0.0.1:{self.port}", "--name", name, *arguments], workdir)
 
     def ready(self):
         try:
@@ -344,7 +345,8 @@ def write_config(path, broker, ingest_port, registry_port, partners, group_prefi
                  produce_timeout_ms=10000, max_body_bytes=65536, registry_mode="embedded",
                  dispatch_settings=None, publishers="", kafka_extra="", ingest_extra="",
                  governance=None, extra_topics=(), extra_config="", partitions=3):
-    """partners maps an id to (Partner, topics) or (Partner, topics, options).
+    """partners maps an id to (Partner, topics) or (Partner, topics, options);
+    an option's value may be a function of the Partner, or a dict or list.
     options may hold "connector" and "agreements" (a list of dicts; without
     it, the partner gets permissive_agreement). publishers is YAML for
     publish-only partners (publisher_yaml). governance: the governance
@@ -358,7 +360,11 @@ def write_config(path, broker, ingest_port, registry_port, partners, group_prefi
             options.update(spec[2])
         connector = options.pop("connector", "webhook")
         agreements = options.pop("agreements", [permissive_agreement(partner_id, topics)])
-        option_lines = "".join(f'      {k}: "{v}"\n' for k, v in options.items())
+        # A value may be a function of the partner (a URL on its port), and
+        # a dict or list is written as a YAML flow mapping or list (JSON).
+        options = {k: v(partner) if callable(v) else v for k, v in options.items()}
+        option_lines = "".join(f'      {k}: {json.dumps(v)}\n' if isinstance(v, (dict, list))
+                               else f'      {k}: "{v}"\n' for k, v in options.items())
         partner_lines.append(f"""  - id: {partner_id}
     name: "{partner_id} (simulated)"
     connector: {connector}
@@ -412,11 +418,12 @@ class Hub:
                  start_dispatch=True, registry_mode="embedded", partner_options=None,
                  dispatch_settings=None, publishers=None, kafka_extra="", ingest_extra="",
                  governance=None, env=None, extra_topics=(), extra_config="", partitions=3,
-                 group_prefix=None, dispatch_args=()):
+                 group_prefix=None, dispatch_args=(), partner_args=None):
         """partner_options maps a partner id to its options (and "connector",
         "agreements"); governance is the governance section; env holds extra
         environment variables for placehub's programs (keys named env:...);
-        extra_topics and extra_config go to write_config. publishers maps a
+        extra_topics and extra_config go to write_config; partner_args maps a
+        partner id to more arguments for its placehub-partner-sim. publishers maps a
         publish-only partner id to publisher_yaml's keyword arguments; each
         gets a fresh key in self.keys. Without it there is one,
         TEST_PUBLISHER, allowed every type and every source_ods_code the test
@@ -429,7 +436,8 @@ class Hub:
         # group_prefix: given when the topics named after it must exist
         # before the programs start (a mock cluster cannot create them).
         self.group_prefix = group_prefix or "test-" + uuid.uuid4().hex[:8]
-        self.partners = {pid: Partner(pid, self.workdir) for pid in partners}
+        self.partners = {pid: Partner(pid, self.workdir, (partner_args or {}).get(pid, ()))
+                         for pid in partners}
         self.partner_topics = {pid: list(topics) for pid, topics in partners.items()}
         self.ingest_port = free_port()
         self.registry_port = free_port()

@@ -1,5 +1,5 @@
 """The README's first command: `make demo` runs scripts/demo.sh, which
-starts Kafka, the services and two simulated partners on the example
+starts Kafka, the services and three simulated partners on the example
 configuration's fixed ports and sends sample events through them.
 `--once` stops it afterwards; this runs that and checks what it reports."""
 import os

@@ -107,6 +107,9 @@ CONNECTOR_OPTIONS = [
               "timeout_ms": "5000"}, "timout_ms", "timeout_ms"),
     ("mail", {"url": "smtp://mail.housing.example:587", "from": "placehub@hub.example.nhs.uk",
               "to": "duty@housing.example"}, "too", "to"),
+    ("http", {"url": "https://housing.example/stays/{event_id}", "method": "PUT",
+              "body_template": {"id": "{event_id}", "at": "{occurred_at}"}},
+     "body_templat", "body_template"),
 ]
 
 
@@ -145,6 +148,56 @@ def test_inline_secret_and_missing_required_option_are_refused(tmp_path):
     result = check_config(path)
     assert result.returncode == 1
     assert "partner housing: options.to is required by connector mail" in result.stderr
+
+
+HTTP_REFUSALS = [
+    # A field the partner's agreement withholds, in the URL or a nested body.
+    ({"url": "https://housing.example/people/{person.nhs_number}"}, "url",
+     "options.url: {person.nhs_number} is not a field any of the partner's agreements allows"),
+    ({"url": "https://housing.example/in", "body_template": {"stay": {"where": "{wrad}"}}},
+     "body_template", "options.body_template.stay.where: {wrad} is not a field any of the "
+     "partner's agreements allows, nor a well-known name; did you mean {ward}?"),
+    ({"url": "https://housing.example/in", "answers": {"600": "retry"}}, "answers",
+     "options.answers: '600' is not an HTTP status: write a number from 100 to 599"),
+    ({"url": "https://housing.example/in", "answers": {"422": "bin"}}, "answers",
+     "options.answers.422: unknown outcome; write delivered, retry or dead_letter"),
+    ({"url": "https://housing.example/in/{stay"}, "url",
+     "options.url: '{' at position 28 is never closed; write {{ for a literal brace"),
+    ({"url": "https://housing.example/in", "headers": {"Authorization": "Bearer s3cr3t"}},
+     "headers", "options.headers.Authorization looks like a credential: name the secret as "
+     "env:NAME or file:/path"),
+]
+
+
+@pytest.mark.parametrize("options,key,message", HTTP_REFUSALS,
+                         ids=["withheld-field", "unknown-field", "status", "outcome", "syntax",
+                              "clear-secret"])
+def test_http_connector_mistakes_are_refused_at_start_up(options, key, message, tmp_path):
+    """The http connector's templates and answer map, checked by dispatch's
+    --check-config against the partner's agreement, with the option's line."""
+    import yaml
+    config = yaml.safe_load(BASE)
+    config["schema_registry"]["schemas_dir"] = os.path.join(REPO, "schemas")
+    config["partners"] = [{
+        "id": "housing", "name": "Housing (example)", "connector": "http",
+        "topics": ["admission"], "options": options,
+        "agreements": [{"id": "housing-stays", "purpose": "p", "legal_basis": "l",
+                        "event_types": ["admission"], "fields": ["ward", "admitted_at"]}]}]
+    path = tmp_path / "http.yaml"
+    text = yaml.safe_dump(config, sort_keys=False)
+    path.write_text(text)
+    line = next(number for number, content in enumerate(text.splitlines(), 1)
+                if content.strip().startswith(f"{key}:"))
+    result = check_config(path)
+    assert result.returncode == 1, result.stdout
+    assert f"{path}:{line}: partner housing: {message}" in result.stderr
+    assert "s3cr3t" not in result.stderr
+    # Put right (the option taken out, a URL on an allowed field), it passes.
+    fixed = {k: v for k, v in options.items() if k != key}
+    fixed["url"] = "https://housing.example/stays/{ward}"
+    config["partners"][0]["options"] = fixed
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    assert check_config(path).returncode == 0
 
 
 # A connector as version 1 of include/placehub/connector.h had it: the

@@ -56,10 +56,10 @@ static void test_example_loads(void **state)
     assert_int_equal(config->dispatch.breaker_open_ms, 5000);
     assert_int_equal(config->dispatch.breaker_open_max_ms, 60000);
 
-    assert_int_equal(config->partner_count, 3);
+    assert_int_equal(config->partner_count, 4);
     /* The demo's sender publishes only: no connector, no topics. */
     const struct config_partner *sender = config_partner_find(config, "demo-publisher");
-    assert_ptr_equal(sender, &config->partners[2]);
+    assert_ptr_equal(sender, &config->partners[3]);
     assert_null(sender->connector);
     assert_non_null(sender->ingest);
     assert_int_equal(sender->ingest->publish_count, 4);
@@ -69,33 +69,42 @@ static void test_example_loads(void **state)
     const struct config_partner *homes = config_partner_find(config, "stockport-homes");
     assert_ptr_equal(homes, &config->partners[0]);
     assert_string_equal(homes->name, "Stockport Homes (simulated housing provider)");
-    assert_string_equal(homes->connector, "webhook");
-    assert_int_equal(homes->line, 107);
+    assert_string_equal(homes->connector, "http");
+    assert_int_equal(homes->line, 109);
     assert_int_equal(homes->topic_count, 2);
     assert_string_equal(homes->topics[0], "admission");
     assert_string_equal(homes->topics[1], "discharge");
-    assert_int_equal(homes->option_count, 2);
+    assert_int_equal(homes->option_count, 5);
     assert_string_equal(config_partner_option(homes, "url"),
-                        "http://127.0.0.1:9101/placehub/events");
+                        "http://127.0.0.1:9101/tenants/{pseudonym}/hospital-stays/{event_id}");
+    /* A mapping, as compact JSON text (config_partner_options). */
+    assert_string_equal(config_partner_option(homes, "answers"),
+                        "{\"409\":\"delivered\",\"423\":\"retry\"}");
     assert_string_equal(config_partner_option(homes, "timeout_ms"), "10000"); /* as text */
     assert_null(config_partner_option(homes, "URL"));
 
     const struct config_partner *leisure = config_partner_find(config, "life-leisure");
     assert_ptr_equal(leisure, &config->partners[1]);
-    assert_int_equal(leisure->line, 153);
-    assert_int_equal(leisure->topic_count, 2);
+    assert_int_equal(leisure->line, 163);
+    assert_int_equal(leisure->topic_count, 1);
     assert_string_equal(leisure->topics[0], "referral");
-    assert_string_equal(leisure->topics[1], "employment-support");
     assert_string_equal(config_partner_option(leisure, "url"),
-                        "http://127.0.0.1:9102/placehub/events");
+                        "http://127.0.0.1:9102/placehub/referrals");
+    /* The three partners that receive are served by the http connector. */
+    const struct config_partner *works = config_partner_find(config, "stockport-works");
+    assert_ptr_equal(works, &config->partners[2]);
+    assert_string_equal(works->connector, "http");
+    assert_string_equal(leisure->connector, "http");
+    assert_int_equal(works->agreement_count, 1);
+    assert_null(works->agreements[0].pseudonym_key);
     assert_null(config_partner_find(config, "stockport"));
 
-    /* The demo's agreements: one for the housing provider, two for the
-     * leisure trust, sharing one pseudonym key. */
+    /* The demo's agreements: one for the housing provider, one for the
+     * leisure trust, one for the employment-support provider. */
     assert_int_equal(homes->agreement_count, 1);
     const struct config_agreement *stays = &homes->agreements[0];
     assert_string_equal(stays->id, "stockport-homes-hospital-stays-2026");
-    assert_int_equal(stays->line, 115);
+    assert_int_equal(stays->line, 125);
     assert_contains(stays->purpose, "ready for their return");
     assert_contains(stays->legal_basis, "Article 9(2)(h)");
     assert_int_equal(stays->event_type_count, 2);
@@ -112,9 +121,9 @@ static void test_example_loads(void **state)
     /* Messages about the key cite its own line, below the agreement's. */
     assert_true(stays->pseudonym_key_line > stays->line);
     assert_int_equal(stays->pseudonym_key_column, 24);
-    assert_int_equal(leisure->agreement_count, 2);
+    assert_int_equal(leisure->agreement_count, 1);
     assert_true(leisure->agreements[0].match_any);
-    assert_string_equal(leisure->agreements[0].pseudonym_key, leisure->agreements[1].pseudonym_key);
+    assert_string_equal(leisure->agreements[0].pseudonym_key, "file:.run/demo/keys/LEISURE");
     assert_null(config->governance.person_key);
     config_destroy(config);
 }
