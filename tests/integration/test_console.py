@@ -248,9 +248,10 @@ def test_operator_in_a_browser(make_hub, browser):
     browser_login(driver, console, OPERATOR)
     wait_until(lambda: row_state(driver, "council") == "delivering", 30, "council delivering")
     # The charts draw real samples: wait for the hour's series to hold the deliveries.
-    wait_until(lambda: any(int(line.get_attribute("data-points")) >= 3 for line in
-                           driver.find_elements(By.CSS_SELECTOR, "#chart-throughput polyline")),
-               30, "three samples in the throughput chart")
+    wait_until(lambda: driver.execute_script(
+        "return Math.max(0, ...[...document.querySelectorAll('#chart-throughput polyline')]"
+        ".map(line => Number(line.dataset.points)))") >= 3, 30,
+        "three samples in the throughput chart")
     wait_until(lambda: text_of(driver, "#partner-council td:nth-child(4)") == "4", 30,
                "council's delivered count")
     shot(driver, "overview")
@@ -295,14 +296,14 @@ def test_operator_in_a_browser(make_hub, browser):
     wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, letter_row), 60, "the letter's row")
     click_live(driver, letter_row + " button")
     wait_until(lambda: driver.find_elements(By.ID, "letter-event"), 60, "the letter's event")
-    shown = driver.find_element(By.ID, "letter-event").text
+    shown = text_of(driver, "#letter-event")
     assert refused in shown and "auditors only" in shown
     shot(driver, "dead-letter")
     click_live(driver, letter_row + " input.letter-select")
     driver.find_element(By.ID, "redrive-selected").click()
     wait_until(lambda: driver.find_element(By.ID, "confirm").is_displayed(), 10, "the confirmation")
     driver.find_element(By.ID, "confirm-ok").click()
-    wait_until(lambda: "all delivered" in driver.find_element(By.ID, "notice").text, 120,
+    wait_until(lambda: "all delivered" in (text_of(driver, "#notice") or ""), 120,
                "the redrive's answer")
     assert refused in {e["event_id"] for e in hub.partners["council"].delivered_events()}
     redriven = [r for r in audit_records(hub, "delivery")
@@ -316,8 +317,10 @@ def test_operator_in_a_browser(make_hub, browser):
     driver.find_element(By.CSS_SELECTOR, "#trace-form button").click()
 
     def outcomes():
-        return [(r.get_attribute("data-partner"), r.get_attribute("data-outcome"))
-                for r in driver.find_elements(By.CSS_SELECTOR, "#trace-outcomes tr[data-partner]")]
+        # Read in the page in one go: a trace answered meanwhile redraws the table.
+        return [tuple(pair) for pair in driver.execute_script(
+            "return [...document.querySelectorAll('#trace-outcomes tr[data-partner]')]"
+            ".map(row => [row.dataset.partner, row.dataset.outcome]);")]
     def traced_redelivery():
         # The console's ledger follows the audit topic within a round: ask again.
         if ("council", "delivered") in outcomes():
@@ -326,8 +329,8 @@ def test_operator_in_a_browser(make_hub, browser):
         return False
     wait_until(traced_redelivery, 60, "the trace to show the redelivery", interval=1)
     assert ("council", "dead_lettered") in outcomes() and ("care-home", "delivered") in outcomes()
-    assert "Intake: admission partition" in driver.find_element(By.ID, "trace-result").text
-    assert "via redrive by olive" in driver.find_element(By.ID, "trace-outcomes").text
+    assert "Intake: admission partition" in text_of(driver, "#trace-result")
+    assert "via redrive by olive" in text_of(driver, "#trace-outcomes")
     shot(driver, "trace")
     wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, "#recent tbody tr"), 30,
                "the latest events")

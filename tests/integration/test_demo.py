@@ -13,7 +13,7 @@ import requests
 
 from harness import BIN, REPO
 
-PORTS = [9092, 8080, 8081, 2575, 9101, 9102, 9180, 9181, 9182, 9190]
+PORTS = [9092, 8080, 8081, 2575, 9101, 9102, 9103, 9180, 9181, 9182, 9190]
 
 
 def port_taken(port):
