@@ -13,8 +13,10 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -172,6 +174,90 @@ static void mesh_describe_append(char *out, size_t out_size, size_t *used, const
     for (; text && *text && *used + 1 < out_size; text++)
         out[(*used)++] = *text >= 0x20 && *text < 0x7f ? *text : '.';
     out[*used] = '\0';
+}
+
+/* The value of a header line of name, or NULL; *value_len its length. */
+static const char *mesh_header_value(const char *line, size_t len, const char *name,
+                                     size_t *value_len)
+{
+    size_t name_len = strlen(name);
+    if (len <= name_len || strncasecmp(line, name, name_len) != 0 || line[name_len] != ':')
+        return NULL;
+    const char *value = line + name_len + 1, *end = line + len;
+    while (value < end && (*value == ' ' || *value == '\t'))
+        value++;
+    while (end > value && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    *value_len = (size_t)(end - value);
+    return value;
+}
+
+void mesh_header_line(struct mesh_message_headers *headers, const char *line, size_t len)
+{
+    static const struct {
+        const char *name;
+        size_t offset, size;
+    } known[] = {
+#define MESH_KNOWN(name, field)                                                                    \
+    {name, offsetof(struct mesh_message_headers, field),                                           \
+     sizeof(((struct mesh_message_headers *)0)->field)}
+        MESH_KNOWN("mex-From", from),
+        MESH_KNOWN("mex-To", to),
+        MESH_KNOWN("mex-WorkflowID", workflow_id),
+        MESH_KNOWN("mex-Subject", subject),
+        MESH_KNOWN("mex-LocalID", local_id),
+        MESH_KNOWN("mex-MessageType", message_type),
+        MESH_KNOWN("mex-Chunk-Range", chunk_range),
+        MESH_KNOWN("Content-Encoding", content_encoding),
+#undef MESH_KNOWN
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        size_t value_len;
+        const char *value = mesh_header_value(line, len, known[i].name, &value_len);
+        if (!value)
+            continue;
+        char *field = (char *)headers + known[i].offset;
+        int printable = value_len < known[i].size;
+        for (size_t k = 0; printable && k < value_len; k++)
+            printable = value[k] >= 0x20 && value[k] < 0x7f;
+        if (printable) {
+            memcpy(field, value, value_len);
+            field[value_len] = '\0';
+        } else {
+            field[0] = '\0';
+            headers->malformed++;
+        }
+        return;
+    }
+}
+
+void mesh_event_id(const char *message_id, char *out, size_t out_size)
+{
+    /* RFC 4122 4.3: SHA-1 of the namespace's 16 bytes and the name. */
+    static const unsigned char url_namespace[16] = {0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1,
+                                                    0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8};
+    char name[160];
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned digest_len = 0;
+    int n = snprintf(name, sizeof name, "urn:nhs-mesh:message:%s", message_id);
+    EVP_MD_CTX *context = EVP_MD_CTX_new();
+    if (!context || n < 0 || (size_t)n >= sizeof name ||
+        EVP_DigestInit_ex(context, EVP_sha1(), NULL) != 1 ||
+        EVP_DigestUpdate(context, url_namespace, sizeof url_namespace) != 1 ||
+        EVP_DigestUpdate(context, name, (size_t)n) != 1 ||
+        EVP_DigestFinal_ex(context, digest, &digest_len) != 1 || digest_len < 16) {
+        EVP_MD_CTX_free(context);
+        if (out_size)
+            out[0] = '\0';
+        return;
+    }
+    EVP_MD_CTX_free(context);
+    digest[6] = (unsigned char)((digest[6] & 0x0f) | 0x50);
+    digest[8] = (unsigned char)((digest[8] & 0x3f) | 0x80);
+    char hex[33];
+    text_hex(digest, 16, hex);
+    snprintf(out, out_size, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
+             hex + 20);
 }
 
 void mesh_error_describe(const char *body, size_t len, char *out, size_t out_size)

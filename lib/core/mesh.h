@@ -69,4 +69,32 @@ int mesh_chunk_range_parse(const char *text, unsigned max_total, unsigned *chunk
  * texts (e.g. "Unregistered recipient"), never the message's content. */
 void mesh_error_describe(const char *body, size_t len, char *out, size_t out_size);
 
+/* The headers MESH answers a download with that placehub reads. Each is ""
+ * when absent; a value that is too long or not printable ASCII is kept as
+ * "" and counted in malformed. */
+struct mesh_message_headers {
+    char from[MESH_MAILBOX_MAX]; /* mex-From: the sending mailbox */
+    char to[MESH_MAILBOX_MAX];   /* mex-To */
+    char workflow_id[128];       /* mex-WorkflowID */
+    char subject[128];           /* mex-Subject: placehub's event type */
+    char local_id[128];          /* mex-LocalID: the sender's own id */
+    char message_type[16];       /* mex-MessageType: DATA or REPORT */
+    char chunk_range[32];        /* mex-Chunk-Range: "n:total" */
+    char content_encoding[32];   /* Content-Encoding */
+    int malformed;
+};
+
+/* Reads one header line of an answer ("Name: value", CR LF or not) into
+ * headers when it is one of struct mesh_message_headers (names compared
+ * without regard to case); any other line is left alone. */
+void mesh_header_line(struct mesh_message_headers *headers, const char *line, size_t len);
+
+/* The event id placehub gives an event that arrived in MESH message
+ * message_id without one of its own: the name-based (version 5, SHA-1) UUID
+ * of "urn:nhs-mesh:message:<message_id>" in the URL namespace
+ * (6ba7b811-9dad-11d1-80b4-00c04fd430c8), lower case, into out (37 bytes).
+ * The same message always gives the same id, so a message downloaded again
+ * after a crash is a duplicate receivers drop, never a new event. */
+void mesh_event_id(const char *message_id, char *out, size_t out_size);
+
 #endif

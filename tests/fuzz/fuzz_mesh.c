@@ -1,7 +1,8 @@
 /*
  * fuzz_mesh.c - everything placehub does with MESH's answers, which come
  * from the network (lib/core/mesh.c): the message id of a send, an inbox
- * listing, a mex-Chunk-Range value and an error's words. Each must refuse or
+ * listing, a mex-Chunk-Range value, an error's words, and the header lines
+ * of a download (the input cut at each LF). Each must refuse or
  * accept, never crash, over-read or leak; what they accept must be safe in a
  * URL path, a header line and a log line.
  */
@@ -38,6 +39,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (const char *p = words; *p; p++)
         if (*p < 0x20 || *p > 0x7e)
             abort();
+    struct mesh_message_headers headers = {0};
+    for (size_t start = 0, i = 0; i <= size; i++)
+        if (i == size || data[i] == '\n') {
+            mesh_header_line(&headers, body + start, i - start);
+            start = i + 1;
+        }
+    const char *fields[] = {
+        headers.from,     headers.to,           headers.workflow_id, headers.subject,
+        headers.local_id, headers.message_type, headers.chunk_range, headers.content_encoding};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        for (const char *p = fields[i]; *p; p++)
+            if (*p < 0x20 || *p > 0x7e)
+                abort(); /* kept values are safe in a log line and a header */
     /* As a header value: NUL-terminated, at most 64 bytes. */
     char range[65];
     size_t len = size < sizeof range - 1 ? size : sizeof range - 1;

@@ -146,6 +146,31 @@ class MeshSandbox:
         options.update(extra)
         return options
 
+    def inbox_yaml(self, poll_interval_ms=100, max_message_bytes=65536, produce_timeout_ms=10000):
+        """The mesh_inbox: section for placehub-mesh-inbox reading the hub's
+        mailbox (HUB_MAILBOX) with the hub's certificate."""
+        hub_pem, hub_key = self.pki["hub"]
+        return (f"mesh_inbox:\n  url: \"{self.url}\"\n  mailbox: {HUB_MAILBOX}\n"
+                f"  mailbox_password: env:PLACEHUB_TEST_MESH_PASSWORD\n"
+                f"  shared_key: env:PLACEHUB_TEST_MESH_SHARED_KEY\n"
+                f"  tls_ca_file: \"{self.ca}\"\n  tls_client_cert: \"{hub_pem}\"\n"
+                f"  tls_client_key: \"{hub_key}\"\n  poll_interval_ms: {poll_interval_ms}\n"
+                f"  max_message_bytes: {max_message_bytes}\n  timeout_ms: 5000\n"
+                f"  produce_timeout_ms: {produce_timeout_ms}\n")
+
+    def statuses(self, mailbox):
+        """{message id: its last status} of what the sandbox holds for
+        mailbox (accepted, acknowledged, ...), from its file store."""
+        folder = os.path.join(self.store, mailbox, "in")
+        found = {}
+        for name in os.listdir(folder) if os.path.isdir(folder) else []:
+            if name.endswith(".json"):
+                with open(os.path.join(folder, name)) as f:
+                    events = json.load(f)["events"]
+                latest = max(events, key=lambda e: e["timestamp"])
+                found[name[:-5]] = latest["status"]
+        return found
+
     def env(self, shared_key=None):
         return {"PLACEHUB_TEST_MESH_PASSWORD": PASSWORD,
                 "PLACEHUB_TEST_MESH_SHARED_KEY": shared_key or self.shared_key}

@@ -102,6 +102,41 @@ static void test_readers(void **state)
     assert_string_equal(words, "");
 }
 
+static void test_message_headers_and_derived_event_id(void **state)
+{
+    (void)state;
+    struct mesh_message_headers headers = {0};
+    static const char *const lines[] = {"HTTP/1.1 206 Partial Content\r\n",
+                                        "mex-from: X26ABC2\r\n",
+                                        "Mex-Subject:   referral \r\n",
+                                        "mex-Chunk-Range: 1:3\r\n",
+                                        "mex-WorkflowID: PLACEHUB_EVENT\n",
+                                        "mex-LocalID: caf\xc3\xa9\r\n",
+                                        "mex-To:\r\n",
+                                        "mex-Subjectx: no\r\n",
+                                        "X-Other: mex-From: X99\r\n"};
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        mesh_header_line(&headers, lines[i], strlen(lines[i]));
+    assert_string_equal(headers.from, "X26ABC2");
+    assert_string_equal(headers.subject, "referral");
+    assert_string_equal(headers.chunk_range, "1:3");
+    assert_string_equal(headers.workflow_id, "PLACEHUB_EVENT");
+    assert_string_equal(headers.to, "");
+    assert_string_equal(headers.local_id, ""); /* not printable ASCII: dropped, counted */
+    assert_int_equal(headers.malformed, 1);
+    char too_long[400];
+    memset(too_long, 'a', sizeof too_long);
+    memcpy(too_long, "mex-Subject: ", 13);
+    mesh_header_line(&headers, too_long, sizeof too_long);
+    assert_string_equal(headers.subject, "");
+    assert_int_equal(headers.malformed, 2);
+
+    /* Python: uuid.uuid5(uuid.NAMESPACE_URL, "urn:nhs-mesh:message:<id>") */
+    char id[40];
+    mesh_event_id("20220228174323222_ABCDEF", id, sizeof id);
+    assert_string_equal(id, "5322cb09-3e72-53a5-b091-c28cb0761617");
+}
+
 static void *create_ok(struct placehub_options *options)
 {
     char errstr[512] = "";
@@ -268,6 +303,7 @@ int main(void)
         cmocka_unit_test_setup(test_authorization_check_vector, setup),
         cmocka_unit_test_setup(test_timestamp_and_nonce, setup),
         cmocka_unit_test_setup(test_readers, setup),
+        cmocka_unit_test_setup(test_message_headers_and_derived_event_id, setup),
         cmocka_unit_test_setup(test_handshake_send_and_chunks, setup),
         cmocka_unit_test_setup(test_refused_credentials_are_retried, setup),
         cmocka_unit_test_setup(test_create_refusals, setup),
