@@ -51,7 +51,22 @@ int main(int argc, char **argv)
      * start-up is done, instead of killing the process halfway. */
     service_block_signals();
     service_parse_options(argc, argv, help, &options);
+    int check_only = options.check_config;
+    options.check_config = 0;
     struct config *config = service_load_config("placehub-mesh-inbox", &options);
+    if (!config->mesh_inbox.url) {
+        fprintf(stderr,
+                "placehub-mesh-inbox: configuration error: %s has no mesh_inbox section (the "
+                "hub's MESH mailbox: docs/mesh.md)\n",
+                options.config_path);
+        config_destroy(config);
+        return 1;
+    }
+    if (check_only) {
+        printf("%s: configuration OK\n", options.config_path);
+        config_destroy(config);
+        return 0;
+    }
     service_load_person_key("placehub-mesh-inbox", config);
     struct registry *registry = service_load_registry("placehub-mesh-inbox", config);
     if (inbox_new(config, registry, &inbox, errstr, sizeof errstr) != 0 ||

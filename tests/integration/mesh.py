@@ -93,6 +93,7 @@ class MeshSandbox:
         self.shared_key = shared_key
         self.process = None
         self.runs = 0
+        self.clients = []  # closed by stop()
         self.start()
 
     def start(self):
@@ -119,6 +120,9 @@ class MeshSandbox:
             return False
 
     def stop(self):
+        for client in self.clients:
+            client.close()
+        self.clients = []
         if self.process and not self.process.log.closed:
             self.process.stop()
 
@@ -131,9 +135,11 @@ class MeshSandbox:
         """A mesh-client MeshClient for mailbox, with the partner's client
         certificate, verifying the sandbox against the test CA."""
         from mesh_client import MeshClient
-        return MeshClient(self.url, mailbox, PASSWORD,
-                          shared_key=(shared_key or self.shared_key).encode(),
-                          cert=self.pki["partner"], verify=self.ca, max_retries=0, timeout=30)
+        client = MeshClient(self.url, mailbox, PASSWORD,
+                            shared_key=(shared_key or self.shared_key).encode(),
+                            cert=self.pki["partner"], verify=self.ca, max_retries=0, timeout=30)
+        self.clients.append(client)
+        return client
 
     def hub_options(self, to=PARTNER_MAILBOX, **extra):
         """The `mesh` connector's options for a partner behind mailbox to."""
