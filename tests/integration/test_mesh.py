@@ -255,7 +255,7 @@ def sandbox_dead_letter_topic():
 
 def test_sandbox_restarted_mid_poll_loses_nothing_and_acknowledges_nothing_early(
         make_hub, broker, sandbox):
-    """Twenty messages waiting; the sandbox is killed once the first events
+    """Forty messages waiting; the sandbox is killed once the first events
     are in Kafka, and started again on the same store. At the kill, every
     message MESH had acknowledged already had its event in Kafka; in the
     end every event is there (duplicates allowed, same event_id) and every
@@ -263,15 +263,17 @@ def test_sandbox_restarted_mid_poll_loses_nothing_and_acknowledges_nothing_early
     rng = random.Random(2103)
     sent = []
     with sandbox.client(PARTNER_MAILBOX) as partner:
-        for _ in range(20):
+        for _ in range(40):
             event = events.make("referral", rng)
             event["event_id"] = str(uuid.uuid4())
             message_id = send(partner, event)
             sent.append((message_id, event["event_id"]))
     hub = inbound_hub(make_hub, sandbox)
     wanted = {event_id for _, event_id in sent}
-    wait_until(lambda: wanted & set(produced_ids(broker, "referral")), 60,
-               "the first events produced")
+    # The inbox's own log says when the first event is in Kafka: read as it
+    # is written, it stops the sandbox while most messages still wait.
+    wait_until(lambda: "event accepted mesh_message_id=" in hub.inbox.output(), 60,
+               "the first events produced", interval=0.01)
     sandbox.process.stop(sig=signal.SIGKILL)
     acknowledged = {m for m, s in sandbox.statuses(HUB_MAILBOX).items() if s == "acknowledged"}
     produced = set(produced_ids(broker, "referral"))
