@@ -47,7 +47,7 @@ EXAMPLE_CONNECTOR := $(BUILD)/connectors/example.so
 LIB_OBJS       := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS) $(CONNECTOR_SRCS))
 LIBPLACEHUB    := $(BUILD)/libplacehub.a
 
-SERVICES := ingest dispatch registry partner-sim mllp connector-test ctl console
+SERVICES := ingest dispatch registry partner-sim mllp connector-test ctl console mesh-inbox
 BINS     := $(patsubst %,$(BUILD)/bin/placehub-%,$(SERVICES))
 
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))

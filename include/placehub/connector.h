@@ -31,7 +31,9 @@
  *   - response: borrowed for the call of classify() only;
  *   - outcome: the host's, pre-filled; classify() may change it.
  *
- * Versions: ABI 2.0. The host loads a connector of the same major version
+ * Versions: ABI 2.1 (2.1 added placehub_outcome.reference and next(), for
+ * deliveries of more than one request, such as MESH's handshake and upload
+ * in chunks). The host loads a connector of the same major version
  * and a minor version no higher than its own; a later minor only adds
  * fields at the end of a struct, which the host reads only when the
  * connector's struct_size covers them. Any other change bumps the major
@@ -46,7 +48,7 @@
 #include <stdint.h>
 
 #define PLACEHUB_CONNECTOR_ABI_MAJOR 2
-#define PLACEHUB_CONNECTOR_ABI_MINOR 0
+#define PLACEHUB_CONNECTOR_ABI_MINOR 1
 
 /* The symbol a shared-object connector exports:
  *   const struct placehub_connector_type placehub_connector = {...}; */
@@ -188,6 +190,11 @@ enum placehub_result {
 struct placehub_outcome {
     enum placehub_result result;
     char reason[256]; /* short, free of personal data */
+    /* ABI 2.1: the partner's own reference for what it received (a MESH
+     * message id), written into the delivery receipt as partner_reference.
+     * Empty: none. Printable text, free of personal data. The host zeroes
+     * it; a 2.0 connector never writes it. */
+    char reference[128];
 };
 
 /* The first three fields of struct placehub_connector_type, for its
@@ -250,6 +257,29 @@ struct placehub_connector_type {
 
     /* Frees an instance. */
     void (*destroy)(void *instance);
+
+    /* ---- ABI 2.1: the host reads these only when struct_size covers them */
+
+    /* Optional: a delivery made of more than one request (a handshake
+     * first, an upload in parts). Called after classify() judged an answer
+     * DELIVERED, with that answer and the request just performed (still the
+     * connector's: release() has not been called). Returns 1 after refilling
+     * request for the next request of the same delivery (free or reuse what
+     * it pointed to; request->context is kept): the host performs it, with
+     * the partner's credentials and transport settings, judges it
+     * (classify() again), then calls next() again. Returns 0 when the
+     * delivery is complete: outcome (pre-filled DELIVERED) is the verdict;
+     * next() may fill outcome->reference, or make the result REJECTED or
+     * RETRY with a reason (an answer it cannot read). Any answer judged
+     * other than DELIVERED ends the delivery with that verdict, and a retry
+     * starts again with prepare(). release() is called once, at the end.
+     * The host stops a delivery after PLACEHUB_MAX_STEPS requests (RETRY). */
+    int (*next)(void *instance, const struct placehub_delivery *delivery,
+                const struct placehub_response *response, struct placehub_request *request,
+                struct placehub_outcome *outcome);
 };
+
+/* The most requests one delivery may take (prepare() plus next()s). */
+#define PLACEHUB_MAX_STEPS 10000
 
 #endif

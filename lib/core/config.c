@@ -46,6 +46,13 @@ static int config_defaults(struct config *config)
     config->dispatch.breaker_failures = 5;
     config->dispatch.breaker_open_ms = 5000;
     config->dispatch.breaker_open_max_ms = 60000;
+    config->mesh_inbox.poll_interval_ms = 60000;
+    config->mesh_inbox.timeout_ms = 30000;
+    config->mesh_inbox.produce_timeout_ms = 10000;
+    config->mesh_inbox.max_message_bytes = 1024 * 1024;
+    config->mesh_inbox.dead_letter_topic = strdup("placehub.mesh-inbox.dead-letter");
+    if (!config->mesh_inbox.dead_letter_topic)
+        return -1;
     config->mllp.listen = strdup("127.0.0.1:2575");
     config->mllp.max_message_bytes = 1024 * 1024;
     config->mllp.read_timeout_ms = 30000;
@@ -69,8 +76,8 @@ static int config_defaults(struct config *config)
 static int config_parse_document(struct config_parser *parser, struct config *config)
 {
     static const char *const known[] = {
-        "kafka",    "schema_registry", "topics",     "ingest",  "dispatch", "mllp",
-        "partners", "operations",      "governance", "console", NULL};
+        "kafka",    "schema_registry", "topics",     "ingest",  "dispatch",   "mllp",
+        "partners", "operations",      "governance", "console", "mesh_inbox", NULL};
     yaml_node_t *root = yaml_document_get_root_node(parser->document);
     if (!root)
         return config_fail(parser, NULL, "the file is empty; start from config/placehub.yaml");
@@ -97,6 +104,9 @@ static int config_parse_document(struct config_parser *parser, struct config *co
         return -1;
     if ((node = config_get(parser, root, "mllp")) && config_parse_mllp(parser, config, node) != 0)
         return -1;
+    if ((node = config_get(parser, root, "mesh_inbox")) &&
+        config_parse_mesh_inbox(parser, config, node) != 0)
+        return -1;
     if ((node = config_get(parser, root, "operations")) &&
         config_parse_operations(parser, config, node) != 0)
         return -1;
@@ -110,7 +120,7 @@ static int config_parse_document(struct config_parser *parser, struct config *co
     if ((node = config_get(parser, root, "partners")) &&
         config_parse_partners(parser, config, node) != 0)
         return -1;
-    return 0;
+    return config_check_mesh_mailboxes(parser, config);
 }
 
 int config_load_string(const char *name, const char *text, size_t len, struct config **out,
@@ -211,6 +221,15 @@ void config_destroy(struct config *config)
     free(config->schema_registry.url);
     free(config->ingest.listen);
     free(config->dispatch.group_prefix);
+    free(config->mesh_inbox.url);
+    free(config->mesh_inbox.mailbox);
+    free(config->mesh_inbox.mailbox_password);
+    free(config->mesh_inbox.shared_key);
+    free(config->mesh_inbox.tls_ca_file);
+    free(config->mesh_inbox.tls_client_cert);
+    free(config->mesh_inbox.tls_client_key);
+    free(config->mesh_inbox.workflow_id);
+    free(config->mesh_inbox.dead_letter_topic);
     free(config->mllp.listen);
     free(config->mllp.raw_topic);
     free(config->mllp.default_source_ods_code);

@@ -39,7 +39,9 @@ struct config_publisher {
     size_t publish_count;
     char **source_ods_codes; /* the organisations it may send as (source_ods_code) */
     size_t source_ods_code_count;
-    int objections; /* may record and withdraw objections (POST /v1/objections); default 0 */
+    int objections;     /* may record and withdraw objections (POST /v1/objections); default 0 */
+    char *mesh_mailbox; /* the MESH mailbox it sends from (placehub-mesh-inbox); NULL: none */
+    int mesh_mailbox_line;
     double events_per_second; /* token bucket: average rate ... */
     int burst;                /* ... and requests at once */
     int line;
@@ -166,6 +168,24 @@ struct config {
          * NULL: no token (bind the listeners to a private address). */
         char *token_file;
     } operations;
+    struct {
+        /* placehub-mesh-inbox (services/mesh-inbox, docs/mesh.md); url NULL:
+         * no mesh_inbox section. Secrets are named (env:NAME, file:/path). */
+        char *url;              /* the MESH API's https:// base */
+        char *mailbox;          /* the hub's own mailbox id */
+        char *mailbox_password; /* reference to its password */
+        char *shared_key;       /* reference to the environment's HMAC key */
+        char *tls_ca_file;      /* verifies MESH's server certificate; NULL: the system's */
+        char *tls_client_cert;  /* the mailbox's client certificate and key (mutual TLS) */
+        char *tls_client_key;
+        char *workflow_id;           /* NULL: any; else other workflows are refused */
+        int poll_interval_ms;        /* between looks at an empty inbox (default 60000) */
+        int timeout_ms;              /* per MESH request (default 30000) */
+        int produce_timeout_ms;      /* how long a message waits for the broker (10000) */
+        long long max_message_bytes; /* larger messages are dead-lettered (default 1 MiB) */
+        char *dead_letter_topic;     /* refused messages as received, with the reason */
+        int line;
+    } mesh_inbox;
     struct config_topic *topics;
     size_t topic_count;
     struct config_partner *partners;

@@ -6,6 +6,7 @@
  * owned by the partner and freed with config_publisher_free.
  */
 #include "core/config_parser.h"
+#include "core/mesh.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,8 +92,8 @@ int config_parse_publisher(struct config_parser *parser, struct config *config,
                            const char *partner_where)
 {
     static const char *const known[] = {
-        "api_key_hashes", "api_key_hashes_file", "publishes", "source_ods_codes",
-        "objections",     "rate_limit",          NULL};
+        "api_key_hashes", "api_key_hashes_file", "publishes",    "source_ods_codes",
+        "objections",     "rate_limit",          "mesh_mailbox", NULL};
     char where[96];
     snprintf(where, sizeof where, "%s.ingest", partner_where);
     if (config_expect(parser, node, YAML_MAPPING_NODE, where) != 0 ||
@@ -114,8 +115,18 @@ int config_parse_publisher(struct config_parser *parser, struct config *config,
         config_string_list(parser, node, "source_ods_codes", where, &publisher->source_ods_codes,
                            &publisher->source_ods_code_count) != 0 ||
         config_boolean(parser, node, "objections", where, &publisher->objections) != 0 ||
-        config_parse_rate_limit(parser, publisher, node, where) != 0)
+        config_parse_rate_limit(parser, publisher, node, where) != 0 ||
+        config_string(parser, node, "mesh_mailbox", where, 0, &publisher->mesh_mailbox) != 0)
         return -1;
+    if (publisher->mesh_mailbox) {
+        const yaml_node_t *mailbox = config_get(parser, node, "mesh_mailbox");
+        publisher->mesh_mailbox_line = (int)mailbox->start_mark.line + 1;
+        if (!mesh_mailbox_valid(publisher->mesh_mailbox))
+            return config_fail(parser, mailbox,
+                               "%s.mesh_mailbox must be a MESH mailbox id (letters and digits, "
+                               "e.g. X26ABC2)",
+                               where);
+    }
     yaml_node_t *hashes = config_get(parser, node, "api_key_hashes");
     for (size_t i = 0; i < publisher->api_key_hash_count; i++)
         if (!config_api_key_hash_valid(publisher->api_key_hashes[i]))
@@ -140,10 +151,12 @@ int config_parse_publisher(struct config_parser *parser, struct config *config,
         publisher->api_key_hashes_file_line =
             (int)config_get(parser, node, "api_key_hashes_file")->start_mark.line + 1;
     }
-    if (publisher->api_key_hash_count == 0 && !publisher->api_key_hashes_file)
+    if (publisher->api_key_hash_count == 0 && !publisher->api_key_hashes_file &&
+        !publisher->mesh_mailbox)
         return config_fail(parser, node,
                            "%s needs api_key_hashes or api_key_hashes_file (the SHA-256 hashes "
-                           "of the partner's API keys; placehub-ingest --new-api-key makes one)",
+                           "of the partner's API keys; placehub-ingest --new-api-key makes one), "
+                           "or mesh_mailbox when it sends through MESH only",
                            where);
     if (publisher->publish_count == 0)
         return config_fail(parser, node,
@@ -182,5 +195,6 @@ void config_publisher_free(struct config_publisher *publisher)
     free(publisher->api_key_hashes_file);
     config_string_list_free(publisher->publishes, publisher->publish_count);
     config_string_list_free(publisher->source_ods_codes, publisher->source_ods_code_count);
+    free(publisher->mesh_mailbox);
     free(publisher);
 }

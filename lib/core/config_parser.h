@@ -154,6 +154,12 @@ void config_publisher_free(struct config_publisher *publisher);
 /* config_mllp.c: mllp; needs the topics (raw_topic must be declared). */
 int config_parse_mllp(struct config_parser *parser, struct config *config, const yaml_node_t *node);
 
+/* config_mesh.c: the mesh_inbox: section, and that no two partners give
+ * one ingest.mesh_mailbox (after the partners). */
+int config_parse_mesh_inbox(struct config_parser *parser, struct config *config,
+                            const yaml_node_t *node);
+int config_check_mesh_mailboxes(struct config_parser *parser, const struct config *config);
+
 /* config_governance.c: governance, and a partner's agreements (checked
  * against its topics and every agreement read before). */
 /* placehub-console's console: section (config_console.c). */

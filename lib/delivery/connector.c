@@ -45,12 +45,14 @@ extern const struct placehub_connector_type placehub_connector_webhook;
 extern const struct placehub_connector_type placehub_connector_fhir;
 extern const struct placehub_connector_type placehub_connector_mail;
 extern const struct placehub_connector_type placehub_connector_http;
+extern const struct placehub_connector_type placehub_connector_mesh;
 
 static const struct placehub_connector_type *const connector_builtins[] = {
     &placehub_connector_webhook,
     &placehub_connector_fhir,
     &placehub_connector_mail,
     &placehub_connector_http,
+    &placehub_connector_mesh,
 };
 
 #define CONNECTOR_BUILTIN_COUNT (sizeof connector_builtins / sizeof connector_builtins[0])
@@ -421,6 +423,11 @@ static const struct placehub_host connector_host_table = {
     .base64_decode = connector_base64_decode,
     .secret = secret_read,
 };
+
+connector_next_fn connector_next(const struct placehub_connector_type *type)
+{
+    return CONNECTOR_TYPE_HAS(type, next) ? type->next : NULL;
+}
 
 const struct placehub_host *connector_host(void)
 {

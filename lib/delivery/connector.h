@@ -49,6 +49,14 @@ int connector_type_check(const struct placehub_connector_type *type, const char 
 int connector_options_check(const struct placehub_connector_type *type, const struct config *config,
                             const struct config_partner *partner, char *errstr, size_t errstr_size);
 
+/* The type's next() (ABI 2.1), or NULL when it has none or was built for
+ * 2.0 (its struct_size does not cover the field). */
+typedef int (*connector_next_fn)(void *instance, const struct placehub_delivery *delivery,
+                                 const struct placehub_response *response,
+                                 struct placehub_request *request,
+                                 struct placehub_outcome *outcome);
+connector_next_fn connector_next(const struct placehub_connector_type *type);
+
 /* Names of the built-in connectors, comma-separated, for messages. */
 const char *connector_builtin_names(void);
 

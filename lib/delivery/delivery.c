@@ -235,6 +235,7 @@ enum delivery_start delivery_attempt_start(struct delivery_partner *partner,
     memset(&attempt->request, 0, sizeof attempt->request);
     memset(&attempt->transfer, 0, sizeof attempt->transfer);
     attempt->started = 0;
+    attempt->steps = 0;
     if (partner->type->prepare(partner->instance, &attempt->delivery, &attempt->request, errstr,
                                sizeof errstr) != 0) {
         snprintf(reason, reason_size, "connector refused the event: %s", errstr);
@@ -271,8 +272,44 @@ enum delivery_start delivery_attempt_start(struct delivery_partner *partner,
     return DELIVERY_STARTED;
 }
 
-void delivery_attempt_finish(struct delivery_partner *partner, struct delivery_attempt *attempt,
-                             CURLcode code, struct delivery_verdict *verdict)
+/* Sets the attempt's easy handle up again for the request next() refilled.
+ * Returns 0, or -1 with errstr (the attempt then ends as a retry). */
+static int delivery_continue(struct delivery_partner *partner, struct delivery_attempt *attempt,
+                             char *errstr, size_t errstr_size)
+{
+    char auth_line[AUTH_HEADER_MAX];
+    CURL *easy = attempt->transfer.easy;
+    transfer_cleanup(&attempt->transfer);
+    if (++attempt->steps >= PLACEHUB_MAX_STEPS) {
+        snprintf(errstr, errstr_size, "the connector asked for more than %d requests",
+                 PLACEHUB_MAX_STEPS);
+        return -1;
+    }
+    int got = auth_header_now(partner->auth, auth_line, sizeof auth_line, errstr, errstr_size);
+    if (got == AUTH_PENDING)
+        snprintf(errstr, errstr_size, "waiting for an access token");
+    int result =
+        got == 0 ? transfer_setup(&attempt->transfer, easy, &partner->settings, &attempt->delivery,
+                                  &attempt->request, auth_line, errstr, errstr_size)
+                 : -1;
+    explicit_bzero(auth_line, sizeof auth_line);
+    return result;
+}
+
+/* The partner's reference, printable ASCII only. */
+static void delivery_reference(const char *reference, char *out, size_t out_size)
+{
+    size_t used = 0;
+    for (size_t i = 0;
+         i < sizeof((struct placehub_outcome *)0)->reference && reference[i] && used + 1 < out_size;
+         i++)
+        out[used++] = reference[i] > 0x20 && reference[i] < 0x7f ? reference[i] : '.';
+    out[used] = '\0';
+}
+
+enum delivery_finish delivery_attempt_finish(struct delivery_partner *partner,
+                                             struct delivery_attempt *attempt, CURLcode code,
+                                             struct delivery_verdict *verdict)
 {
     struct placehub_response response;
     struct placehub_outcome outcome;
@@ -289,11 +326,25 @@ void delivery_attempt_finish(struct delivery_partner *partner, struct delivery_a
         snprintf(outcome.reason, sizeof outcome.reason, "HTTP 401: credentials refused");
         verdict->credentials_refused = 1;
     }
+    connector_next_fn next = connector_next(partner->type);
+    if (outcome.result == PLACEHUB_DELIVERED && next &&
+        next(partner->instance, &attempt->delivery, &response, &attempt->request, &outcome) == 1) {
+        char errstr[256];
+        if (delivery_continue(partner, attempt, errstr, sizeof errstr) == 0)
+            return DELIVERY_CONTINUES;
+        outcome.result = PLACEHUB_RETRY;
+        snprintf(outcome.reason, sizeof outcome.reason, "cannot set the next request up: %s",
+                 errstr);
+        memset(&response, 0, sizeof response); /* the transfer's buffer is gone */
+    }
     verdict->result = outcome.result;
     verdict->status = response.status;
     snprintf(verdict->reason, sizeof verdict->reason, "%s", outcome.reason);
     record_redact(response.body, response.body_len, verdict->excerpt, sizeof verdict->excerpt);
+    if (outcome.result == PLACEHUB_DELIVERED)
+        delivery_reference(outcome.reference, verdict->reference, sizeof verdict->reference);
     delivery_release(partner, attempt);
+    return DELIVERY_FINISHED;
 }
 
 void delivery_attempt_abandon(struct delivery_partner *partner, struct delivery_attempt *attempt)
@@ -315,7 +366,8 @@ enum delivery_start delivery_attempt_perform(struct delivery_partner *partner,
         verdict->result = start == DELIVERY_REFUSED ? PLACEHUB_REJECTED : PLACEHUB_RETRY;
         return start;
     }
-    CURLcode code = curl_easy_perform(easy);
-    delivery_attempt_finish(partner, &attempt, code, verdict);
+    while (delivery_attempt_finish(partner, &attempt, curl_easy_perform(easy), verdict) ==
+           DELIVERY_CONTINUES)
+        ; /* the next request of a delivery made of several */
     return DELIVERY_STARTED;
 }

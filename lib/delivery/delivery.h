@@ -15,7 +15,11 @@
  *   delivery_attempt_finish  the answer is judged: the host's default rule,
  *                            then the connector's classify(), then the 401
  *                            rule (below); Retry-After and a redacted
- *                            excerpt of the answer come back too.
+ *                            excerpt of the answer come back too. A
+ *                            connector with next() (ABI 2.1) may ask for
+ *                            another request of the same delivery: then
+ *                            finish sets easy up again and the caller
+ *                            performs it again.
  *
  * The judgement, the same everywhere:
  *   - 2xx (250 for mail) delivered; 408, 429, 5xx and transport failures
@@ -108,6 +112,7 @@ struct delivery_attempt {
     struct placehub_request request;
     struct transfer transfer;
     int started; /* the request is prepared and must be released */
+    int steps;   /* requests performed so far for this attempt (next()) */
 };
 
 enum delivery_start {
@@ -144,13 +149,23 @@ struct delivery_verdict {
     int credentials_refused; /* the 401 rule applied (a cached token was dropped) */
     char reason[256];        /* short, free of personal data */
     char excerpt[256];       /* the partner's answer, redacted (record_redact) */
+    char reference[128];     /* delivered: the partner's reference (a MESH message id), or "" */
+};
+
+enum delivery_finish {
+    DELIVERY_FINISHED = 0, /* verdict filled; the attempt holds nothing any more */
+    DELIVERY_CONTINUES     /* the connector asked for another request (next()): easy is set up
+                            * again; perform it and call delivery_attempt_finish again */
 };
 
 /* Judges the attempt after its transfer ended with code (easy must no
- * longer be in a multi handle), then releases what the attempt holds (the
- * connector's request, the transfer's lists; not easy). */
-void delivery_attempt_finish(struct delivery_partner *partner, struct delivery_attempt *attempt,
-                             CURLcode code, struct delivery_verdict *verdict);
+ * longer be in a multi handle). DELIVERY_FINISHED: verdict is filled and
+ * what the attempt held is released (the connector's request, the
+ * transfer's lists; not easy). DELIVERY_CONTINUES: verdict is not filled;
+ * the same easy is set up for the next request of the delivery. */
+enum delivery_finish delivery_attempt_finish(struct delivery_partner *partner,
+                                             struct delivery_attempt *attempt, CURLcode code,
+                                             struct delivery_verdict *verdict);
 
 /* Releases a started attempt without judging it (shutting down). */
 void delivery_attempt_abandon(struct delivery_partner *partner, struct delivery_attempt *attempt);

@@ -212,6 +212,11 @@ char *record_receipt(const struct record_outcome *outcome, size_t *len)
     record_text_integer(&text, outcome->latency_ms);
     record_text_literal(&text, ",\"completed_at\":");
     record_text_cstring(&text, completed);
+    if (outcome->result == RECORD_DELIVERED && outcome->partner_reference &&
+        outcome->partner_reference[0]) {
+        record_text_literal(&text, ",\"partner_reference\":");
+        record_text_cstring(&text, outcome->partner_reference);
+    }
     if (outcome->result != RECORD_DELIVERED && outcome->reason) {
         record_text_literal(&text, ",\"reason\":");
         record_text_cstring(&text, outcome->reason);

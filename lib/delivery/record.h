@@ -62,6 +62,8 @@ struct record_outcome {
     int64_t completed_ms;
     const char *reason;            /* not delivered: why */
     const char *response_excerpt;  /* dead-lettered: what the partner said */
+    const char *partner_reference; /* delivered: the partner's reference (a MESH message id);
+                                    * NULL or "": none, and the receipt has no such key */
     const char *agreement_id;      /* the agreement it went out under; NULL: none */
     const char *agreement_version; /* agreement_version() of it; NULL: none */
     const char *fields;            /* field paths disclosed: a JSON array (sorted); NULL: none */

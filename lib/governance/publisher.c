@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "governance/apikey.h"
 #include "governance/ratelimit.h"
@@ -117,7 +118,9 @@ int publishers_new(const struct config *config, int64_t now_ms, struct publisher
         if (partner->ingest->api_key_hashes_file &&
             publisher_read_file(publisher, config, errstr, errstr_size) != 0)
             goto fail;
-        if (publisher->digest_count == 0) {
+        /* A partner that sends only through MESH has no key: nothing to
+         * authenticate with at placehub-ingest, and none needed. */
+        if (publisher->digest_count == 0 && partner->ingest->api_key_hashes_file) {
             snprintf(errstr, errstr_size,
                      "%s:%d: partner %s: its api_key_hashes_file holds no hash, so it could "
                      "never publish",
@@ -161,6 +164,16 @@ void publishers_destroy(struct publishers *publishers)
 size_t publishers_count(const struct publishers *publishers)
 {
     return publishers->count;
+}
+
+struct publisher *publishers_find_mesh_mailbox(struct publishers *publishers, const char *mailbox)
+{
+    for (size_t i = 0; mailbox && i < publishers->count; i++) {
+        const char *own = publishers->items[i].partner->ingest->mesh_mailbox;
+        if (own && strcasecmp(own, mailbox) == 0)
+            return &publishers->items[i];
+    }
+    return NULL;
 }
 
 struct publisher *publishers_authenticate(struct publishers *publishers, const char *key)

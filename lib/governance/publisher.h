@@ -40,6 +40,11 @@ size_t publishers_count(const struct publishers *publishers);
  * never stored or logged. */
 struct publisher *publishers_authenticate(struct publishers *publishers, const char *key);
 
+/* The publisher that sends from this MESH mailbox (its ingest.mesh_mailbox,
+ * compared without regard to case), or NULL: placehub-mesh-inbox's
+ * authorisation, as publishers_authenticate is ingest's. */
+struct publisher *publishers_find_mesh_mailbox(struct publishers *publishers, const char *mailbox);
+
 /* The partner a publisher is (borrowed from the config). */
 const struct config_partner *publisher_partner(const struct publisher *publisher);
 

@@ -238,6 +238,7 @@ int redeliver_send(struct redeliver *redeliver, const struct redeliver_source *s
         .completed_ms = now,
         .reason = delivered ? NULL : verdict.reason,
         .response_excerpt = verdict.excerpt,
+        .partner_reference = verdict.reference,
         .agreement_id = decision.agreement->id,
         .agreement_version = version,
         /* Only what was delivered counts as disclosed here: a failed

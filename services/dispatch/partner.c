@@ -259,9 +259,21 @@ static void partner_complete(struct partner *partner, struct pending *pending, C
      * connector's classify(), then the 401 rule. */
     struct delivery_verdict outcome;
     curl_multi_remove_handle(partner->multi, pending->easy);
-    delivery_attempt_finish(partner->delivery, &pending->attempt, code, &outcome);
+    if (delivery_attempt_finish(partner->delivery, &pending->attempt, code, &outcome) ==
+        DELIVERY_CONTINUES) {
+        /* The next request of a delivery made of several (a MESH upload in
+         * chunks): still in flight, judged when it ends. */
+        if (curl_multi_add_handle(partner->multi, pending->easy) == CURLM_OK)
+            return;
+        delivery_attempt_abandon(partner->delivery, &pending->attempt);
+        memset(&outcome, 0, sizeof outcome);
+        outcome.result = PLACEHUB_RETRY;
+        snprintf(outcome.reason, sizeof outcome.reason,
+                 "cannot add the next transfer to the multi handle");
+    }
     pending->status = outcome.status;
     snprintf(pending->excerpt, sizeof pending->excerpt, "%s", outcome.excerpt);
+    snprintf(pending->reference, sizeof pending->reference, "%s", outcome.reference);
     long retry_after_ms = outcome.retry_after_ms;
     partner_easy_give(partner, pending->easy);
     pending->easy = NULL;

@@ -81,6 +81,7 @@ struct pending {
     int status;
     char reason[256];
     char excerpt[256];
+    char reference[128]; /* delivered: the partner's reference (a MESH message id) */
     atomic_int records_outstanding;
     atomic_int record_failed;
 };

@@ -89,6 +89,7 @@ static void partner_write_records(struct partner *partner, struct pending *pendi
         .completed_ms = now,
         .reason = pending->delivered ? NULL : pending->reason,
         .response_excerpt = pending->excerpt,
+        .partner_reference = pending->reference,
         .agreement_id = pending->agreement_id[0] ? pending->agreement_id : NULL,
         .agreement_version = pending->agreement_version[0] ? pending->agreement_version : NULL,
         /* Only what reached the transport counts as disclosed. */

@@ -35,6 +35,7 @@
 #include "kafka/producer.h"
 #include "governance/objection_write.h"
 #include "governance/publisher.h"
+#include "governance/submission.h"
 #include "ingest_internal.h"
 
 /* "/v1/events/{type}" -> type, or NULL. */
@@ -225,14 +226,6 @@ struct ingest_context {
     int schema_id;                        /* writer's registry id */
 };
 
-/* One event, checked and encoded, ready to produce. */
-struct ingest_prepared {
-    unsigned char *value; /* Confluent-framed Avro; owned until produced */
-    size_t value_len;
-    char key[65];
-    char event_id[64];
-};
-
 /* The type's media type, topic and writer schema. Returns 0, or -1 with
  * *response filled. */
 static int ingest_begin(struct ingest *ingest, const char *type,
@@ -284,102 +277,32 @@ static json_t *ingest_parse(const struct ingest_context *context,
     return body;
 }
 
-/* The schema version an event is written with (*writer) and its registry
- * id: the topic's latest, unless the event's schema_version names an
- * earlier one. A sender written for version 1 so keeps working unchanged
- * once a version 2 is published: its events are written, and delivered, as
- * the version 1 events they are (each version reads the ones before it,
- * docs/schemas.md), and only a sender that says version 2 may use its new
- * fields. Returns 0; -1 with *error filled when schema_version names no
- * version of the topic's schema; -2 with errstr when the external registry
- * cannot give the earlier version's id. */
-static int ingest_writer(const struct ingest_context *context, const json_t *event,
-                         const struct catalogue_entry **writer, int *schema_id,
-                         struct codec_error *error, char *errstr, size_t errstr_size)
-{
-    const json_t *declared = json_object_get(event, "schema_version");
-    int latest = context->writer->version;
-    *writer = context->writer;
-    *schema_id = context->schema_id;
-    if (!json_is_integer(declared) || json_integer_value(declared) == latest)
-        return 0; /* absent: the latest; not a number: event_prepare says so */
-    json_int_t version = json_integer_value(declared);
-    if (version < 1 || version > latest) {
-        memset(error, 0, sizeof *error);
-        snprintf(error->field, sizeof error->field, "schema_version");
-        snprintf(error->message, sizeof error->message,
-                 "must be a version of the %s schema this hub has, 1 to %d (or be left out: "
-                 "then %d)",
-                 context->type, latest, latest);
-        return -1;
-    }
-    if (registry_writer(context->registry, context->type, (int)version, writer, schema_id, errstr,
-                        errstr_size) != 0)
-        return -2;
-    return 0;
-}
-
-/* Checks and encodes one event (completed in place with the hub's fields).
- * where prefixes the field named in an error ("events[3]." in a batch).
- * Returns 0, or -1 with *response filled and nothing kept. */
+/* Checks and encodes one event (completed in place with the hub's fields)
+ * with lib/governance/submission.c, the same checks placehub-mesh-inbox
+ * makes. where prefixes the field named in an error ("events[3]." in a
+ * batch). Returns 0, or -1 with *response filled and nothing kept. */
 static int ingest_prepare(const struct ingest_context *context, json_t *event, const char *where,
-                          const struct httpd_request *request, struct ingest_prepared *prepared,
+                          const struct httpd_request *request, struct submission *prepared,
                           struct httpd_response *response)
 {
-    struct codec_error error;
-    char field[300], errstr[512];
-    const struct catalogue_entry *writer;
-    int schema_id;
-    prepared->value = NULL;
-    if (!json_is_object(event)) {
-        snprintf(field, sizeof field, "%.*s", (int)(where[0] ? strlen(where) - 1 : 0), where);
-        httpd_response_error(response, 422, "invalid_event", field[0] ? field : NULL,
-                             "%s%san event is a JSON object", field, field[0] ? ": " : "");
+    struct submission_error error;
+    const struct submission_type type = {context->registry, context->type, context->writer,
+                                         context->schema_id};
+    if (submission_prepare(&type, context->publisher, context->partner_id, event, where, prepared,
+                           &error) == 0)
+        return 0;
+    httpd_response_error(response, error.status, error.code, error.field[0] ? error.field : NULL,
+                         "%s", error.message);
+    if (error.status == 503)
+        log_error("schema registry error type=%s: %s", context->type, error.detail);
+    else if (strcmp(error.code, "invalid_event") == 0)
         log_info("event rejected request_id=%s partner=%s type=%s status=422 "
                  "error=invalid_event field=%.128s",
-                 request->request_id, context->partner_id, context->type, field);
-        return -1;
-    }
-    int found = ingest_writer(context, event, &writer, &schema_id, &error, errstr, sizeof errstr);
-    if (found == -2) {
-        httpd_response_error(response, 503, "schema_registry_unavailable", NULL,
-                             "cannot get the schema id for %s; try again later", context->type);
-        log_error("schema registry error type=%s: %s", context->type, errstr);
-        return -1;
-    }
-    if (found != 0 || event_prepare(event, writer->version, clock_wall_ms(), &error) != 0 ||
-        codec_encode(writer->schema, event, FRAMING_HEADER_SIZE, &prepared->value,
-                     &prepared->value_len, &error) != 0) {
-        snprintf(field, sizeof field, "%s%s", error.field[0] ? where : "", error.field);
-        httpd_response_error(response, 422, "invalid_event", field[0] ? field : NULL, "%s%s%s",
-                             field, field[0] ? " " : "", error.message);
-        log_info("event rejected request_id=%s partner=%s type=%s status=422 "
-                 "error=invalid_event field=%.128s",
-                 request->request_id, context->partner_id, context->type, field);
-        free(prepared->value);
-        prepared->value = NULL;
-        return -1;
-    }
-    /* "As itself": the organisation named must be one the partner speaks
-     * for. Checked after the schema, so source_ods_code is a string. */
-    const char *source = json_string_value(json_object_get(event, "source_ods_code"));
-    if (context->publisher && !publisher_may_send_as(context->publisher, source)) {
-        snprintf(field, sizeof field, "%ssource_ods_code", where);
-        httpd_response_error(response, 403, "source_not_allowed", field,
-                             "partner %s may not send events as organisation '%.16s' (its "
-                             "ingest.source_ods_codes does not list it)",
-                             context->partner_id, source ? source : "");
-        log_info("event rejected request_id=%s partner=%s type=%s status=403 "
-                 "error=source_not_allowed",
-                 request->request_id, context->partner_id, context->type);
-        free(prepared->value);
-        prepared->value = NULL;
-        return -1;
-    }
-    framing_write_header(prepared->value, schema_id);
-    event_person_key(event, prepared->key, sizeof prepared->key);
-    snprintf(prepared->event_id, sizeof prepared->event_id, "%s", event_id(event));
-    return 0;
+                 request->request_id, context->partner_id, context->type, error.field);
+    else
+        log_info("event rejected request_id=%s partner=%s type=%s status=%d error=%s",
+                 request->request_id, context->partner_id, context->type, error.status, error.code);
+    return -1;
 }
 
 static void ingest_handle_event(struct ingest *ingest, const char *type,
@@ -387,7 +310,7 @@ static void ingest_handle_event(struct ingest *ingest, const char *type,
                                 struct httpd_response *response)
 {
     struct ingest_context context = {.partner_id = "-"};
-    struct ingest_prepared prepared;
+    struct submission prepared;
     int refused = 0;
 
     context.publisher = ingest_admit(ingest, type, 1, request, response, &refused);
@@ -503,7 +426,7 @@ static int ingest_batch_check_size(struct ingest *ingest, const char *type, size
  * waits until the broker reported on all of them: librdkafka reports every
  * message within message.timeout.ms. The reports land in batch->results. */
 static void ingest_batch_produce(struct ingest *ingest, const char *type,
-                                 struct ingest_prepared *prepared, struct ingest_batch_slot *slots,
+                                 struct submission *prepared, struct ingest_batch_slot *slots,
                                  struct ingest_batch *batch, size_t count)
 {
     pthread_mutex_init(&batch->lock, NULL);
@@ -528,7 +451,7 @@ static void ingest_batch_produce(struct ingest *ingest, const char *type,
 
 /* 202 naming each event's partition and offset when the broker acknowledged
  * all; else 503 with every event id and the indexes that failed. */
-static void ingest_batch_answer(const char *type, const struct ingest_prepared *prepared,
+static void ingest_batch_answer(const char *type, const struct submission *prepared,
                                 const struct ingest_batch *batch, size_t count,
                                 const struct ingest_context *context,
                                 const struct httpd_request *request,
@@ -579,7 +502,7 @@ static void ingest_handle_batch(struct ingest *ingest, const char *type,
                                 struct httpd_response *response)
 {
     struct ingest_context context = {.partner_id = "-"};
-    struct ingest_prepared *prepared = NULL;
+    struct submission *prepared = NULL;
     struct ingest_batch_slot *slots = NULL;
     struct ingest_batch batch = {.results = NULL};
     size_t count = 0, ready = 0;

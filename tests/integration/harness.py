@@ -294,9 +294,10 @@ def new_api_key():
 
 
 def publisher_yaml(partner_id, key_hash, publishes=None, source_ods_codes=None,
-                   rate_limit=None, hashes_file=None, objections=False):
+                   rate_limit=None, hashes_file=None, objections=False, mesh_mailbox=None):
     """A publish-only partner entry (an ingest: section, no connector);
-    objections grants the right to record and withdraw objections."""
+    objections grants the right to record and withdraw objections;
+    mesh_mailbox is the MESH mailbox it sends from (placehub-mesh-inbox)."""
     publishes = publishes or TOPICS
     source_ods_codes = source_ods_codes or TEST_SOURCE_ODS_CODES
     keys = (f'      api_key_hashes_file: "{hashes_file}"\n' if hashes_file
@@ -308,7 +309,8 @@ def publisher_yaml(partner_id, key_hash, publishes=None, source_ods_codes=None,
     return (f"  - id: {partner_id}\n    name: \"{partner_id} (test publisher)\"\n    ingest:\n"
             f"{keys}      publishes: [{', '.join(publishes)}]\n"
             f"      source_ods_codes: [{', '.join(source_ods_codes)}]\n{limit}"
-            + ("      objections: true\n" if objections else ""))
+            + ("      objections: true\n" if objections else "")
+            + (f"      mesh_mailbox: {mesh_mailbox}\n" if mesh_mailbox else ""))
 
 
 def schema_fields(topic):

@@ -155,7 +155,7 @@ def test_partner_taken_from_the_configuration(partner, tmp_path):
     env = {"PLACEHUB_TEST_HOOK_KEY": NEW_KEY}
     result = kit("-c", str(path), "--partner", "housing", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "connector webhook (built in), ABI version 2.0; partner housing" in result.stdout
+    assert "connector webhook (built in), ABI version 2.1; partner housing" in result.stdout
     assert "contract: ok   'url' is required and named when missing" in result.stdout
     for headers, body in received(partner, "/configured").values():
         Webhook(NEW_KEY).verify(body, headers)

@@ -228,5 +228,5 @@ def test_version_1_connector_is_refused_with_what_to_do(tmp_path):
     result = check_config(path)
     assert result.returncode == 1
     assert (f"connector {library} was built for connector ABI version 1; this placehub speaks "
-            "version 2.0 and no longer loads version 1 connectors: rebuild it against this "
+            "version 2.1 and no longer loads version 1 connectors: rebuild it against this "
             "placehub's include/placehub/connector.h") in result.stderr

@@ -156,7 +156,8 @@ static void test_top_level(void **state)
     /* Nothing close: the known keys are listed instead. */
     expect_error(KAFKA TOPICS "colour: blue\n", "5:1",
                  "unknown key 'colour' in the top level (known keys: kafka, schema_registry, "
-                 "topics, ingest, dispatch, mllp, partners, operations, governance, console)");
+                 "topics, ingest, dispatch, mllp, partners, operations, governance, console, "
+                 "mesh_inbox)");
     expect_error(KAFKA TOPICS "kafka:\n  bootstrap_servers: \"10.0.0.1:9092\"\n", "5:1",
                  "key 'kafka' appears twice in the top level (first on line 1)");
     expect_error("- kafka\n", "1:1", "the top level must be a mapping, found a list");

@@ -254,6 +254,14 @@ static void fake_destroy(void *instance)
     (void)instance;
 }
 
+static int fake_next(void *instance, const struct placehub_delivery *delivery,
+                     const struct placehub_response *response, struct placehub_request *request,
+                     struct placehub_outcome *outcome)
+{
+    (void)instance, (void)delivery, (void)response, (void)request, (void)outcome;
+    return 0;
+}
+
 static void test_type_versions(void **state)
 {
     (void)state;
@@ -263,7 +271,7 @@ static void test_type_versions(void **state)
                                           "old.so", errstr, sizeof errstr),
                      -1);
     assert_contains(errstr, "connector old.so was built for connector ABI version 1; this "
-                            "placehub speaks version 2.0 and no longer loads version 1 "
+                            "placehub speaks version 2.1 and no longer loads version 1 "
                             "connectors: rebuild it against this placehub's "
                             "include/placehub/connector.h");
 
@@ -272,21 +280,32 @@ static void test_type_versions(void **state)
                                            .destroy = fake_destroy};
     assert_int_equal(connector_type_check(&type, "fake.so", errstr, sizeof errstr), 0);
 
+    /* A 2.0 connector still loads; the host never reads next() past its
+     * struct, whatever the bytes there. */
     struct placehub_connector_type other = type;
+    other.abi_minor = 0;
+    other.struct_size = (uint32_t)offsetof(struct placehub_connector_type, next);
+    other.next = fake_next;
+    assert_int_equal(connector_type_check(&other, "fake.so", errstr, sizeof errstr), 0);
+    assert_null(connector_next(&other));
+    other.struct_size = sizeof other;
+    assert_non_null(connector_next(&other));
+
+    other = type;
     other.abi_major = 3;
     assert_int_equal(connector_type_check(&other, "fake.so", errstr, sizeof errstr), -1);
-    assert_contains(errstr, "connector fake.so was built for connector ABI version 3.0; this "
-                            "placehub speaks version 2.0: rebuild it against");
+    assert_contains(errstr, "connector fake.so was built for connector ABI version 3.1; this "
+                            "placehub speaks version 2.1: rebuild it against");
 
     other = type;
     other.abi_minor = PLACEHUB_CONNECTOR_ABI_MINOR + 1;
     assert_int_equal(connector_type_check(&other, "fake.so", errstr, sizeof errstr), -1);
-    assert_contains(errstr, "newer than this placehub's 2.0: upgrade placehub, or rebuild");
+    assert_contains(errstr, "newer than this placehub's 2.1: upgrade placehub, or rebuild");
 
     other = type;
     other.struct_size = (uint32_t)offsetof(struct placehub_connector_type, destroy);
     assert_int_equal(connector_type_check(&other, "fake.so", errstr, sizeof errstr), -1);
-    assert_contains(errstr, "too small for ABI version 2.0");
+    assert_contains(errstr, "too small for ABI version 2.1");
 
     other = type;
     other.prepare = NULL;

@@ -122,6 +122,38 @@ static void test_a_delivered_receipt_has_every_documented_field(void **state)
     free(text);
 }
 
+/* A partner's own reference (a MESH message id, ABI 2.1's
+ * outcome.reference) is kept on a delivered receipt only, after the
+ * status, digits and all (it is an id, not a response to redact). */
+static void test_a_partner_reference_is_kept_when_delivered(void **state)
+{
+    (void)state;
+    struct record_outcome outcome = {
+        .partner_id = "gp",
+        .event_id = "e1",
+        .source = &source,
+        .result = RECORD_DELIVERED,
+        .completed_ms = completed_ms,
+        .partner_reference = "20220228174323222_ABCDEF",
+    };
+    char *text = NULL;
+    json_t *record = parse_receipt(&outcome, &text);
+    assert_string_equal(json_string_value(json_object_get(record, "partner_reference")),
+                        "20220228174323222_ABCDEF");
+    assert_contains(text, "\"completed_at\":\"2026-11-20T08:42:04.002Z\",\"partner_reference\"");
+    json_decref(record);
+    free(text);
+    outcome.result = RECORD_DEAD_LETTERED;
+    record = parse_receipt(&outcome, NULL);
+    assert_null(json_object_get(record, "partner_reference"));
+    json_decref(record);
+    outcome.result = RECORD_DELIVERED;
+    outcome.partner_reference = "";
+    record = parse_receipt(&outcome, NULL);
+    assert_null(json_object_get(record, "partner_reference"));
+    json_decref(record);
+}
+
 static void test_each_outcome_is_named_as_documented(void **state)
 {
     (void)state;
@@ -388,6 +420,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_delivered_receipt_has_every_documented_field),
         cmocka_unit_test(test_each_outcome_is_named_as_documented),
+        cmocka_unit_test(test_a_partner_reference_is_kept_when_delivered),
         cmocka_unit_test(test_a_correction_receipt_names_the_original),
         cmocka_unit_test(test_a_redrive_receipt_names_how_and_the_dead_letter),
         cmocka_unit_test(test_a_receipt_without_a_person_key_has_a_null_reference),
