@@ -48,11 +48,8 @@ extern const struct placehub_connector_type placehub_connector_http;
 extern const struct placehub_connector_type placehub_connector_mesh;
 
 static const struct placehub_connector_type *const connector_builtins[] = {
-    &placehub_connector_webhook,
-    &placehub_connector_fhir,
-    &placehub_connector_mail,
-    &placehub_connector_http,
-    &placehub_connector_mesh,
+    &placehub_connector_webhook, &placehub_connector_fhir, &placehub_connector_mail,
+    &placehub_connector_http,    &placehub_connector_mesh,
 };
 
 #define CONNECTOR_BUILTIN_COUNT (sizeof connector_builtins / sizeof connector_builtins[0])

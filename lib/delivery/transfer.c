@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
+#include "core/certificate.h"
 #include "core/log.h"
 
 static int transfer_number(const struct placehub_options *options, const char *partner_id,
@@ -76,6 +78,13 @@ int transfer_settings_load(const char *partner_id, const struct placehub_options
                  "partner %s: mutual TLS needs both options.tls_client_cert and "
                  "options.tls_client_key",
                  partner_id);
+        goto fail;
+    }
+    /* An expired certificate stops the start here, not every delivery later. */
+    char reason[512];
+    if (settings->client_cert && certificate_check(settings->client_cert, "options.tls_client_cert",
+                                                   time(NULL), 30, reason, sizeof reason) != 0) {
+        snprintf(errstr, errstr_size, "partner %s: %s", partner_id, reason);
         goto fail;
     }
     const char *insecure = options->get(options, "tls_insecure_skip_verify");

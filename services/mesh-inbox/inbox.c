@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "client.h"
+#include "core/certificate.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "governance/publisher.h"
@@ -52,6 +53,12 @@ int inbox_new(const struct config *config, struct registry *registry, struct inb
                  config->path);
         return -1;
     }
+    /* The mailbox's certificate, before any request: expired, every poll
+     * would fail with a TLS error instead of saying so. */
+    if (config->mesh_inbox.tls_client_cert &&
+        certificate_check(config->mesh_inbox.tls_client_cert, "mesh_inbox.tls_client_cert",
+                          time(NULL), 30, errstr, errstr_size) != 0)
+        return -1;
     struct inbox *inbox = calloc(1, sizeof *inbox);
     if (!inbox) {
         snprintf(errstr, errstr_size, "out of memory");
