@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_redact(body, len);
 
     struct placehub_response response = {status, body, len, "application/fhir+json"};
-    struct placehub_outcome outcome = {PLACEHUB_REJECTED, "HTTP 4xx"};
+    struct placehub_outcome outcome = {.result = PLACEHUB_REJECTED, .reason = "HTTP 4xx"};
     placehub_connector_fhir.classify(NULL, NULL, &response, &outcome);
     if (memchr(outcome.reason, '\0', sizeof outcome.reason) == NULL)
         abort();
