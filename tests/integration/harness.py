@@ -198,12 +198,29 @@ class Broker:
             wanted = [TopicPartition(t, p) for t in topics if t in metadata.topics
                       for p in metadata.topics[t].partitions]
             totals = {t: 0 for t in topics}
-            for tp in consumer.committed(wanted, timeout=10):
+            for tp in self._committed_when_coordinated(consumer, wanted):
                 if tp.offset >= 0:
                     totals[tp.topic] += tp.offset
             return totals
         finally:
             consumer.close()
+
+    @staticmethod
+    def _committed_when_coordinated(consumer, wanted, timeout=30):
+        """consumer.committed, asked again while the group's coordinator is
+        moving or loading (a new broker's first groups: NOT_COORDINATOR,
+        COORDINATOR_LOAD_IN_PROGRESS), which says nothing of the offsets."""
+        from confluent_kafka import KafkaError, KafkaException
+        passing = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                   KafkaError.COORDINATOR_NOT_AVAILABLE}
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return consumer.committed(wanted, timeout=10)
+            except KafkaException as error:
+                if error.args[0].code() not in passing or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
 
 class Process:
