@@ -80,7 +80,13 @@ def main():
             if time.monotonic() > deadline:
                 raise SystemExit("the overview did not draw its partners")
             time.sleep(0.2)
-        time.sleep(4)  # one more refresh of the page, with the latest sample
+        # One more redraw, so the picture has the latest sample in it.
+        before = driver.find_element(By.ID, "updated").text
+        deadline = time.monotonic() + 30
+        while driver.find_element(By.ID, "updated").text == before:
+            if time.monotonic() > deadline:
+                raise SystemExit("the overview did not refresh")
+            time.sleep(0.2)
         path = os.path.join(args.out, "console-overview-demo.png")
         driver.save_screenshot(path)
         print(f"{sent} events sent; {path}")
